@@ -1,0 +1,80 @@
+"""Argument checks shared by every module.
+
+Every public function validates its inputs *before* touching any state, and raises
+``TypeError`` (wrong type / dtype) or ``ValueError`` (wrong shape, value, NaN/inf) with a
+message that names the argument.  Nothing here converts dtypes silently.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_array(x, name, *, ndim=None, dtype=None, finite=True, shape=None):
+    """Return ``x`` unchanged after checking it.
+
+    x      : the value to check; must already be an ``np.ndarray`` of a floating dtype.
+    name   : the argument name used in error messages.
+    ndim   : required number of dimensions (int or tuple of allowed ints).
+    dtype  : a required dtype (e.g. the dtype of another argument), else float32 or float64.
+    finite : reject NaN and +-inf.
+    shape  : required shape; ``None`` entries are wildcards.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if dtype is not None:
+        if x.dtype != np.dtype(dtype):
+            raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {x.dtype}")
+    elif x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got dtype {x.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimension(s), "
+                f"got shape {x.shape}")
+    if shape is not None:
+        if x.ndim != len(shape) or any(s is not None and s != xs for s, xs in zip(shape, x.shape)):
+            want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name} must have shape {want}, got {x.shape}")
+    if finite and not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return x
+
+
+def check_same_shape(a, b, name_a, name_b):
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} has shape {a.shape} but {name_b} has shape {b.shape}; they must match")
+
+
+def check_same_dtype(a, b, name_a, name_b):
+    if a.dtype != b.dtype:
+        raise TypeError(f"{name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}; they must match")
+
+
+def check_positive_int(v, name, *, allow_zero=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {v}")
+    return int(v)
+
+
+def check_positive_float(v, name, *, allow_zero=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {v}")
+    return v
+
+
+def check_rng(rng, name="rng"):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
+            f"got {type(rng).__name__}; numpyvae never uses the global random state")
+    return rng
