@@ -1,0 +1,25 @@
+"""numpyvae: variational autoencoders in NumPy with every gradient written by hand.
+
+    import numpy as np, numpyvae as nv
+    rng = np.random.default_rng(0)
+    model = nv.VAE(784, [400], 20, rng=rng)
+    loss, grad = model.loss_and_grad(x, rng)       # x : (N, 784) float32 in [0, 1]
+    nv.optim.Adam(1e-3).step(model.params, grad)
+
+Submodules are imported lazily where they pull in matplotlib (``plots``) or files (``datasets``).
+"""
+from . import distributions, functional, gradcheck, layers, optim, reparam  # noqa: F401
+from .layers import Dense, Identity, ReLU, Sequential, Sigmoid, Softplus, Tanh  # noqa: F401
+from .vae import VAE  # noqa: F401
+
+__version__ = "0.1.0"
+
+_LAZY = {"estimators", "datasets", "evaluate", "train", "plots", "gmm", "autoencoders",
+         "trigram", "lessonkit", "cli", "exercises", "bench"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'numpyvae' has no attribute {name!r}")

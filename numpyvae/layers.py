@@ -1,0 +1,241 @@
+"""Thin layer classes over :mod:`numpyvae.functional`.
+
+A layer has
+* ``params`` and ``grads``: dicts with the same keys, each entry a *view* into one flat parameter
+  vector and one flat gradient vector (``flat_params``, ``flat_grads``);
+* ``forward(x) -> (y, cache)`` and ``backward(dy, cache) -> dx``.  ``backward`` overwrites
+  ``grads`` (it does not accumulate).  No state is kept between calls, so several forward
+  passes may be in flight at once.
+
+Building a bigger model (``Sequential``, the VAE) gathers every leaf layer's parameters into
+one new flat vector with :func:`bind_flat`; the layers' ``params``/``grads`` become views into
+it, so an optimizer updates the whole model with one pass over one array.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from ._validate import check_array, check_positive_int, check_rng
+
+
+class Layer:
+    """Base class: a layer without parameters."""
+
+    param_shapes: dict = {}
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self.flat_params = np.zeros(0, np.float32)
+        self.flat_grads = np.zeros(0, np.float32)
+
+    def leaves(self):
+        """The layers that own parameters directly (itself, for a leaf)."""
+        return [self]
+
+    def num_params(self):
+        return int(sum(int(np.prod(s)) for s in self.param_shapes.values()))
+
+    def _check_input(self, x, name="x"):
+        check_array(x, name, ndim=2)
+        return x
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def bind_flat(layers, dtype=np.float32):
+    """Copy the parameters of ``layers`` into one new flat vector and rebind them as views.
+
+    Returns ``(flat_params, flat_grads)``.  Every leaf's ``params[k]``/``grads[k]`` becomes a
+    view of shape ``param_shapes[k]`` into those vectors, in order; a nested ``Sequential``
+    gets ``flat_params``/``flat_grads`` views over its own contiguous block.
+    """
+    total = sum(layer.num_params() for layer in layers)
+    flat_p, flat_g = np.empty(total, dtype), np.zeros(total, dtype)
+    offset = 0
+    for layer in layers:
+        offset = _assign(layer, flat_p, flat_g, offset)
+    return flat_p, flat_g
+
+
+def _assign(layer, flat_p, flat_g, offset):
+    """Point ``layer`` (recursively) at ``flat_p[offset:...]``; return the offset after it."""
+    start = offset
+    if isinstance(layer, Sequential):
+        for child in layer.layers:
+            offset = _assign(child, flat_p, flat_g, offset)
+        layer.rebind()
+    else:
+        params, grads = {}, {}
+        for key, shape in layer.param_shapes.items():
+            n = int(np.prod(shape))
+            params[key] = flat_p[offset:offset + n].reshape(shape)
+            grads[key] = flat_g[offset:offset + n].reshape(shape)
+            params[key][...] = layer.params[key]
+            offset += n
+        layer.params, layer.grads = params, grads
+    layer.flat_params, layer.flat_grads = flat_p[start:offset], flat_g[start:offset]
+    return offset
+
+
+class Dense(Layer):
+    """Affine layer ``y = x W + b`` (examples in rows, so ``W`` is the lecture's ``W^T``).
+
+    in_features, out_features : sizes;  W : (in_features, out_features), b : (out_features,)
+    init : "he"      W ~ N(0, 2 / in_features)           (default; suits ReLU)
+           "xavier"  W ~ N(0, 2 / (in_features + out_features))  (Glorot; suits tanh/sigmoid)
+           float s   W ~ N(0, s^2)   (Kingma & Welling 2014 use s = 0.01)
+    Biases start at zero.  ``dtype`` is float32 for training, float64 for gradient checks.
+    """
+
+    def __init__(self, in_features, out_features, rng, init="he", dtype=np.float32):
+        super().__init__()
+        in_features = check_positive_int(in_features, "in_features")
+        out_features = check_positive_int(out_features, "out_features")
+        check_rng(rng)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        if init == "he":
+            std = np.sqrt(2.0 / in_features)
+        elif init == "xavier":
+            std = np.sqrt(2.0 / (in_features + out_features))
+        elif isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
+            std = float(init)
+        else:
+            raise ValueError(f"init must be 'he', 'xavier' or a positive float std, got {init!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.param_shapes = {"W": (in_features, out_features), "b": (out_features,)}
+        self.params = {
+            "W": (rng.standard_normal((in_features, out_features)) * std).astype(dtype),
+            "b": np.zeros(out_features, dtype),
+        }
+        self.flat_params, self.flat_grads = bind_flat([self], dtype)
+
+    def forward(self, x):
+        """x : (N, in_features) -> y : (N, out_features); cache = (x, W)."""
+        self._check_input(x)
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"x must have shape (N, {self.in_features}), got {x.shape}")
+        if x.dtype != self.params["W"].dtype:
+            raise TypeError(f"x has dtype {x.dtype} but the layer is {self.params['W'].dtype}")
+        return F.dense_forward(x, self.params["W"], self.params["b"])
+
+    def backward(self, dy, cache):
+        """dy : (N, out_features) -> dx : (N, in_features); writes grads['W'], grads['b']."""
+        dx, _, _ = F.dense_backward(dy, cache, self.grads["W"], self.grads["b"])
+        return dx
+
+    def __repr__(self):
+        return f"Dense({self.in_features}, {self.out_features})"
+
+
+class _Elementwise(Layer):
+    _fwd = staticmethod(F.identity_forward)
+    _bwd = staticmethod(F.identity_backward)
+
+    def forward(self, x):
+        """x : (N, D) -> y : (N, D)."""
+        self._check_input(x)
+        return type(self)._fwd(x)
+
+    def backward(self, dy, cache):
+        """dy : (N, D) -> dx : (N, D)."""
+        return type(self)._bwd(dy, cache)
+
+
+class Identity(_Elementwise):
+    """``y = x``."""
+
+
+class ReLU(_Elementwise):
+    """``y = max(x, 0)``."""
+    _fwd = staticmethod(F.relu_forward)
+    _bwd = staticmethod(F.relu_backward)
+
+
+class Tanh(_Elementwise):
+    """``y = tanh(x)``."""
+    _fwd = staticmethod(F.tanh_forward)
+    _bwd = staticmethod(F.tanh_backward)
+
+
+class Sigmoid(_Elementwise):
+    """``y = 1 / (1 + exp(-x))``."""
+    _fwd = staticmethod(F.sigmoid_forward)
+    _bwd = staticmethod(F.sigmoid_backward)
+
+
+class Softplus(_Elementwise):
+    """``y = log(1 + exp(x))``."""
+    _fwd = staticmethod(F.softplus_forward)
+    _bwd = staticmethod(F.softplus_backward)
+
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "softplus": Softplus,
+               "identity": Identity}
+
+
+class Sequential(Layer):
+    """A chain of layers; its parameters are one flat vector over all of them.
+
+    forward(x) -> (y, caches) with one cache per layer; backward(dy, caches) -> dx.
+    """
+
+    def __init__(self, layers):
+        super().__init__()
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a numpyvae layer, got {type(layer).__name__}")
+        self.layers = layers
+        dtypes = {leaf.flat_params.dtype for leaf in self.leaves() if leaf.num_params()}
+        if len(dtypes) > 1:
+            raise TypeError(f"layers mix dtypes {sorted(map(str, dtypes))}")
+        dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+        self.flat_params, self.flat_grads = bind_flat(self.layers, dtype)
+        self.rebind()
+
+    def leaves(self):
+        return [leaf for layer in self.layers for leaf in layer.leaves()]
+
+    def num_params(self):
+        return sum(leaf.num_params() for leaf in self.leaves())
+
+    def forward(self, x):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(x)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dy, caches):
+        for layer, cache in zip(reversed(self.layers), reversed(caches)):
+            dy = layer.backward(dy, cache)
+        return dy
+
+    def rebind(self):
+        """Refresh the name -> view dicts after a parent model rebinds the leaves."""
+        self.params = {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                       for k, v in layer.params.items()}
+        self.grads = {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                      for k, v in layer.grads.items()}
+
+    def __repr__(self):
+        return "Sequential([" + ", ".join(map(repr, self.layers)) + "])"
+
+
+def mlp(sizes, activation, rng, init="he", dtype=np.float32, final_activation=None):
+    """``Dense -> act -> ... -> Dense`` through the given sizes (no activation after the last
+    Dense unless ``final_activation`` names one)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Dense(a, b, rng=rng, init=init, dtype=dtype))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    if final_activation is not None:
+        layers.append(ACTIVATIONS[final_activation]())
+    return Sequential(layers)

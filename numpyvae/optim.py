@@ -1,0 +1,162 @@
+"""Optimizers over one flat parameter vector, updated in place.
+
+``opt.step(params, grad)`` changes ``params`` in place (so every layer, whose parameters are
+views into it, sees the new values).  Each optimizer works in a few fused passes over the flat
+vector using preallocated buffers: no per-layer loops and no temporaries the size of the model
+beyond one scratch buffer.  Scalars are Python floats so float32 stays float32.
+
+The optimizer's state (moment vectors and the step count) is exposed by ``state_dict()`` and
+restored by ``load_state_dict()`` so training can be resumed bit for bit.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validate import check_array, check_positive_float
+
+
+class Optimizer:
+    """Base class: ``step(params, grad)`` updates ``params`` in place."""
+
+    _buffers: tuple = ()
+
+    def __init__(self, lr):
+        self.lr = check_positive_float(lr, "lr")
+        self.t = 0
+        self.state = {}
+
+    def _check(self, params, grad):
+        check_array(params, "params", ndim=1, finite=False)
+        check_array(grad, "grad", shape=params.shape, dtype=params.dtype)
+        if not self.state or next(iter(self.state.values())).shape != params.shape:
+            self.state = {name: np.zeros_like(params) for name in self._buffers}
+            self.state["scratch"] = np.empty_like(params)
+
+    def step(self, params, grad):
+        self._check(params, grad)
+        self.t += 1
+        self._update(params, grad)
+
+    def _update(self, params, grad):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Arrays and the step count, for a checkpoint (``np.savez`` friendly)."""
+        out = {f"opt_{k}": v for k, v in self.state.items() if k != "scratch"}
+        out["opt_t"] = np.array(self.t, np.int64)
+        return out
+
+    def load_state_dict(self, d, params):
+        """Restore what ``state_dict`` returned, for parameters like ``params``."""
+        self.state = {}
+        for name in self._buffers:
+            key = f"opt_{name}"
+            if key not in d:
+                raise ValueError(f"optimizer state is missing {key!r}")
+            arr = np.asarray(d[key])
+            if arr.shape != params.shape or arr.dtype != params.dtype:
+                raise ValueError(f"optimizer state {key!r} has shape {arr.shape}/{arr.dtype}, "
+                                 f"expected {params.shape}/{params.dtype}")
+            self.state[name] = arr.copy()
+        self.state["scratch"] = np.empty_like(params)
+        self.t = int(d["opt_t"])
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+class SGD(Optimizer):
+    """``theta <- theta - lr * g``."""
+
+    def _update(self, params, grad):
+        tmp = np.multiply(grad, self.lr, out=self.state["scratch"])
+        params -= tmp
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum: ``v <- beta v + g``;  ``theta <- theta - lr v``."""
+
+    _buffers = ("v",)
+
+    def __init__(self, lr, beta=0.9):
+        super().__init__(lr)
+        self.beta = check_positive_float(beta, "beta", allow_zero=True)
+        if self.beta >= 1:
+            raise ValueError(f"beta must be in [0, 1), got {beta}")
+
+    def _update(self, params, grad):
+        v, tmp = self.state["v"], self.state["scratch"]
+        v *= self.beta
+        v += grad
+        np.multiply(v, self.lr, out=tmp)
+        params -= tmp
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi, Hazan & Singer 2011), as used by Kingma & Welling 2014:
+    ``G <- G + g^2``;  ``theta <- theta - lr g / (sqrt(G) + eps)``.  ``lr`` is the paper's
+    "global stepsize" (they chose it from {0.01, 0.02, 0.1})."""
+
+    _buffers = ("G",)
+
+    def __init__(self, lr=0.01, eps=1e-8):
+        super().__init__(lr)
+        self.eps = check_positive_float(eps, "eps")
+
+    def _update(self, params, grad):
+        G, tmp = self.state["G"], self.state["scratch"]
+        np.multiply(grad, grad, out=tmp)
+        G += tmp
+        np.sqrt(G, out=tmp)
+        tmp += self.eps
+        np.divide(grad, tmp, out=tmp)
+        tmp *= self.lr
+        params -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction:
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        theta <- theta - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m/(1-b1^t), v_hat = v/(1-b2^t)
+    The bias corrections are folded into two scalars (``a`` and ``eps_hat`` below), which is
+    algebraically identical and saves two passes over the vector."""
+
+    _buffers = ("m", "v")
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        self.beta1 = check_positive_float(beta1, "beta1", allow_zero=True)
+        self.beta2 = check_positive_float(beta2, "beta2", allow_zero=True)
+        if self.beta1 >= 1 or self.beta2 >= 1:
+            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1}, {beta2}")
+        self.eps = check_positive_float(eps, "eps")
+
+    def _update(self, params, grad):
+        m, v, tmp = self.state["m"], self.state["v"], self.state["scratch"]
+        b1, b2 = self.beta1, self.beta2
+        np.subtract(grad, m, out=tmp)          # m += (1 - b1)(g - m)
+        tmp *= 1.0 - b1
+        m += tmp
+        np.multiply(grad, grad, out=tmp)       # v += (1 - b2)(g^2 - v)
+        tmp -= v
+        tmp *= 1.0 - b2
+        v += tmp
+        c2 = math.sqrt(1.0 - b2 ** self.t)
+        a = self.lr * c2 / (1.0 - b1 ** self.t)
+        np.sqrt(v, out=tmp)                    # theta -= a m / (sqrt(v) + eps c2)
+        tmp += self.eps * c2
+        np.divide(m, tmp, out=tmp)
+        tmp *= a
+        params -= tmp
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "adam": Adam}
+
+
+def make(name, lr, **kwargs):
+    """Build an optimizer by name ("sgd", "momentum", "adagrad", "adam")."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    return OPTIMIZERS[name](lr, **kwargs)
