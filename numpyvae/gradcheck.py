@@ -32,7 +32,7 @@ def _require_float64(x, name):
             f"Build the layer or model with dtype=np.float64 and pass float64 arrays.")
 
 
-def numerical_gradient(f, x, h=1e-5, dout=None):
+def numerical_gradient(f, x, h=1e-5, dout=None, mask=None):
     """Central differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every entry i of x.
 
     f    : a function of no arguments *or* of x, reading ``x`` (which is perturbed in place and
@@ -40,6 +40,8 @@ def numerical_gradient(f, x, h=1e-5, dout=None):
     x    : float64 array of any shape
     dout : if f returns an array, the gradient is that of ``sum(dout * f)``; the difference is
            taken output by output before the sum, so large outputs elsewhere add no rounding noise
+    mask : optional boolean array of x's shape; only entries where it is True are perturbed
+           (e.g. the lower triangle of a Cholesky factor); the others get gradient 0
     -> float64 array of x's shape
     """
     _require_float64(x, "x")
@@ -59,7 +61,8 @@ def numerical_gradient(f, x, h=1e-5, dout=None):
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat_x, x):
         raise ValueError("x must be contiguous so that it can be perturbed in place")
-    for i in range(flat_x.size):
+    indices = range(flat_x.size) if mask is None else np.flatnonzero(np.broadcast_to(mask, x.shape))
+    for i in indices:
         old = flat_x[i]
         try:
             flat_x[i] = old + h
