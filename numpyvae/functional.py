@@ -34,48 +34,51 @@ def dense_forward(x, W, b):
     return y, (x, W)
 
 
-def dense_backward(dy, cache, dW=None, db=None):
+def dense_backward(dy, cache, dW=None, db=None, need_dx=True):
     """Gradients of the affine map.
 
     dy : (N, D_out)  ->  dx : (N, D_in), dW : (D_in, D_out), db : (D_out,)
     ``dW``/``db`` may be preallocated arrays (views into a flat gradient vector); they are
-    overwritten, not accumulated into.
+    overwritten, not accumulated into.  ``need_dx=False`` skips ``dx`` (returned as None): the
+    first layer of a network never needs the gradient with respect to the data.
     """
     x, W = cache
     dW = np.matmul(x.T, dy, out=dW)
     db = np.sum(dy, axis=0, out=db)
-    dx = dy @ W.T
+    dx = dy @ W.T if need_dx else None
     return dx, dW, db
 
 
 # ------------------------------------------------------------------------ activations
 
 
-def relu_forward(x):
-    """``y = max(x, 0)``.  x : (N, D) -> y : (N, D); cache = y (its sign is the mask)."""
-    y = np.maximum(x, 0)
+def relu_forward(x, out=None):
+    """``y = max(x, 0)``.  x : (N, D) -> y : (N, D); cache = y (its sign is the mask).
+
+    Every activation takes ``out=``: a network that owns ``x`` (a fresh layer output) passes
+    ``out=x`` and saves an allocation; the maths is the same."""
+    y = np.maximum(x, 0, out=out)
     return y, y
 
 
-def relu_backward(dy, cache):
+def relu_backward(dy, cache, out=None):
     """``dx = dy * [y > 0]``.  The subgradient at exactly 0 is taken as 0."""
     y = cache
-    dx = np.multiply(dy, y > 0)
-    return dx
+    return np.multiply(dy, y > 0, out=out)
 
 
-def tanh_forward(x):
+def tanh_forward(x, out=None):
     """``y = tanh(x)``; cache = y because ``tanh'(x) = 1 - y^2``."""
-    y = np.tanh(x)
+    y = np.tanh(x, out=out)
     return y, y
 
 
-def tanh_backward(dy, cache):
+def tanh_backward(dy, cache, out=None):
+    """``dx = dy * (1 - y^2)``."""
     y = cache
-    dx = y * y
-    np.subtract(1, dx, out=dx)
-    dx *= dy
-    return dx
+    t = y * y
+    np.subtract(1, t, out=t)
+    return np.multiply(dy, t, out=out)
 
 
 def sigmoid(x, out=None):
@@ -91,18 +94,18 @@ def sigmoid(x, out=None):
     return out
 
 
-def sigmoid_forward(x):
+def sigmoid_forward(x, out=None):
     """``y = sigmoid(x)``; cache = y because ``sigmoid'(x) = y (1 - y)``."""
-    y = sigmoid(x)
+    y = sigmoid(x, out=out)
     return y, y
 
 
-def sigmoid_backward(dy, cache):
+def sigmoid_backward(dy, cache, out=None):
+    """``dx = dy * y (1 - y)``."""
     y = cache
-    dx = np.subtract(1, y)
-    dx *= y
-    dx *= dy
-    return dx
+    t = np.subtract(1, y)
+    t *= y
+    return np.multiply(dy, t, out=out)
 
 
 def softplus(x, out=None):
@@ -119,16 +122,18 @@ def softplus(x, out=None):
     return out
 
 
-def softplus_forward(x):
+def softplus_forward(x, out=None):
     """``y = softplus(x)``; cache = x because ``softplus'(x) = sigmoid(x)``."""
-    return softplus(x), x
+    if out is x:                # the cache needs x itself, so never overwrite it
+        out = None
+    return softplus(x, out=out), x
 
 
-def softplus_backward(dy, cache):
+def softplus_backward(dy, cache, out=None):
+    """``dx = dy * sigmoid(x)``."""
     x = cache
-    dx = sigmoid(x)
-    dx *= dy
-    return dx
+    t = sigmoid(x)
+    return np.multiply(dy, t, out=out)
 
 
 def log_sigmoid(x, out=None):
@@ -138,9 +143,9 @@ def log_sigmoid(x, out=None):
     return out
 
 
-def identity_forward(x):
+def identity_forward(x, out=None):
     return x, None
 
 
-def identity_backward(dy, cache):
+def identity_backward(dy, cache, out=None):
     return dy

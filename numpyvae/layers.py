@@ -122,9 +122,10 @@ class Dense(Layer):
             raise TypeError(f"x has dtype {x.dtype} but the layer is {self.params['W'].dtype}")
         return F.dense_forward(x, self.params["W"], self.params["b"])
 
-    def backward(self, dy, cache):
-        """dy : (N, out_features) -> dx : (N, in_features); writes grads['W'], grads['b']."""
-        dx, _, _ = F.dense_backward(dy, cache, self.grads["W"], self.grads["b"])
+    def backward(self, dy, cache, need_dx=True):
+        """dy : (N, out_features) -> dx : (N, in_features); writes grads['W'], grads['b'].
+        With ``need_dx=False`` the input gradient is skipped and None returned."""
+        dx, _, _ = F.dense_backward(dy, cache, self.grads["W"], self.grads["b"], need_dx)
         return dx
 
     def __repr__(self):
@@ -135,14 +136,14 @@ class _Elementwise(Layer):
     _fwd = staticmethod(F.identity_forward)
     _bwd = staticmethod(F.identity_backward)
 
-    def forward(self, x):
-        """x : (N, D) -> y : (N, D)."""
+    def forward(self, x, out=None):
+        """x : (N, D) -> y : (N, D).  ``out=x`` computes in place (for arrays the caller owns)."""
         self._check_input(x)
-        return type(self)._fwd(x)
+        return type(self)._fwd(x, out=out)
 
-    def backward(self, dy, cache):
-        """dy : (N, D) -> dx : (N, D)."""
-        return type(self)._bwd(dy, cache)
+    def backward(self, dy, cache, out=None):
+        """dy : (N, D) -> dx : (N, D).  ``out=dy`` computes in place."""
+        return type(self)._bwd(dy, cache, out=out)
 
 
 class Identity(_Elementwise):
@@ -204,15 +205,38 @@ class Sequential(Layer):
         return sum(leaf.num_params() for leaf in self.leaves())
 
     def forward(self, x):
+        """x : (N, D_in) -> (y, caches), one cache per layer.
+
+        An activation that follows a Dense works in place on the Dense's fresh output (never
+        on the caller's ``x``): the same numbers, one allocation fewer."""
         caches = []
+        owned = False
         for layer in self.layers:
-            x, cache = layer.forward(x)
+            if owned and isinstance(layer, _Elementwise):
+                x, cache = layer.forward(x, out=x)
+            else:
+                x, cache = layer.forward(x)
+            owned = isinstance(layer, Dense) or (owned and isinstance(layer, _Elementwise))
             caches.append(cache)
         return x, caches
 
-    def backward(self, dy, caches):
-        for layer, cache in zip(reversed(self.layers), reversed(caches)):
-            dy = layer.backward(dy, cache)
+    def backward(self, dy, caches, need_dx=True):
+        """dy : (N, D_out) -> dx : (N, D_in).  ``need_dx=False`` skips the first layer's input
+        gradient when the first layer is a Dense (returns None): the data needs no gradient."""
+        owned = False
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer, cache = self.layers[i], caches[i]
+            if isinstance(layer, Dense):
+                dy = layer.backward(dy, cache, need_dx=need_dx or i > 0)
+                owned = True
+            elif isinstance(layer, _Elementwise):
+                dy = layer.backward(dy, cache, out=dy if owned else None)
+                owned = True
+            else:
+                dy = layer.backward(dy, cache)
+                owned = False
+            if dy is None:
+                break
         return dy
 
     def rebind(self):

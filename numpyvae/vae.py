@@ -272,7 +272,7 @@ class VAE:
             if objective == "iwae":                # - log q contributes +1 per raw diagonal
                 draw[:, :k] += dlog_px.sum(axis=0)[:, None]
             dh[:, :k], dh[:, k:] = dmu, draw
-        self.encoder.backward(dh, enc_cache)
+        self.encoder.backward(dh, enc_cache, need_dx=False)
         if self.weight_decay:
             self.grads += self.weight_decay * self.params
         return result
