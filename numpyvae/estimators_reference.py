@@ -1,0 +1,211 @@
+"""Exact means and variances of single-sample gradient estimators, by numerical quadrature.
+
+Every quantity is an expectation over ε ~ N(0, 1) (with z = μ + σ ε), computed as
+``∫ h(ε) φ(ε) dε`` with :func:`scipy.integrate.quad` (:func:`expect_std_normal`).  The real line is
+cut into pieces: (−∞, −L], [−L, L] with breakpoints, [L, ∞).  Two hints make hard costs safe:
+
+* ``points`` (in z units): where f has a narrow peak or kink, e.g. 0 for ``exp(−k z²)``;
+* ``scale`` (in z units): the shortest length over which f changes, e.g. the period ``2π/k`` of
+  ``cos(k z)``; [−L, L] is then cut every ``scale/(4σ)`` in ε, so no piece holds more than a
+  quarter period and the adaptive rule never sees a wiggle it can alias.
+
+A single-sample estimator term g(ε) has mean E[g] and variance E[(g − E[g])²] (computed centred,
+not as E[g²] − E[g]², so a small variance is not lost to cancellation).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from scipy import integrate
+
+from ._validate import check_positive_float, check_positive_int
+from .estimators import (_check_baseline, _check_callable, _check_real, _check_wrt,
+                         gaussian_score)
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+HALF_WIDTH = 12.0        # φ(12) ≈ 5e-32: [−12, 12] holds all the mass the pieces must resolve
+_MAX_PIECES = 4000
+
+
+class Moments(NamedTuple):
+    """Mean and variance of one estimator term."""
+    mean: float
+    var: float
+
+
+def _breakpoints(mu, sigma, points, scale):
+    """Sorted breakpoints in ε inside [−L, L], always including −L, 0, L."""
+    eps_points = [(_check_real(p, "points[i]") - mu) / sigma for p in points]
+    if scale is not None:
+        step = check_positive_float(scale, "scale") / (4.0 * sigma)
+        n = math.ceil(2 * HALF_WIDTH / step)
+        if n > _MAX_PIECES:
+            raise ValueError(f"scale={scale} with sigma={sigma} would need {n} pieces (max "
+                             f"{_MAX_PIECES}); f varies too fast for quadrature at this sigma")
+        eps_points += list(np.linspace(-HALF_WIDTH, HALF_WIDTH, n + 1))
+    inside = [p for p in eps_points if -HALF_WIDTH < p < HALF_WIDTH]
+    return sorted(set(inside) | {-HALF_WIDTH, 0.0, HALF_WIDTH})
+
+
+def expect_std_normal(h, *, breaks=(-HALF_WIDTH, 0.0, HALF_WIDTH), epsabs=1e-13, epsrel=1e-11):
+    """``E[h(ε)] = ∫ h(ε) φ(ε) dε``, ε ~ N(0, 1), by ``scipy.integrate.quad`` piece by piece.
+
+    h      : scalar function of a float ε
+    breaks : sorted breakpoints in ε (first and last are the ends of the finite part)
+    Raises RuntimeError if quad reports trouble (give f's peaks as points or its scale).
+    """
+    def integrand(e):
+        return h(e) * (_INV_SQRT_2PI * math.exp(-0.5 * e * e))
+
+    pieces = [(-math.inf, breaks[0]), *zip(breaks[:-1], breaks[1:]), (breaks[-1], math.inf)]
+    total = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", integrate.IntegrationWarning)
+        try:
+            for a, b in pieces:
+                total += integrate.quad(integrand, a, b, epsabs=epsabs, epsrel=epsrel, limit=200)[0]
+        except integrate.IntegrationWarning as err:
+            raise RuntimeError(f"quadrature did not converge on [{a}, {b}] (in ε): {err}; pass the "
+                               f"cost's peaks as points= or its length scale as scale=") from None
+    return total
+
+
+def _term(f, mu, sigma, wrt, estimator, baseline=0.0):
+    """One estimator term as a scalar function of ε."""
+    if estimator == "pathwise":
+        dz = {"mu": lambda e: 1.0, "sigma": lambda e: e, "log_sigma": lambda e: sigma * e}[wrt]
+        return lambda e: float(f(mu + sigma * e)) * dz(e)
+    return lambda e: (float(f(mu + sigma * e)) - baseline) * float(gaussian_score(e, sigma, wrt))
+
+
+def _moments(g, breaks):
+    mean = expect_std_normal(g, breaks=breaks)
+    var = expect_std_normal(lambda e: (g(e) - mean) ** 2, breaks=breaks)
+    return Moments(float(mean), float(var))
+
+
+def _setup(f, name, mu, sigma, wrt, points, scale):
+    _check_callable(f, name)
+    mu, sigma = _check_real(mu, "mu"), check_positive_float(sigma, "sigma")
+    _check_wrt(wrt)
+    return mu, sigma, _breakpoints(mu, sigma, points, scale)
+
+
+def score_second_moment(sigma, wrt="mu"):
+    """``E[s²]``: 1/σ² (μ), 2/σ² (σ), 2 (log σ), from E[ε²] = 1 and E[(ε² − 1)²] = 2."""
+    sigma = check_positive_float(sigma, "sigma")
+    return {"mu": 1.0 / sigma ** 2, "sigma": 2.0 / sigma ** 2, "log_sigma": 2.0}[_check_wrt(wrt)]
+
+
+def optimal_baseline(f, mu, sigma, *, wrt="mu", points=(), scale=None):
+    """``b* = E[f(z) s(z)²] / E[s(z)²]``, the constant baseline of least variance (float).
+
+    Var((f − b) s) = Var(f s) − 2b E[f s²] + b² E[s²] is a parabola in b; b* is its minimum.
+    f : vectorized 1-D cost (called with floats here); points, scale : quadrature hints, z units.
+    """
+    mu, sigma, breaks = _setup(f, "f", mu, sigma, wrt, points, scale)
+    fs2 = expect_std_normal(lambda e: float(f(mu + sigma * e)) * float(
+        gaussian_score(e, sigma, wrt)) ** 2, breaks=breaks)
+    return fs2 / score_second_moment(sigma, wrt)
+
+
+def score_function_moments(f, mu, sigma, *, wrt="mu", baseline=None, points=(), scale=None):
+    """Exact (mean, var) of ONE score-function term ``(f(z) − b) s(z)``, z ~ N(mu, sigma²).
+
+    baseline : None (b = 0), a number, or 'optimal' (b* by :func:`optimal_baseline`)
+    returns  : Moments(mean, var);  the N-sample average has variance var/N.
+    """
+    mu, sigma, breaks = _setup(f, "f", mu, sigma, wrt, points, scale)
+    baseline = _check_baseline(baseline)
+    if baseline == "loo":
+        raise ValueError("baseline='loo' has no single-sample variance; "
+                         "use loo_variance(f, mu, sigma, n)")
+    if baseline == "optimal":
+        baseline = optimal_baseline(f, mu, sigma, wrt=wrt, points=points, scale=scale)
+    return _moments(_term(f, mu, sigma, wrt, "score", baseline or 0.0), breaks)
+
+
+def pathwise_moments(df, mu, sigma, *, wrt="mu", points=(), scale=None):
+    """Exact (mean, var) of ONE pathwise term ``f'(z) ∂z/∂θ`` (∂z/∂θ = 1, ε, σε for μ, σ, log σ)."""
+    mu, sigma, breaks = _setup(df, "df", mu, sigma, wrt, points, scale)
+    return _moments(_term(df, mu, sigma, wrt, "pathwise"), breaks)
+
+
+def loo_variance(f, mu, sigma, n, *, wrt="mu", points=(), scale=None):
+    """Exact variance of the N-sample score-function average with the leave-one-out baseline.
+
+    The average is the unbiased sample covariance of f and s; its variance (derivation in
+    :func:`numpyvae.estimators.quadratic_loo_variance`) is
+        [μ22 − c² + (c² + μ20 μ02)/(N − 1)] / N,
+    c = Cov(f, s), μ22 = E[(f − Ef)² s²], μ20 = Var f, μ02 = E[s²], each by quadrature here.
+    """
+    mu, sigma, breaks = _setup(f, "f", mu, sigma, wrt, points, scale)
+    n = check_positive_int(n, "n")
+    if n < 2:
+        raise ValueError(f"n must be >= 2 for the leave-one-out baseline, got {n}")
+    fe = lambda e: float(f(mu + sigma * e))                              # noqa: E731
+    se = lambda e: float(gaussian_score(e, sigma, wrt))                 # noqa: E731
+    mean_f = expect_std_normal(fe, breaks=breaks)
+    c = expect_std_normal(lambda e: fe(e) * se(e), breaks=breaks)
+    mu22 = expect_std_normal(lambda e: (fe(e) - mean_f) ** 2 * se(e) ** 2, breaks=breaks)
+    mu20 = expect_std_normal(lambda e: (fe(e) - mean_f) ** 2, breaks=breaks)
+    return (mu22 - c * c + (c * c + mu20 * score_second_moment(sigma, wrt)) / (n - 1)) / n
+
+
+# ---------------------------------------------------------------------- Mohamed et al. 2020, §3
+
+def _cost_table():
+    """name -> (label, f(x, k), f'(x, k), default k grid, peaks(k), scale(k))."""
+    return {
+        "quadratic": ("$(x - k)^2$", lambda x, k: (x - k) ** 2, lambda x, k: 2.0 * (x - k),
+                      np.linspace(-3.0, 3.0, 61), lambda k: (k,), lambda k: None),
+        "exp": ("$\\exp(-k x^2)$", lambda x, k: np.exp(-k * x * x),
+                lambda x, k: -2.0 * k * x * np.exp(-k * x * x),
+                np.linspace(0.1, 3.0, 59), lambda k: (0.0,), lambda k: 1.0 / math.sqrt(k)),
+        "cos": ("$\\cos(k x)$", lambda x, k: np.cos(k * x), lambda x, k: -k * np.sin(k * x),
+                np.linspace(0.1, 3.0, 59), lambda k: (), lambda k: 2.0 * math.pi / k),
+    }
+
+
+COSTS = ("quadratic", "exp", "cos")
+
+
+def cost_family_curves(mu=1.0, sigma=1.0, ks=None):
+    """Exact single-sample variances against the cost parameter k (Mohamed et al. 2020, §3).
+
+    Costs: (x − k)², exp(−k x²), cos(k x) under x ~ N(mu, sigma²); gradients wrt μ and σ;
+    estimators: score function, score function with the optimal baseline b*, pathwise.
+    ks : optional {cost name: 1-D k grid}; the defaults are k ∈ [−3, 3], [0.1, 3], [0.1, 3].
+    Returns {"mu", "sigma", "costs": [{"name", "label", "k": (K,),
+             "gradient": {wrt: (K,)}, "variance": {wrt: {estimator: (K,)}}} for each cost]},
+    wrt in ("mu", "sigma"), estimator in ("score", "score_optimal", "pathwise").
+    """
+    mu, sigma = _check_real(mu, "mu"), check_positive_float(sigma, "sigma")
+    ks = {} if ks is None else dict(ks)
+    unknown = set(ks) - set(COSTS)
+    if unknown:
+        raise ValueError(f"ks has unknown cost names {sorted(unknown)}; expected some of {COSTS}")
+    out = {"mu": mu, "sigma": sigma, "costs": []}
+    for name, (label, f, df, grid, peaks, scale) in _cost_table().items():
+        grid = np.asarray(ks.get(name, grid), dtype=np.float64)
+        if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
+            raise ValueError(f"ks[{name!r}] must be a non-empty 1-D array of finite numbers")
+        grad = {w: np.empty(grid.size) for w in ("mu", "sigma")}
+        var = {w: {e: np.empty(grid.size) for e in ("score", "score_optimal", "pathwise")}
+               for w in ("mu", "sigma")}
+        for i, k in enumerate(grid):
+            fk, dfk = (lambda x, k=k: f(x, k)), (lambda x, k=k: df(x, k))
+            hints = {"points": peaks(k), "scale": scale(k)}
+            for w in ("mu", "sigma"):
+                plain = score_function_moments(fk, mu, sigma, wrt=w, **hints)
+                best = score_function_moments(fk, mu, sigma, wrt=w, baseline="optimal", **hints)
+                path = pathwise_moments(dfk, mu, sigma, wrt=w, **hints)
+                grad[w][i] = path.mean
+                var[w]["score"][i], var[w]["score_optimal"][i] = plain.var, best.var
+                var[w]["pathwise"][i] = path.var
+        out["costs"].append({"name": name, "label": label, "k": grid,
+                             "gradient": grad, "variance": var})
+    return out
