@@ -14,8 +14,9 @@ from .vae import VAE  # noqa: F401
 
 __version__ = "0.1.0"
 
-_LAZY = {"estimators", "datasets", "evaluate", "train", "plots", "gmm", "autoencoders",
-         "trigram", "lessonkit", "cli", "exercises", "bench"}
+_LAZY = {"estimators", "estimators_reference", "encoder_gradients", "datasets", "shapes",
+         "evaluate", "train", "checkpoint", "plots", "gmm", "autoencoders", "trigram",
+         "lessonkit", "cli", "exercises"}
 
 
 def __getattr__(name):
