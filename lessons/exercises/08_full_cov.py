@@ -1,0 +1,36 @@
+"""Exercise 08 · the full-covariance reparameterization node z = μ + L ε
+
+Complete ``full_cov_backward`` below, then check it:
+
+    numpyvae check 08                           # this file
+    numpyvae check 08 --file my_full_cov.py     # your own copy
+
+With a full covariance Σ = L Lᵀ, the encoder emits a lower-triangular Cholesky factor L per
+example (positive diagonal), and z = μ + L ε.  Only the entries on and below the diagonal of L
+are parameters; the entries above are fixed at 0.
+"""
+import numpy as np
+
+
+def full_cov_backward(dz, mu, L, eps):
+    """Gradients of  z_n = μ_n + L_n ε_n,  i.e.  z_ni = μ_ni + Σ_j L_nij ε_nj,  one per example.
+
+    dz  : (N, k) float64      upstream gradient ∂loss/∂z
+    mu  : (N, k) float64
+    L   : (N, k, k) float64   lower-triangular, positive diagonal
+    eps : (N, k) float64      the fixed noise
+    Returns a tuple (dmu, dL) of float64 arrays:
+        dmu : (N, k)
+        dL  : (N, k, k), lower-triangular: entries above the diagonal must be 0 (they are not
+              parameters).
+    """
+    raise NotImplementedError(
+        "Exercise 08 (full_cov): not implemented yet — hint: ∂z_ni/∂L_nij = ε_nj; the gradient "
+        "for one example is an outer product of two vectors, keep only its lower triangle "
+        "(np.tril works on stacks of matrices)")
+
+
+if __name__ == "__main__":   # python 08_full_cov.py  is  numpyvae check 08 --file 08_full_cov.py
+    import sys
+    from numpyvae.cli import main
+    sys.exit(main(["check", "08", "--file", __file__]))

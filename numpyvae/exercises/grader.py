@@ -1,0 +1,736 @@
+"""The grader: run a student's backward pass on random float64 inputs, compare every gradient
+with central differences, and name the likely mistake when a gradient is wrong.
+
+    result = grade_file(find_exercise("03"), "my_softplus.py")
+    print(format_result(result));  result.passed;  result_to_dict(result)   # for --json
+
+For every gradient the grader reports the worst relative error over all cases
+(:func:`numpyvae.gradcheck.rel_error`: the worst entry's error against the size of the whole
+gradient), the index of that entry and the case it came from, and PASS when the error is below
+the threshold 1e-6.  A correct float64 gradient shows about 1e-8 or less.
+
+Diagnosis.  When a gradient fails, the grader compares the student's result with
+
+1. the known-wrong implementations of :mod:`numpyvae.exercises.mistakes` (run on the same
+   inputs), then
+2. generic variants of the reference gradient ``ref``: ``-ref`` (sign), ``2 ref`` and
+   ``ref / 2`` (factor), the transpose (last two axes), ``ref / N`` and ``N ref`` (batch
+   mean versus sum) and zeros,
+
+and names the first one that matches (relative error below the threshold) in every case where
+the student's result is wrong, provided it differs from the correct gradient there.  A variant
+may have a different shape from the correct gradient (``dy.sum(axis=1)``, ``dy.T @ x``), so a
+wrongly-shaped result can be diagnosed as well.
+
+Nothing a student's function does escapes as a traceback from the grader: exceptions,
+missing functions, wrong numbers or types of outputs, wrong shapes and dtypes become messages,
+with the student's own traceback lines (from their file) where that helps.
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import itertools
+import os
+import sys
+import textwrap
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..gradcheck import rel_error
+from . import solutions as S
+from .catalogue import EXERCISES, THRESHOLD
+
+DISTINCT = 1e-3        # a variant is diagnostic only where it differs from the truth by this much
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Diagnosis:
+    kind: str
+    message: str
+
+    def to_dict(self):
+        return {"kind": self.kind, "message": self.message}
+
+
+@dataclass
+class Check:
+    """The verdict on one gradient of one function, over all cases."""
+    function: str
+    gradient: str
+    threshold: float = THRESHOLD
+    error: float | None = None          # worst relative error over the comparable cases
+    worst_index: tuple | None = None
+    case: str | None = None             # label of the case the worst error came from
+    passed: bool = False
+    problem: str | None = None          # shape / dtype / exception / not implemented
+    diagnosis: Diagnosis | None = None
+
+    @property
+    def name(self):
+        return f"{self.function}:{self.gradient}"
+
+
+@dataclass
+class PartResult:
+    function: str
+    signature: str
+    status: str                          # pass | fail | error | not_implemented
+    checks: list = field(default_factory=list)
+    message: str | None = None           # why the function could not be graded, if it could not
+    traceback: list = field(default_factory=list)   # the student's own frames
+    notes: list = field(default_factory=list)       # warnings that do not fail the check
+
+
+@dataclass
+class Result:
+    exercise: object
+    file: str | None
+    status: str                          # pass | fail | error | not_implemented
+    parts: list = field(default_factory=list)
+    message: str | None = None
+    seed: int = 0
+    n_cases: int = 0
+
+    @property
+    def passed(self):
+        return self.status == "pass"
+
+    @property
+    def checks(self):
+        return [c for p in self.parts for c in p.checks]
+
+
+_STATUS_ORDER = ("error", "fail", "not_implemented", "pass")
+
+
+def _combine(statuses):
+    for s in _STATUS_ORDER:
+        if s in statuses:
+            return s
+    return "pass"
+
+
+# ------------------------------------------------------------------- finding the files
+
+
+def find_exercises_dir(directory=None):
+    """The folder holding the exercise stubs.
+
+    ``directory`` if given; else ``$NUMPYVAE_LESSONS/exercises``; else ``./lessons/exercises``;
+    else ``lessons/exercises`` beside the package source (a source checkout).
+    Raises FileNotFoundError naming the places looked at."""
+    if directory is not None:
+        d = Path(directory)
+        if not d.is_dir():
+            raise FileNotFoundError(f"--dir {d}: no such directory")
+        return d
+    candidates = []
+    if os.environ.get("NUMPYVAE_LESSONS"):
+        candidates.append(Path(os.environ["NUMPYVAE_LESSONS"]) / "exercises")
+    candidates.append(Path.cwd() / "lessons" / "exercises")
+    candidates.append(Path(__file__).resolve().parents[2] / "lessons" / "exercises")
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise FileNotFoundError(
+        "no lessons/exercises folder found; looked in " + ", ".join(map(str, candidates))
+        + ". Give the file with --file PATH, or set NUMPYVAE_LESSONS to the lessons folder.")
+
+
+def default_file(exercise, directory=None):
+    """The student's file for ``exercise`` in the exercises folder: ``NN_name.py``, or the one
+    file there whose name starts with ``NN_``."""
+    d = find_exercises_dir(directory)
+    path = d / exercise.stub
+    if path.is_file():
+        return path
+    matches = sorted(d.glob(f"{exercise.number:02d}_*.py"))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise FileNotFoundError(f"several files for exercise {exercise.number:02d} in {d}: "
+                                + ", ".join(m.name for m in matches) + "; choose one with --file")
+    raise FileNotFoundError(f"no file {exercise.stub} in {d}; give yours with --file PATH")
+
+
+# ------------------------------------------------------------------- loading the student
+
+
+class LoadError(Exception):
+    """The student's file could not be imported (syntax error, exception at import time)."""
+
+    def __init__(self, message, frames=()):
+        super().__init__(message)
+        self.frames = list(frames)
+
+
+_counter = itertools.count()
+
+
+def load_module(path):
+    """Import ``path`` as a fresh module with a private name (never cached in sys.modules,
+    so two students' files, or two versions of one, never see each other)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    name = f"_numpyvae_student_{next(_counter)}_{path.stem.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise LoadError(f"{path.name} cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module           # for dataclasses and the like during the import
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        line = (err.text or "").rstrip("\n")
+        where = f"{Path(err.filename or path).name}, line {err.lineno}"
+        shown = f"\n      {line.strip()}" if line else ""
+        raise LoadError(f"{where}: SyntaxError: {err.msg}{shown}") from None
+    except Exception as err:  # noqa: BLE001 - anything the student's module does at import
+        raise LoadError(f"importing {path.name} raised {type(err).__name__}: {err}",
+                        _student_frames(err, path)) from None
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def _student_frames(err, path=None):
+    """Traceback lines of ``err`` from the student's own file (or, without a file, every frame
+    below the grader's call), formatted for printing."""
+    frames = traceback.extract_tb(err.__traceback__)
+    here = str(Path(__file__).resolve())
+    frames = [f for f in frames if str(Path(f.filename).resolve()) != here] if frames else []
+    if path is not None:
+        target = str(Path(path).resolve())
+        own = [f for f in frames if str(Path(f.filename).resolve()) == target]
+        frames = own or frames[-1:]
+    return [f"{Path(f.filename).name}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
+            for f in frames[-4:]]
+
+
+def _hint_for_exception(err, part=None):
+    text = str(err)
+    if isinstance(err, TypeError) and part is not None and (
+            "positional argument" in text or "unexpected keyword" in text):
+        return f"the grader calls {part.signature.split(' ->')[0]}: keep the stub's signature"
+    if isinstance(err, ValueError) and ("matmul" in text or "not aligned" in text):
+        return ("the shapes do not line up in a matrix product: compare the shapes in the "
+                "docstring and look for a missing (or extra) transpose")
+    if isinstance(err, ValueError) and "broadcast" in text:
+        return ("two arrays with incompatible shapes were combined elementwise: print the "
+                "shapes; a sum over the wrong axis or a missing transpose is the usual cause")
+    if isinstance(err, (KeyError, IndexError)):
+        return "look at the names and shapes given in the docstring"
+    return None
+
+
+# --------------------------------------------------------------- the prepared cases
+
+
+@dataclass
+class _Prepared:
+    cases: list
+    numeric: dict        # function -> [ {output: array} per case ]
+    reference: dict      # function -> [ {output: array} per case ]
+    specific: dict       # function -> [ (Mistake, [ {output: array} | None per case ]) ]
+
+
+_PREPARED: dict = {}
+_MAX_PREPARED = 64
+
+
+def _copy_input(v):
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if isinstance(v, dict):
+        return {k: _copy_input(x) for k, x in v.items()}
+    return v
+
+
+def _as_outputs(value, part):
+    """Normalise a trusted function's return value to {output: array}."""
+    if part.returns == "array":
+        return {part.outputs[0]: value}
+    if part.returns == "tuple":
+        return dict(zip(part.outputs, value))
+    return dict(value)
+
+
+def _prepare(exercise, seed):
+    """Cases, numerical gradients, reference gradients and the known mistakes' results for
+    ``(exercise, seed)``: none of these depends on the student, so they are computed once."""
+    key = (exercise.name, int(seed))
+    if key in _PREPARED:
+        return _PREPARED[key]
+    cases = exercise.cases(seed)
+    numeric, reference, specific = {}, {}, {}
+    for part in exercise.parts:
+        numeric[part.function] = [part.numerical(c) for c in cases]
+        reference[part.function] = [
+            _as_outputs(part.reference(*(_copy_input(c.inputs[a]) for a in part.args)), part)
+            for c in cases]
+        specific[part.function] = []
+        for m in part.mistakes:
+            per_case = []
+            for c in cases:
+                try:
+                    with np.errstate(all="ignore"):
+                        out = m.impl(*(_copy_input(c.inputs[a]) for a in part.args))
+                    per_case.append({k: np.asarray(v, np.float64)
+                                     for k, v in _as_outputs(out, part).items()})
+                except Exception:  # noqa: BLE001 - e.g. dy @ W with non-square W
+                    per_case.append(None)
+            specific[part.function].append((m, per_case))
+    if len(_PREPARED) >= _MAX_PREPARED:           # a long-lived process grading many seeds
+        _PREPARED.pop(next(iter(_PREPARED)))
+    _PREPARED[key] = _Prepared(cases, numeric, reference, specific)
+    return _PREPARED[key]
+
+
+# --------------------------------------------------------------- running the student
+
+
+@dataclass
+class _Run:
+    """What one call of the student's function gave on one case."""
+    outputs: dict | None = None          # output name -> whatever was returned
+    error: BaseException | None = None
+    frames: list = field(default_factory=list)
+    structure: str | None = None         # wrong number / kind of return values
+    notes: list = field(default_factory=list)
+
+
+def _describe(value):
+    if value is None:
+        return "None (is a return statement missing?)"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} values"
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))}"
+    return f"a {type(value).__name__}"
+
+
+def _unpack(value, part):
+    """The student's return value as {output: value}, or an explanation of what is wrong."""
+    names = ", ".join(part.outputs)
+    k = len(part.outputs)
+    if part.returns == "array":
+        if isinstance(value, np.ndarray):
+            return {part.outputs[0]: value}, None
+        return None, (f"returned {_describe(value)}; expected one numpy array "
+                      f"{part.outputs[0]}")
+    if part.returns == "tuple":
+        if not isinstance(value, (tuple, list)):
+            return None, f"returned {_describe(value)}; expected a tuple of {k} arrays ({names})"
+        if len(value) != k:
+            msg = f"returned {len(value)} values; expected {k}: ({names})"
+            if len(value) == k - 1 and part.outputs[-1] == "db":
+                msg += " - did you forget to return the bias gradient db?"
+            return None, msg
+        return dict(zip(part.outputs, value)), None
+    if not isinstance(value, dict):
+        return None, f"returned {_describe(value)}; expected a dict with keys {names}"
+    missing = [o for o in part.outputs if o not in value]
+    extra = sorted(str(x) for x in value if x not in part.outputs)
+    if missing or extra:
+        msg = "returned a dict with " + "; ".join(
+            ([f"missing keys {missing}"] if missing else [])
+            + ([f"unexpected keys {extra}"] if extra else []))
+        return None, msg + f"; expected exactly the keys of params: {names}"
+    return {o: value[o] for o in part.outputs}, None
+
+
+def _changed(before, after):
+    if isinstance(before, np.ndarray):
+        return not (isinstance(after, np.ndarray) and after.shape == before.shape
+                    and np.array_equal(after, before, equal_nan=True))
+    if isinstance(before, dict):
+        return any(_changed(before[k], after.get(k)) for k in before)
+    return False
+
+
+def _call(fn, part, case, path):
+    args = [_copy_input(case.inputs[a]) for a in part.args]
+    saved = [_copy_input(a) for a in args]
+    run = _Run()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = fn(*args)
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - the student's code
+            run.error, run.frames = err, _student_frames(err, path)
+            return run
+    for w in caught:
+        run.notes.append(f"your code warned: {w.category.__name__}: {w.message} "
+                         f"({Path(w.filename).name}, line {w.lineno})")
+    for name, a, b in zip(part.args, saved, args):
+        if _changed(a, b):
+            run.notes.append(f"your function changed its argument {name!r} in place; a backward "
+                             f"pass must leave its inputs alone (the caller may still need them)")
+    run.outputs, run.structure = _unpack(value, part)
+    return run
+
+
+# -------------------------------------------------------------------- comparing
+
+
+def _value_problem(value, want):
+    """A message if ``value`` cannot be the gradient of shape ``want`` (float64), else None."""
+    if not isinstance(value, np.ndarray):
+        return f"is {_describe(value)}, not a numpy array of shape {want}"
+    if value.dtype != np.float64:
+        return (f"has dtype {value.dtype}; the grader passes float64 arrays and needs float64 "
+                f"back (look for np.float32, astype(...) or an integer array)")
+    if value.shape != want:
+        return f"has shape {value.shape}, but should have shape {want}"
+    if not np.all(np.isfinite(value)):
+        return "contains NaN or inf (an overflow? a log or division of 0?)"
+    return None
+
+
+def _as_float_array(value):
+    if not isinstance(value, np.ndarray):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")        # complex -> float64 warns; the dtype is reported
+            return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _worst_index(a, b):
+    diff = np.abs(a - b)
+    if diff.size == 0:
+        return ()
+    flat = int(np.argmax(np.where(np.isnan(diff), np.inf, diff)))   # a NaN entry is the worst
+    return tuple(int(i) for i in np.unravel_index(flat, diff.shape))
+
+
+def _safe_rel_error(a, b):
+    with np.errstate(all="ignore"):
+        e = rel_error(a, b)
+    return e if np.isfinite(e) else float("inf")
+
+
+_GENERIC = (
+    ("sign", lambda r, n: -r,
+     "{g} is exactly -1 times the correct gradient: a sign error (a minus sign lost or added "
+     "in the chain rule, or the gradient of the negated function)"),
+    ("factor_2", lambda r, n: 2.0 * r,
+     "{g} is exactly twice the correct gradient: look for a missing 1/2 (or an extra 2)"),
+    ("factor_half", lambda r, n: 0.5 * r,
+     "{g} is exactly half the correct gradient: look for a missing 2 (from differentiating a "
+     "square) or an extra 1/2"),
+    ("transpose", lambda r, n: np.swapaxes(r, -1, -2) if r.ndim >= 2 else None,
+     "{g} is the transpose of the correct gradient: a gradient has the shape of what it is "
+     "the gradient of; swap the order of a matrix product or add/remove a .T"),
+    ("batch_mean", lambda r, n: r / n if n > 1 else None,
+     "{g} is the correct gradient divided by the batch size N: this exercise SUMS over the "
+     "batch (see the docstring), so there is no 1/N"),
+    ("batch_sum", lambda r, n: r * n if n > 1 else None,
+     "{g} is N times the correct gradient: this exercise AVERAGES over the batch (see the "
+     "docstring), so a 1/N is missing"),
+    ("zero", lambda r, n: np.zeros_like(r),
+     "{g} is all zeros"),
+)
+
+
+def _candidates(part, output, prep):
+    """(kind, message, [array | None per case]) for every known-wrong variant of ``output``."""
+    out = []
+    for m, per_case in prep.specific[part.function]:
+        out.append((m.kind, m.message,
+                    [None if pc is None else pc.get(output) for pc in per_case]))
+    refs = [r[output] for r in prep.reference[part.function]]
+    for kind, make, message in _GENERIC:
+        values = []
+        for r, c in zip(refs, prep.cases):
+            r = np.asarray(r, np.float64)
+            values.append(make(r, c.batch))
+        kind2, message2 = part.hints.get((output, kind), (kind, message.format(g=output)))
+        out.append((kind2, message2, values))
+    return out
+
+
+def _diagnose(part, output, student, failing, prep):
+    """The first known variant matching the student's result in every failing case."""
+    if not failing:
+        return None
+    for kind, message, values in _candidates(part, output, prep):
+        distinct = False
+        for ci in failing:
+            v, s, num = values[ci], student[ci], prep.numeric[part.function][ci][output]
+            if v is None or v.shape != s.shape or _safe_rel_error(s, v) >= THRESHOLD:
+                break
+            if v.shape != num.shape or _safe_rel_error(v, num) > DISTINCT:
+                distinct = True
+        else:
+            if distinct:
+                return Diagnosis(kind, message)
+    return None
+
+
+def _check_output(part, output, runs, prep):
+    check = Check(part.function, output)
+    numeric = prep.numeric[part.function]
+    worst = -1.0
+    problems, failing, student = [], [], {}
+    for ci, (run, case) in enumerate(zip(runs, prep.cases)):
+        if run.outputs is None:
+            continue
+        value = run.outputs[output]
+        want = numeric[ci][output].shape
+        problem = _value_problem(value, want)
+        if problem:
+            problems.append(f"{output} {problem} (case {case.label})")
+        arr = _as_float_array(value)
+        if arr is None:
+            continue
+        student[ci] = arr
+        if arr.shape != want:
+            failing.append(ci)
+            continue
+        err = _safe_rel_error(arr, numeric[ci][output])
+        if err >= THRESHOLD or problem:
+            failing.append(ci)
+        if err > worst:
+            worst = err
+            check.error = err
+            check.worst_index = _worst_index(arr, numeric[ci][output])
+            check.case = case.label
+    raised = [ci for ci, r in enumerate(runs) if r.error is not None]
+    if problems:
+        check.problem = problems[0]
+    elif raised:
+        check.problem = (f"not checked in {len(raised)} of {len(runs)} cases: your function "
+                         f"raised there (see above)")
+    elif any(r.structure is not None for r in runs):
+        first = next(r.structure for r in runs if r.structure is not None)
+        check.problem = f"not graded: {part.function} {first}"
+    check.passed = (check.problem is None and check.error is not None
+                    and check.error < THRESHOLD)
+    if not check.passed:
+        check.diagnosis = _diagnose(part, output, student, failing, prep)
+    return check
+
+
+# ---------------------------------------------------------------------- grading
+
+
+def _grade_part(part, fn, prep, path):
+    result = PartResult(part.function, part.signature, "pass")
+    runs = []
+    for case in prep.cases:
+        run = _call(fn, part, case, path)
+        if isinstance(run.error, NotImplementedError):
+            result.status = "not_implemented"
+            detail = str(run.error).strip()
+            result.message = "not implemented yet" + (f" - {detail}" if detail else "")
+            result.checks = [Check(part.function, o, problem="not implemented yet")
+                             for o in part.outputs]
+            return result
+        runs.append(run)
+        for note in run.notes:
+            if note not in result.notes:
+                result.notes.append(note)
+    errors = [(r, c) for r, c in zip(runs, prep.cases) if r.error is not None]
+    structure = [(r, c) for r, c in zip(runs, prep.cases) if r.structure is not None]
+    if errors:
+        run, case = errors[0]
+        err = run.error
+        where = (f"in every case, first in {case.label}" if len(errors) == len(runs)
+                 else f"in {len(errors)} of {len(runs)} cases, e.g. {case.label}")
+        result.message = f"your function raised {type(err).__name__} ({where}): {err}"
+        hint = _hint_for_exception(err, part)
+        if hint:
+            result.message += f"\n    hint: {hint}"
+        result.traceback = run.frames
+    elif structure:
+        run, case = structure[0]
+        result.message = f"{part.function} {run.structure}"
+    result.checks = [_check_output(part, o, runs, prep) for o in part.outputs]
+    if errors or structure:
+        result.status = "error"
+    elif not all(c.passed for c in result.checks):
+        result.status = "fail"
+    return result
+
+
+def grade(exercise, functions, seed=0, file=None, path=None):
+    """Grade the functions of ``exercise`` found in ``functions`` (a module, or a mapping from
+    function names to callables).  ``path``: the student's file, to trim tracebacks to it.
+    -> :class:`Result`"""
+    prep = _prepare(exercise, seed)
+    result = Result(exercise, None if file is None else str(file), "pass", seed=int(seed),
+                    n_cases=len(prep.cases))
+    for part in exercise.parts:
+        fn = (functions.get(part.function) if isinstance(functions, dict)
+              else getattr(functions, part.function, None))
+        if fn is None or not callable(fn):
+            where = f"your file {Path(file).name}" if file else "the student code"
+            pr = PartResult(part.function, part.signature, "error",
+                            message=f"{where} does not define a function "
+                                    f"{part.function}: {part.signature}")
+            pr.checks = [Check(part.function, o, problem="function not defined")
+                         for o in part.outputs]
+        else:
+            pr = _grade_part(part, fn, prep, path)
+        result.parts.append(pr)
+    result.status = _combine({p.status for p in result.parts})
+    return result
+
+
+def grade_file(exercise, path, seed=0):
+    """Import the student's file (isolated) and grade it.  A file that cannot be imported gives
+    a Result with status "error" and the reason; a missing file raises FileNotFoundError."""
+    path = Path(path)
+    try:
+        module = load_module(path)
+    except LoadError as err:
+        result = Result(exercise, str(path), "error", seed=int(seed), message=str(err))
+        for part in exercise.parts:
+            pr = PartResult(part.function, part.signature, "error",
+                            message="not graded: the file could not be imported",
+                            traceback=err.frames)
+            pr.checks = [Check(part.function, o, problem="file could not be imported")
+                         for o in part.outputs]
+            result.parts.append(pr)
+        return result
+    return grade(exercise, module, seed=seed, file=path, path=path)
+
+
+# ---------------------------------------------------------------------- output
+
+
+def _fmt_err(e):
+    if e is None:
+        return "-"
+    return "inf" if not np.isfinite(e) else f"{e:.1e}"
+
+
+_STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR",
+                "not_implemented": "NOT IMPLEMENTED"}
+
+
+def format_result(result):
+    """The human-readable report printed by ``numpyvae check``."""
+    ex = result.exercise
+    lines = [f"Exercise {ex.number:02d} ({ex.name}): {ex.title}"]
+    if result.file:
+        lines.append(f"  file: {_display_path(result.file)}")
+    if result.message:
+        lines.append(f"  could not load your file: {result.message}")
+        for p in result.parts[:1]:
+            lines += [f"    {t}" for t in p.traceback]
+        lines.append(f"  result: {_STATUS_WORD[result.status]}")
+        return "\n".join(lines)
+    lines.append(f"  {result.n_cases} random float64 cases (seed {result.seed}), "
+                 f"central differences, threshold {THRESHOLD:.0e}")
+    for p in result.parts:
+        lines.append("")
+        lines.append(f"  {p.signature}")
+        if p.status == "not_implemented":
+            lines.append("    NOT IMPLEMENTED yet (it raises NotImplementedError):")
+            lines += _wrap(p.message.removeprefix("not implemented yet - "), "      ")
+            continue
+        if p.message:
+            lines.append(f"    {_STATUS_WORD[p.status]}: {p.message}")
+            lines += [f"      {t}" for t in p.traceback]
+        if p.status == "error" and all(c.error is None for c in p.checks):
+            lines += [f"    note: {n}" for n in p.notes]
+            continue
+        width = max(8, *(len(c.gradient) for c in p.checks))
+        lines.append(f"    {'gradient':<{width}}  {'rel. error':>10}  {'result':<13}  worst entry")
+        for c in p.checks:
+            verdict = f"PASS < {THRESHOLD:.0e}" if c.passed else (
+                "FAIL" if c.error is None or c.error < THRESHOLD else f"FAIL > {THRESHOLD:.0e}")
+            where = ""
+            if c.worst_index is not None:
+                where = f"{list(c.worst_index)} in case {c.case}"
+            row = f"    {c.gradient:<{width}}  {_fmt_err(c.error):>10}  {verdict:<13}  {where}"
+            lines.append(row.rstrip())
+            pad = " " * (width + 6)
+            if c.problem and not (p.message and c.problem.startswith("not graded")):
+                lines += _wrap(f"problem: {c.problem}", pad, hang=2)
+            if c.diagnosis:
+                lines += _wrap(f"likely mistake ({c.diagnosis.kind}): {c.diagnosis.message}",
+                               pad, hang=2)
+        lines += [f"    note: {n}" for n in p.notes]
+    n_bad = sum(not c.passed for c in result.checks)
+    total = len(result.checks)
+    lines.append("")
+    todo = [p.function for p in result.parts if p.status == "not_implemented"]
+    if result.status == "not_implemented":
+        lines.append(f"  result: NOT IMPLEMENTED - complete {', '.join(todo)} in the file, "
+                     f"then run this again")
+    elif result.passed:
+        lines.append(f"  result: PASS - {total} of {total} gradients agree with central "
+                     f"differences (worst rel. error {_fmt_err(max(c.error for c in result.checks))}"
+                     f" < {THRESHOLD:.0e})")
+    else:
+        lines.append(f"  result: {_STATUS_WORD[result.status]} - {n_bad} of {total} gradients "
+                     f"not passing")
+    return "\n".join(lines)
+
+
+def _wrap(text, indent, width=100, hang=0):
+    out = []
+    for para in str(text).splitlines() or [""]:
+        out += textwrap.wrap(para, width, initial_indent=indent,
+                             subsequent_indent=indent + " " * hang) or [indent]
+    return out
+
+
+def _display_path(path):
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _jsonable_float(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def result_to_dict(result):
+    """The ``--json`` form of a result (see lessons/exercises/README.md for the fields)."""
+    ex = result.exercise
+    return {
+        "exercise": ex.key, "number": ex.number, "name": ex.name, "title": ex.title,
+        "file": result.file, "seed": result.seed, "threshold": THRESHOLD,
+        "status": result.status, "passed": result.passed, "message": result.message,
+        "parts": [{"function": p.function, "status": p.status, "message": p.message,
+                   "traceback": p.traceback, "notes": p.notes} for p in result.parts],
+        "checks": [{
+            "name": c.name, "function": c.function, "gradient": c.gradient,
+            "error": _jsonable_float(c.error), "threshold": c.threshold, "passed": c.passed,
+            "worst_index": None if c.worst_index is None else list(c.worst_index),
+            "case": c.case, "problem": c.problem,
+            "diagnosis": None if c.diagnosis is None else c.diagnosis.to_dict(),
+        } for c in result.checks],
+    }
+
+
+def solution_source(exercise):
+    """The reference solution of ``exercise`` as Python source (helpers first)."""
+    blocks = [f"# Exercise {exercise.number:02d} ({exercise.name}): {exercise.title}\n"
+              f"# reference solution, from numpyvae/exercises/solutions.py\n"
+              "import numpy as np\n"]
+    for name in (*exercise.helpers, *(p.function for p in exercise.parts)):
+        blocks.append(inspect.getsource(getattr(S, name)))
+    return "\n\n".join(blocks)
+
+
+__all__ = ["EXERCISES", "grade", "grade_file", "format_result", "result_to_dict",
+           "solution_source", "find_exercises_dir", "default_file", "load_module", "Result",
+           "Check", "PartResult", "Diagnosis", "LoadError"]
