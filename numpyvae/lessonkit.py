@@ -1,0 +1,356 @@
+"""Infrastructure shared by the lessons in ``lessons/NN_topic.py``.
+
+A lesson is a ``# %%`` cell script (it opens as a notebook in VS Code or jupytext) that::
+
+    args = lessonkit.parse_args(__doc__)        # --out DIR, --quick, --seed S
+    lessonkit.section("1. Something")
+    lessonkit.say("prose for the student")
+    lessonkit.check("log p(x)", numerical, analytic, rtol=1e-10)   # prints ✓ or ✗ and records it
+    lessonkit.savefig(fig, args, "elbo")        # -> args.out / "elbo.png"
+    lessonkit.check_yourself(["question", ...])
+    lessonkit.finish()                          # summary; exit status 1 if any check failed
+
+Tests and the command line run a lesson in-process with :func:`run_lesson`, which returns the
+recorded checks ``{name: Check(numerical, analytic, passed)}``.
+
+All output goes through ``print``.  Text the terminal cannot encode (✓, σ, ‖ … on a non-UTF-8
+stdout) is replaced rather than crashing the lesson, and ✓/✗ become OK/FAIL.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import builtins
+import os
+import re
+import runpy
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Check", "parse_args", "section", "say", "table", "check", "check_true", "summary",
+    "savefig", "check_yourself", "finish", "results", "run_lesson", "list_lessons",
+    "find_lessons_dir",
+]
+
+
+class Check(NamedTuple):
+    """One recorded check.  For :func:`check_true`, numerical is the condition and analytic True."""
+    numerical: object
+    analytic: object
+    passed: bool
+
+
+class _State:
+    """What the lesson that is running now has recorded."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.checks = {}
+        self.figures = []
+        self.start = time.perf_counter()
+
+
+_state = _State()
+
+
+# --------------------------------------------------------------------------------------------
+# printing
+
+def _encoding():
+    return getattr(sys.stdout, "encoding", None) or "ascii"
+
+
+def _can_encode(text):
+    try:
+        text.encode(_encoding())
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+def _emit(text=""):
+    """print(text), replacing characters the stdout encoding cannot represent."""
+    if not _can_encode(text):
+        enc = _encoding()
+        try:
+            text = text.encode(enc, errors="replace").decode(enc)
+        except LookupError:
+            text = text.encode("ascii", errors="replace").decode("ascii")
+    print(text)
+
+
+def _marks():
+    return ("✓", "✗") if _can_encode("✓✗") else ("OK", "FAIL")
+
+
+def _fmt(v):
+    """Short text for a number or an array."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.10g}"
+    a = np.asarray(v)
+    if a.ndim == 0:
+        return _fmt(a.item())
+    if a.size <= 8:
+        return np.array2string(a, precision=6, separator=", ")
+    return f"<array shape {a.shape}, first {np.array2string(a.ravel()[:3], precision=6)}>"
+
+
+# --------------------------------------------------------------------------------------------
+# the lesson's life cycle
+
+def parse_args(description=None, argv=None, name=None):
+    """Parse ``--out DIR``, ``--quick`` and ``--seed S`` and start recording a fresh lesson.
+
+    description : shown by ``--help`` (a lesson passes its ``__doc__``)
+    argv        : the arguments; default ``sys.argv[1:]``.  Unknown arguments are ignored, so this
+                  also works inside Jupyter/IPython, whose kernel adds its own.
+    name        : the lesson's name for the default output directory; default the stem of the
+                  calling file (``lesson`` when there is none, as in a notebook).
+
+    Returns an ``argparse.Namespace`` with ``out`` (a ``pathlib.Path``, created; default
+    ``lesson_out/<name>/`` under the current directory), ``quick`` (bool) and ``seed`` (int).
+    """
+    if name is None:
+        caller_file = sys._getframe(1).f_globals.get("__file__")
+        name = Path(caller_file).stem if caller_file else "lesson"
+    parser = argparse.ArgumentParser(
+        description=description, allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"directory for figures (default: lesson_out/{name}/)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes so the lesson runs in a few seconds")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if args.out is None:
+        args.out = Path.cwd() / "lesson_out" / name
+    args.out = Path(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    _state.reset()
+    return args
+
+
+def section(title):
+    """Print a section heading."""
+    _emit()
+    _emit(title)
+    _emit("=" * len(title))
+
+
+def say(text):
+    """Print prose: the common indentation is removed and surrounding blank lines are stripped."""
+    _emit(textwrap.dedent(str(text)).strip("\n"))
+
+
+def table(headers, rows, floatfmt=".6g"):
+    """Print a small aligned table.  ``rows`` is a list of sequences as long as ``headers``."""
+    cells = [[str(h) for h in headers]]
+    for r in rows:
+        cells.append([format(v, floatfmt) if isinstance(v, (float, np.floating)) else str(v)
+                      for v in r])
+    widths = [max(len(row[j]) for row in cells) for j in range(len(headers))]
+    for i, row in enumerate(cells):
+        _emit("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+        if i == 0:
+            _emit("  ".join("-" * w for w in widths))
+
+
+def _record(name, value):
+    if not isinstance(name, str) or not name:
+        raise TypeError("name must be a non-empty str")
+    key, n = name, 2
+    while key in _state.checks:                 # never overwrite (and so hide) an earlier result
+        key = f"{name} ({n})"
+        n += 1
+    _state.checks[key] = value
+
+
+def check(name, numerical, analytic, rtol=1e-7, atol=0.0):
+    """Compare a numerical value with its analytic value; print and record the result.
+
+    Passes when ``|numerical − analytic| ≤ atol + rtol·|analytic|`` everywhere (arrays allowed;
+    equal infinities pass, NaN fails).  Prints ``name: numerical=… analytic=… ✓`` (or ✗) and
+    returns whether it passed.
+    """
+    num, ana = np.asarray(numerical, dtype=float), np.asarray(analytic, dtype=float)
+    if num.shape == ana.shape or ana.ndim == 0:
+        passed = bool(np.all(np.isclose(num, ana, rtol=rtol, atol=atol)))
+    else:                                                   # a shape mismatch is a failure
+        passed = False
+    ok, bad = _marks()
+    line = f"{name}: numerical={_fmt(numerical)} analytic={_fmt(analytic)} {ok if passed else bad}"
+    if num.size > 1 and num.shape == ana.shape:
+        line += f"  (max |diff| = {float(np.max(np.abs(num - ana))):.3g})"
+    _emit(line)
+    _record(name, Check(numerical, analytic, passed))
+    return passed
+
+
+def check_true(name, condition, detail=""):
+    """Record a yes/no check (e.g. an inequality); prints ``name: detail ✓`` and returns it."""
+    passed = bool(condition)
+    ok, bad = _marks()
+    detail = str(detail).strip()
+    _emit(f"{name}: {detail + ' ' if detail else ''}{ok if passed else bad}")
+    _record(name, Check(passed, True, passed))
+    return passed
+
+
+def savefig(fig, args, name):
+    """Write ``fig`` to ``args.out / (name + ".png")``, close it, and return the path."""
+    import matplotlib.pyplot as plt
+    path = Path(args.out) / (name if name.endswith(".png") else name + ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    _state.figures.append(path)
+    _emit(f"[figure saved: {path}]")
+    return path
+
+
+def check_yourself(questions):
+    """Print the closing "Check yourself" questions, numbered."""
+    section("Check yourself")
+    for i, q in enumerate(questions, 1):
+        body = textwrap.fill(" ".join(str(q).split()), width=92,
+                             initial_indent=f"{i}. ", subsequent_indent="   ")
+        _emit(body)
+
+
+def results():
+    """The checks recorded so far: ``{name: Check(numerical, analytic, passed)}`` (a copy)."""
+    return dict(_state.checks)
+
+
+def summary():
+    """Print how many checks passed (and which failed); return :func:`results`."""
+    res = results()
+    n_pass = sum(c.passed for c in res.values())
+    elapsed = time.perf_counter() - _state.start
+    _emit()
+    _emit(f"{n_pass}/{len(res)} checks passed in {elapsed:.1f} s")
+    for name, c in res.items():
+        if not c.passed:
+            _emit(f"  failed: {name}")
+    return res
+
+
+def finish():
+    """End a lesson: print the summary and, when run as a script, exit with status 1 if any check
+    failed (inside IPython/Jupyter only a warning is printed).  Returns the results otherwise."""
+    res = summary()
+    if not all(c.passed for c in res.values()):
+        if getattr(builtins, "__IPYTHON__", False):
+            _emit("Some checks failed (see above).")
+        else:
+            raise SystemExit(1)
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# finding and running lessons
+
+_LESSON_FILE = re.compile(r"^(\d+)_\w+\.py$")
+
+
+def find_lessons_dir(lessons_dir=None):
+    """The directory holding the lessons: ``lessons_dir`` if given, else ``$NUMPYVAE_LESSONS``,
+    else ``lessons/`` beside the package (a source checkout), else ``lessons/`` inside the
+    installed package, else ``./lessons``.  Raises FileNotFoundError naming the places tried."""
+    if lessons_dir is not None:
+        candidates = [Path(lessons_dir)]
+    else:
+        here = Path(__file__).resolve().parent
+        candidates = [Path(p) for p in [os.environ.get("NUMPYVAE_LESSONS")] if p]
+        candidates += [here.parent / "lessons", here / "lessons", Path.cwd() / "lessons"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise FileNotFoundError("no lessons directory found; looked in "
+                            + ", ".join(str(c) for c in candidates)
+                            + " (set NUMPYVAE_LESSONS to the folder holding NN_topic.py files)")
+
+
+def _title(path):
+    """First line of the module docstring, without its "NN · " prefix ('' if none)."""
+    try:
+        doc = ast.get_docstring(ast.parse(Path(path).read_text(encoding="utf-8")))
+    except SyntaxError:
+        doc = None
+    first = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+    return re.sub(r"^\s*\d+\s*[·.:\-–—]\s*", "", first).strip()
+
+
+def list_lessons(lessons_dir=None):
+    """All lessons, in course order: a list of ``(number, title, path)``.
+
+    ``number`` is the int prefix of the file name, ``title`` the first line of the lesson's
+    docstring without its number, ``path`` a ``pathlib.Path``.  Files are read, not imported.
+    """
+    d = find_lessons_dir(lessons_dir)
+    found = []
+    for p in sorted(d.iterdir()):
+        m = _LESSON_FILE.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), _title(p), p))
+    return sorted(found, key=lambda t: (t[0], t[2].name))
+
+
+def _resolve_lesson(path_or_number, lessons_dir=None):
+    if isinstance(path_or_number, bool):
+        raise TypeError("path_or_number must be a lesson number or a path, got bool")
+    if isinstance(path_or_number, (int, np.integer)) or (
+            isinstance(path_or_number, str) and path_or_number.strip().isdigit()):
+        number = int(path_or_number)
+        matches = [p for n, _, p in list_lessons(lessons_dir) if n == number]
+        if not matches:
+            raise ValueError(f"path_or_number: there is no lesson number {number}")
+        return matches[0]
+    if isinstance(path_or_number, (str, os.PathLike)):
+        path = Path(path_or_number)
+        if not path.is_file():
+            raise FileNotFoundError(f"path_or_number: no lesson file at {path}")
+        return path
+    raise TypeError(f"path_or_number must be an int or a path, got {type(path_or_number).__name__}")
+
+
+def run_lesson(path_or_number, argv=(), lessons_dir=None):
+    """Run a lesson in this process, as ``python lessons/NN_topic.py *argv`` would, and return its
+    checks ``{name: Check(numerical, analytic, passed)}``.
+
+    A failed check does not raise here (the lesson's SystemExit(1) is caught): look at
+    ``passed``.  Any other exception from the lesson propagates.  ``sys.argv`` and ``sys.path``
+    are restored afterwards.
+    """
+    path = _resolve_lesson(path_or_number, lessons_dir).resolve()
+    argv = [str(a) for a in argv]
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    sys.argv = [str(path)] + argv
+    sys.path.insert(0, str(path.parent))
+    _state.reset()
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (0, 1, None):
+            raise
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+        try:
+            import matplotlib.pyplot as plt
+            plt.close("all")
+        except ImportError:                                 # pragma: no cover
+            pass
+    return results()
