@@ -47,17 +47,28 @@ def bernoulli_log_likelihood(x, logits):
     _check_pair(x, logits, "x", "logits")
     if np.any(x < 0) or np.any(x > 1):
         raise ValueError("x (Bernoulli targets) must lie in [0, 1]")
-    t = softplus(logits)
-    np.subtract(logits * x, t, out=t)
-    return t.sum(axis=-1)
+    return _bernoulli_ll(x, logits)
 
 
 def bernoulli_log_likelihood_grad(x, logits, dout=None):
     """d/d logits = ``(x - sigmoid(logits)) * dout``;  shape of ``logits``."""
     _check_pair(x, logits, "x", "logits")
+    return _bernoulli_ll_grad(x, logits, _dout(dout, logits.shape[:-1], logits.dtype))
+
+
+# The unchecked kernels below are what a model's training step calls after it has checked
+# its minibatch once; the public functions above check their arguments and call them.
+
+def _bernoulli_ll(x, logits):
+    t = softplus(logits)
+    np.subtract(logits * x, t, out=t)
+    return t.sum(axis=-1)
+
+
+def _bernoulli_ll_grad(x, logits, d=None):
+    """d : None or upstream gradient with a trailing axis of 1, e.g. (S, N, 1)."""
     g = sigmoid(logits)
     np.subtract(x, g, out=g)
-    d = _dout(dout, logits.shape[:-1], logits.dtype)
     if d is not None:
         g *= d
     return g
@@ -86,7 +97,10 @@ def gaussian_log_likelihood(x, mean, logvar=0.0):
     -> (N,) or (S, N)
     """
     _check_pair(x, mean, "x", "mean")
-    logvar = _check_logvar(logvar, mean)
+    return _gaussian_ll(x, mean, _check_logvar(logvar, mean))
+
+
+def _gaussian_ll(x, mean, logvar):
     r = np.subtract(x, mean)
     r *= r
     if isinstance(logvar, float):
@@ -105,7 +119,10 @@ def gaussian_log_likelihood_grad(x, mean, logvar=0.0, dout=None):
     ``dlogvar = 1/2 ((x - mean)^2 / var - 1)`` (``None`` when logvar is a fixed float)."""
     _check_pair(x, mean, "x", "mean")
     logvar = _check_logvar(logvar, mean)
-    d = _dout(dout, mean.shape[:-1], mean.dtype)
+    return _gaussian_ll_grad(x, mean, logvar, _dout(dout, mean.shape[:-1], mean.dtype))
+
+
+def _gaussian_ll_grad(x, mean, logvar, d=None):
     dmean = np.subtract(x, mean)
     if isinstance(logvar, float):
         dmean *= float(np.exp(-logvar))
@@ -143,23 +160,21 @@ def kl_std_normal(mu, logvar):
     """
     check_array(mu, "mu", ndim=2)
     check_array(logvar, "logvar", shape=mu.shape, dtype=mu.dtype)
-    t = np.exp(logvar)
-    t += mu * mu
-    t -= 1
-    t -= logvar
-    t *= 0.5
-    return t.sum(axis=-1)
+    return kl_std_normal_per_dim(mu, logvar).sum(axis=-1)
 
 
 def kl_std_normal_grad(mu, logvar, dout=None):
     """-> ``(dmu, dlogvar) = (mu, 1/2 (exp(logvar) - 1))``, each times ``dout``."""
     check_array(mu, "mu", ndim=2)
     check_array(logvar, "logvar", shape=mu.shape, dtype=mu.dtype)
+    return _kl_std_normal_grad(mu, logvar, _dout(dout, mu.shape[:1], mu.dtype))
+
+
+def _kl_std_normal_grad(mu, logvar, d=None):
     dmu = mu.copy()
     dlogvar = np.exp(logvar)
     dlogvar -= 1
     dlogvar *= 0.5
-    d = _dout(dout, mu.shape[:1], mu.dtype)
     if d is not None:
         dmu *= d
         dlogvar *= d
@@ -167,7 +182,8 @@ def kl_std_normal_grad(mu, logvar, dout=None):
 
 
 def kl_std_normal_per_dim(mu, logvar):
-    """The KL split by latent dimension, (N, k): used for active units and per-dim KL plots."""
+    """The KL split by latent dimension, (N, k): used for active units and per-dim KL plots
+    (and, summed, by ``kl_std_normal``).  Unchecked: call it with valid mu, logvar."""
     t = np.exp(logvar)
     t += mu * mu
     t -= 1
@@ -197,7 +213,10 @@ def kl_full_cov_std_normal(mu, L):
     With L lower-triangular: ``tr Sigma = ||L||_F^2`` and ``log det Sigma = 2 sum_i log L_ii``.
     mu : (N, k);  L : (N, k, k)  ->  (N,)
     """
-    diag = _check_L(mu, L)
+    return _kl_full(mu, L, _check_L(mu, L))
+
+
+def _kl_full(mu, L, diag):
     k = mu.shape[1]
     tr = np.einsum("nij,nij->n", L, L)
     mm = np.einsum("nj,nj->n", mu, mu)
@@ -208,13 +227,17 @@ def kl_full_cov_std_normal(mu, L):
 def kl_full_cov_std_normal_grad(mu, L, dout=None):
     """-> ``(dmu, dL) = (mu, L - diag(1 / L_ii))``, each times ``dout``."""
     diag = _check_L(mu, L)
-    dmu = mu.copy()
-    dL = L.copy()
-    k = mu.shape[1]
-    idx = np.arange(k)
-    dL[:, idx, idx] -= 1 / diag
     if dout is not None:
         check_array(dout, "dout", shape=mu.shape[:1], dtype=mu.dtype)
+    return _kl_full_grad(mu, L, diag, dout)
+
+
+def _kl_full_grad(mu, L, diag, dout=None):
+    dmu = mu.copy()
+    dL = L.copy()
+    idx = np.arange(mu.shape[1])
+    dL[:, idx, idx] -= 1 / diag
+    if dout is not None:
         dmu *= dout[:, None]
         dL *= dout[:, None, None]
     return dmu, dL

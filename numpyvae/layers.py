@@ -116,10 +116,17 @@ class Dense(Layer):
     def forward(self, x):
         """x : (N, in_features) -> y : (N, out_features); cache = (x, W)."""
         self._check_input(x)
+        return self._forward(x)
+
+    def _check_input(self, x, name="x"):
+        check_array(x, name, ndim=2)
         if x.shape[1] != self.in_features:
-            raise ValueError(f"x must have shape (N, {self.in_features}), got {x.shape}")
+            raise ValueError(f"{name} must have shape (N, {self.in_features}), got {x.shape}")
         if x.dtype != self.params["W"].dtype:
-            raise TypeError(f"x has dtype {x.dtype} but the layer is {self.params['W'].dtype}")
+            raise TypeError(f"{name} has dtype {x.dtype} but the layer is {self.params['W'].dtype}")
+        return x
+
+    def _forward(self, x, out=None):
         return F.dense_forward(x, self.params["W"], self.params["b"])
 
     def backward(self, dy, cache, need_dx=True):
@@ -139,6 +146,9 @@ class _Elementwise(Layer):
     def forward(self, x, out=None):
         """x : (N, D) -> y : (N, D).  ``out=x`` computes in place (for arrays the caller owns)."""
         self._check_input(x)
+        return type(self)._fwd(x, out=out)
+
+    def _forward(self, x, out=None):
         return type(self)._fwd(x, out=out)
 
     def backward(self, dy, cache, out=None):
@@ -201,21 +211,28 @@ class Sequential(Layer):
     def leaves(self):
         return [leaf for layer in self.layers for leaf in layer.leaves()]
 
+    def _forward(self, x, out=None):
+        return self.forward(x, check=False)
+
     def num_params(self):
         return sum(leaf.num_params() for leaf in self.leaves())
 
-    def forward(self, x):
+    def forward(self, x, check=True):
         """x : (N, D_in) -> (y, caches), one cache per layer.
 
-        An activation that follows a Dense works in place on the Dense's fresh output (never
-        on the caller's ``x``): the same numbers, one allocation fewer."""
+        ``x`` is checked once, by the first layer (``check=False`` skips even that: a model
+        whose minibatch is already checked uses it on the hot path).  An activation that
+        follows a Dense works in place on the Dense's fresh output (never on the caller's
+        ``x``): the same numbers, one allocation fewer."""
         caches = []
         owned = False
+        if check and self.layers:
+            self.layers[0]._check_input(x)
         for layer in self.layers:
             if owned and isinstance(layer, _Elementwise):
-                x, cache = layer.forward(x, out=x)
+                x, cache = layer._forward(x, out=x)
             else:
-                x, cache = layer.forward(x)
+                x, cache = layer._forward(x)
             owned = isinstance(layer, Dense) or (owned and isinstance(layer, _Elementwise))
             caches.append(cache)
         return x, caches

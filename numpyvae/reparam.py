@@ -38,6 +38,11 @@ def gaussian_forward(mu, logvar, eps):
     check_array(eps, "eps", ndim=(2, 3), dtype=mu.dtype)
     if eps.shape[-2:] != mu.shape:
         raise ValueError(f"eps must have shape {mu.shape} or (S, *{mu.shape}), got {eps.shape}")
+    return _gaussian_forward(mu, logvar, eps)
+
+
+def _gaussian_forward(mu, logvar, eps):
+    """The unchecked kernel (a model calls it after checking its minibatch once)."""
     std = np.multiply(logvar, 0.5)
     np.exp(std, out=std)
     z = eps * std
@@ -76,6 +81,10 @@ def full_cov_forward(mu, L, eps):
         raise ValueError(f"eps must have shape {mu.shape} or (S, *{mu.shape}), got {eps.shape}")
     if np.any(np.triu(L, 1)):
         raise ValueError("L must be lower-triangular (entries above the diagonal are nonzero)")
+    return _full_cov_forward(mu, L, eps)
+
+
+def _full_cov_forward(mu, L, eps):
     # (.., N, k, k) @ (.., N, k, 1): one small matrix-vector product per example and sample
     z = np.matmul(L, eps[..., None])[..., 0]
     z += mu

@@ -152,15 +152,18 @@ class VAE:
         L, tcache = R.tril_from_raw(h[:, k:], k)
         return mu, L, tcache
 
+    # The hot path below calls the unchecked kernels (R._gaussian_forward, D._bernoulli_ll, ...)
+    # because the minibatch was checked once on entry; the maths is the public functions'.
+
     def _reparam(self, mu, scale, eps):
         if self.covariance == "diagonal":
-            return R.gaussian_forward(mu, scale, eps)
-        return R.full_cov_forward(mu, scale, eps)
+            return R._gaussian_forward(mu, scale, eps)
+        return R._full_cov_forward(mu, scale, eps)
 
     def _kl(self, mu, scale):
         if self.covariance == "diagonal":
-            return D.kl_std_normal(mu, scale)
-        return D.kl_full_cov_std_normal(mu, scale)
+            return D.kl_std_normal_per_dim(mu, scale).sum(axis=-1)
+        return D._kl_full(mu, scale, np.diagonal(scale, axis1=1, axis2=2))
 
     def _log_q(self, h, eps):
         """log q(z_s | x) with z_s = g(phi, eps_s), as a function of (phi, eps): (S, N)."""
@@ -189,16 +192,16 @@ class VAE:
         """log p(x | z) for decoder outputs ``out`` (S, N, D_out) -> (S, N), and a closure that
         maps d log p (S, N) to d out (S, N, D_out)."""
         if self.likelihood == "bernoulli":
-            lp = D.bernoulli_log_likelihood(x, out)
-            return lp, lambda dlp: D.bernoulli_log_likelihood_grad(x, out, dlp)
+            lp = D._bernoulli_ll(x, out)
+            return lp, lambda dlp: D._bernoulli_ll_grad(x, out, dlp[..., None])
         d = self.x_dim
         raw = out[..., :d]
         mean = sigmoid(raw) if self.gaussian_mean == "sigmoid" else raw
         logvar = out[..., d:] if self.decoder_logvar == "learned" else self.decoder_logvar
-        lp = D.gaussian_log_likelihood(x, mean, logvar)
+        lp = D._gaussian_ll(x, mean, logvar)
 
         def back(dlp):
-            dmean, dlogvar = D.gaussian_log_likelihood_grad(x, mean, logvar, dlp)
+            dmean, dlogvar = D._gaussian_ll_grad(x, mean, logvar, dlp[..., None])
             if self.gaussian_mean == "sigmoid":
                 dmean *= mean * (1 - mean)
             if dlogvar is None:
@@ -217,10 +220,10 @@ class VAE:
         If ``need_grad``, the gradient of "loss" is written into ``self.grads``.
         """
         n, s = x.shape[0], eps.shape[0]
-        h, enc_cache = self.encoder.forward(x)
+        h, enc_cache = self.encoder.forward(x, check=False)
         mu, scale, tcache = self._posterior(h)
         z, rcache = self._reparam(mu, scale, eps)
-        out, dec_cache = self.decoder.forward(z.reshape(s * n, self.z_dim))
+        out, dec_cache = self.decoder.forward(z.reshape(s * n, self.z_dim), check=False)
         out = out.reshape(s, n, -1)
         log_px, log_px_back = self._log_px(x, out)
         result = {}
@@ -256,7 +259,7 @@ class VAE:
         if self.covariance == "diagonal":
             dmu, dlogvar = R.gaussian_backward(dz, rcache)
             if objective == "elbo":
-                gmu, glv = D.kl_std_normal_grad(mu, scale)
+                gmu, glv = D._kl_std_normal_grad(mu, scale)
                 dmu += gmu * (1.0 / n)
                 dlogvar += glv * (1.0 / n)
             else:                              # - log q contributes +1/2 per logvar_j
@@ -265,7 +268,7 @@ class VAE:
         else:
             dmu, dL = R.full_cov_backward(dz, rcache)
             if objective == "elbo":
-                gmu, gL = D.kl_full_cov_std_normal_grad(mu, scale)
+                gmu, gL = D._kl_full_grad(mu, scale, np.diagonal(scale, axis1=1, axis2=2))
                 dmu += gmu * (1.0 / n)
                 dL += gL * (1.0 / n)
             draw = R.tril_from_raw_backward(dL, tcache)
