@@ -1,0 +1,569 @@
+"""The score-function and pathwise estimators on a real model: the ELBO gradient of a VAE encoder.
+
+:mod:`numpyvae.estimators` compares the two estimators on one Gaussian and a cost ``f(z)``.  Here
+the Gaussian is ``q_φ(z|x) = N(μ_φ(x), diag σ_φ(x)²)`` from a VAE's encoder, the cost is the
+ELBO's integrand, and the gradient is taken with respect to every encoder parameter φ.  The
+objective is the mean ELBO over a fixed minibatch ``x_1 .. x_N``::
+
+    L(φ) = 1/N Σ_n E_{q_φ(z|x_n)}[ f_n(z) ],   f_n(z) = log p(x_n|z) + log p(z) − log q_φ(z|x_n)
+
+**One f for every estimator.**  All four estimators below average S draws per example,
+``z_sn = μ_n + σ_n ε_sn`` with the SAME noise ε, and all but the last use this same single-sample
+f, so the comparison is apples to apples.  (The VAE trains with the closed-form KL; that is the
+fourth estimator, kept to show how much the analytic KL adds.)
+
+``score``        1/(NS) Σ_sn f_sn ∇φ log q_φ(z_sn|x_n), with z held fixed.  From
+                 ∇φ E_q[f] = E_q[f ∇φ log q] + E_q[∇φ f]: the second term is −E_q[∇φ log q] = 0
+                 (f depends on φ only through −log q), so it is left out.
+``score_loo``    the same with ``f_sn − b_sn``, b_sn the mean of f over the other S − 1 draws for
+                 the same x_n (needs S ≥ 2).  b_sn does not depend on draw s, so it stays unbiased.
+``pathwise``     ∇φ of 1/(NS) Σ_sn f_sn(z(φ, ε_sn)) with ε fixed: the chain rule through the
+                 reparameterization node, INCLUDING the direct dependence of −log q on φ (this is
+                 the plain total derivative, not the "sticking the landing" variant that drops it).
+``pathwise_kl``  ∇φ [1/(NS) Σ_sn log p(x_n|z_sn) − 1/N Σ_n KL(q(z|x_n) || p(z))]: exactly the
+                 encoder part of what ``VAE.forward_backward(objective="elbo")`` computes.
+
+All four are unbiased for the same ∇φ L (the tests check it).
+
+**The backward pass, by hand.**  The encoder output is h = [μ, logvar] (N, 2k), σ = exp(logvar/2).
+Each estimator is a gradient dh with respect to h; ``model.encoder.backward(dh, cache)`` then
+gives the parameter gradient.  The encoder's backward pass is linear in dh and sums over the batch,
+so ONE backward pass per estimator gives the whole S-sample, N-example estimate: dh already holds
+the sum over the S draws of each example.  Per estimator, with w_sn the weight of draw (s, n):
+
+    score:        ∂ log q/∂μ = (z − μ)/σ² = ε/σ,   ∂ log q/∂logvar = −½ + ½ (z − μ)²/σ² = ½ (ε² − 1)
+                  dh = Σ_s w_sn [ε/σ, ½(ε² − 1)],   w = f/(NS)  (or (f − b)/(NS))
+    pathwise:     g = ∂/∂z [log p(x|z) + log p(z)] = ∂ log p(x|z)/∂z − z   (decoder backward)
+                  −log q = ½ Σ_j (log 2π + logvar_j + ε_j²) at fixed ε, so ∂(−log q)/∂logvar = ½:
+                  dh = [Σ_s g/(NS),  Σ_s g ε σ/2/(NS) + ½/N]
+    pathwise_kl:  dh = [Σ_s g'/(NS) − μ/N,  Σ_s g' ε σ/2/(NS) − ½(σ² − 1)/N],  g' = ∂ log p(x|z)/∂z
+
+The decoder's backward pass is needed only for ∂ log p(x|z)/∂z (no decoder parameter gradients),
+so :func:`_input_gradient` runs it without the weight gradients.
+
+**Variance.**  An S-sample estimate is one gradient vector; its variance is measured across R
+independent repetitions (fresh noise each time, same minibatch, same parameters):
+:func:`estimator_moments` and :func:`variance_study`.
+
+Conventions: x (N, D) in the model's dtype; eps (S, N, k); gradients are flat (P_enc,) vectors in
+the order of ``model.encoder.flat_params`` and the model's dtype.  They are gradients of the ELBO
+(ascent directions), not of the loss; weight decay is not part of them.  Functions that run a
+backward pass overwrite ``model.grads`` (the encoder part, and in :func:`loss_gradient` all of it).
+Only diagonal-covariance VAEs are supported.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from . import distributions as D
+from ._validate import check_array, check_positive_float, check_positive_int, check_rng
+from .layers import Dense, Sequential, _Elementwise
+from .optim import Adam
+from .vae import VAE
+
+ESTIMATORS = ("score", "score_loo", "pathwise", "pathwise_kl")
+LABELS = {
+    "score": "score function",
+    "score_loo": "score function, leave-one-out baseline",
+    "pathwise": "pathwise (same single-sample f)",
+    "pathwise_kl": "pathwise, analytic KL (VAE default)",
+}
+SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100)
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _check_model(model):
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a numpyvae.VAE, got {type(model).__name__}")
+    if model.covariance != "diagonal":
+        raise ValueError(f"model must have covariance='diagonal' (the score of a full-covariance "
+                         f"q is not implemented here), got covariance={model.covariance!r}")
+    return model
+
+
+def _check_eps(model, x, eps):
+    check_array(eps, "eps", ndim=3, dtype=model.dtype)
+    if eps.shape[1:] != (x.shape[0], model.z_dim) or eps.shape[0] < 1:
+        raise ValueError(f"eps must have shape (S >= 1, {x.shape[0]}, {model.z_dim}), "
+                         f"got {eps.shape}")
+    return eps
+
+
+def _check_estimators(estimators, n_samples):
+    if isinstance(estimators, str):
+        estimators = (estimators,)
+    try:
+        estimators = tuple(estimators)
+    except TypeError:
+        raise TypeError(f"estimators must be a sequence of names from {ESTIMATORS}, "
+                        f"got {type(estimators).__name__}") from None
+    if not estimators:
+        raise ValueError(f"estimators must name at least one of {ESTIMATORS}")
+    for name in estimators:
+        if name not in ESTIMATORS:
+            raise ValueError(f"estimators must be names from {ESTIMATORS}, got {name!r}")
+    if len(set(estimators)) != len(estimators):
+        raise ValueError(f"estimators must not repeat a name, got {estimators}")
+    if "score_loo" in estimators and n_samples < 2:
+        raise ValueError(f"estimator 'score_loo' needs S >= 2 samples per example (its baseline is "
+                         f"the mean of the OTHER samples), got S = {n_samples}")
+    return estimators
+
+
+def _check_estimator(name, n_samples):
+    """One estimator name (a str from ESTIMATORS)."""
+    if not isinstance(name, str):
+        raise TypeError(f"estimator must be one of {ESTIMATORS}, got {type(name).__name__}")
+    return _check_estimators((name,), n_samples)[0]
+
+
+def _check_repetitions(r):
+    r = check_positive_int(r, "repetitions")
+    if r < 2:
+        raise ValueError(f"repetitions must be >= 2 to estimate a variance, got {r}")
+    return r
+
+
+# --------------------------------------------------------------------------- the passes
+
+
+def _input_gradient(layer, dy, cache):
+    """Back-propagate ``dy`` to the input of ``layer`` WITHOUT computing weight gradients.
+
+    layer : a Dense, an elementwise layer or a Sequential of them;  cache : its forward cache.
+    Dense: dx = dy Wᵀ.  Used for the decoder, whose parameters the encoder study does not need.
+    """
+    if isinstance(layer, Sequential):
+        for child, child_cache in zip(layer.layers[::-1], cache[::-1]):
+            dy = _input_gradient(child, dy, child_cache)
+        return dy
+    if isinstance(layer, Dense):
+        return dy @ layer.params["W"].T
+    if isinstance(layer, _Elementwise):
+        return layer.backward(dy, cache)
+    raise TypeError(f"cannot back-propagate through a {type(layer).__name__}")
+
+
+class _Posterior(NamedTuple):
+    """The encoder's forward pass: h = [mu, logvar] (N, 2k), std = exp(logvar/2), its cache."""
+    h: np.ndarray
+    mu: np.ndarray
+    logvar: np.ndarray
+    std: np.ndarray
+    cache: list
+
+
+class _Draws(NamedTuple):
+    """S draws per example: z, eps (S, N, k); log p(x|z), log p(z), log q(z|x), f (S, N);
+    dlogpx_dz = ∂ log p(x|z)/∂z (S, N, k)."""
+    eps: np.ndarray
+    z: np.ndarray
+    log_px: np.ndarray
+    log_pz: np.ndarray
+    log_q: np.ndarray
+    f: np.ndarray
+    dlogpx_dz: np.ndarray
+
+
+def _posterior(model, x):
+    h, cache = model.encoder.forward(x)
+    k = model.z_dim
+    mu, logvar = h[:, :k], h[:, k:]
+    std = np.multiply(logvar, 0.5)
+    np.exp(std, out=std)
+    return _Posterior(h, mu, logvar, std, cache)
+
+
+def _log_q_at_eps(eps, logvar):
+    """log N(z; μ, σ²) at z = μ + σ ε, written with ε:  −½ Σ_j (log 2π + logvar_j + ε_j²).
+    eps : (S, N, k), logvar : (N, k) -> (S, N)."""
+    r = D.log_std_normal(eps)
+    r -= 0.5 * logvar.sum(axis=1)
+    return r
+
+
+def _draws(model, x, post, eps, decoder_grads=False):
+    """Decode S draws per example and differentiate log p(x|z) with respect to z.
+
+    decoder_grads=False: the decoder's backward pass computes dz only (``model.grads`` untouched).
+    decoder_grads=True:  ``model.decoder.backward`` runs with upstream ∂ log p(x|z_sn)/∂out, so the
+    decoder part of ``model.grads`` becomes Σ_sn ∇θ log p(x_n|z_sn) (a SUM; the caller scales it).
+    """
+    s, n, k = eps.shape
+    z = eps * post.std
+    z += post.mu
+    out, dcache = model.decoder.forward(z.reshape(s * n, k))
+    log_px, back = model._log_px(x, out.reshape(s, n, -1))
+    # ∂ log p(x_n|z_sn)/∂out for each draw: upstream gradient 1 for every (s, n)
+    dout = back(np.ones((s, n), model.dtype)).reshape(s * n, -1)
+    if decoder_grads:
+        dz = model.decoder.backward(dout, dcache)
+    else:
+        dz = _input_gradient(model.decoder, dout, dcache)
+    log_pz = D.log_std_normal(z)
+    log_q = _log_q_at_eps(eps, post.logvar)
+    f = log_px + log_pz
+    f -= log_q
+    return _Draws(eps, z, log_px, log_pz, log_q, f, dz.reshape(s, n, k))
+
+
+def _score_dh(w, eps, std):
+    """Σ_s w_sn ∇_h log q(z_sn|x_n) with z fixed, h = [μ, logvar]:  (N, 2k).
+
+    w : (S, N);  eps = (z − μ)/σ : (S, N, k);  std : (N, k).
+    ∂/∂μ = (z − μ)/σ² = ε/σ,   ∂/∂logvar = −½ + ½ (z − μ)²/σ² = ½ (ε² − 1).
+    """
+    n, k = std.shape
+    dh = np.empty((n, 2 * k), std.dtype)
+    np.divide(np.einsum("sn,snk->nk", w, eps), std, out=dh[:, :k])
+    dlv = np.einsum("sn,snk->nk", w, eps * eps)
+    dlv -= w.sum(axis=0)[:, None]
+    np.multiply(dlv, 0.5, out=dh[:, k:])
+    return dh
+
+
+def _pathwise_dh(g, eps, std, dlogvar_extra, dmu_extra=None):
+    """[Σ_s g/(NS) (+ dmu_extra),  Σ_s g ε σ/2/(NS) + dlogvar_extra]: (N, 2k).
+    g : ∂f/∂z (S, N, k);  the extras are the direct (not-through-z) derivatives, already /N."""
+    s, n, k = g.shape
+    c = 1.0 / (s * n)
+    dh = np.empty((n, 2 * k), std.dtype)
+    np.multiply(g.sum(axis=0), c, out=dh[:, :k])
+    if dmu_extra is not None:
+        dh[:, :k] += dmu_extra
+    dlv = np.einsum("snk,snk->nk", g, eps)
+    dlv *= std
+    dlv *= 0.5 * c
+    dlv += dlogvar_extra
+    dh[:, k:] = dlv
+    return dh
+
+
+def _estimator_dh(name, post, dr):
+    """The upstream gradient dh (N, 2k) of the ELBO estimate ``name`` (an ascent direction)."""
+    s, n, _ = dr.eps.shape
+    if name in ("score", "score_loo"):
+        w = dr.f.copy()
+        if name == "score_loo":
+            # b_sn = (Σ_t f_tn − f_sn)/(S − 1)  =>  f_sn − b_sn = S/(S − 1) (f_sn − mean_t f_tn)
+            w -= w.mean(axis=0)
+            w *= s / (s - 1)
+        w *= 1.0 / (s * n)
+        return _score_dh(w, dr.eps, post.std)
+    if name == "pathwise":
+        g = dr.dlogpx_dz - dr.z                       # ∂/∂z [log p(x|z) + log p(z)]
+        return _pathwise_dh(g, dr.eps, post.std, 0.5 / n)
+    # pathwise_kl: the KL's own gradient (mu, ½(σ² − 1)) per example, as in VAE.forward_backward
+    gmu, glv = D.kl_std_normal_grad(post.mu, post.logvar)
+    gmu *= -1.0 / n
+    glv *= -1.0 / n
+    return _pathwise_dh(dr.dlogpx_dz, dr.eps, post.std, glv, gmu)
+
+
+def _encoder_backward(model, dh, post):
+    """Run the encoder's backward pass; returns a copy of the encoder's flat gradient."""
+    model.encoder.backward(dh, post.cache, need_dx=False)
+    return model.encoder.flat_grads.copy()
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def encoder_size(model):
+    """Number of encoder parameters P_enc (the length of every gradient returned here)."""
+    return _check_model(model).encoder.flat_params.size
+
+
+def layer_slices(model):
+    """{"encoder.0.W": slice, ...}: where each encoder parameter block lies in a (P_enc,) vector."""
+    enc = _check_model(model).encoder
+    base = enc.flat_params.__array_interface__["data"][0]
+    item = enc.flat_params.itemsize
+    out = {}
+    for key, view in enc.params.items():
+        start = (view.__array_interface__["data"][0] - base) // item
+        out[f"encoder.{key}"] = slice(start, start + view.size)
+    return out
+
+
+def single_sample_f(model, x, eps):
+    """``f = log p(x|z) + log p(z) − log q(z|x)`` at ``z = μ + σ ε``: (S, N), the model's dtype.
+
+    x : (N, D);  eps : (S, N, k).  Its mean over S and N estimates the mean ELBO.
+    """
+    _check_model(model)
+    model._check_x(x)
+    _check_eps(model, x, eps)
+    post = _posterior(model, x)
+    return _draws(model, x, post, eps).f
+
+
+def log_q(model, x, z):
+    """``log q_φ(z|x) = Σ_j log N(z_j; μ_j(x), σ_j(x)²)``.  x : (N, D);  z : (N, k) or (S, N, k)
+    -> (N,) or (S, N)."""
+    _check_model(model)
+    model._check_x(x)
+    check_array(z, "z", ndim=(2, 3), dtype=model.dtype)
+    if z.shape[-2:] != (x.shape[0], model.z_dim):
+        raise ValueError(f"z must have shape ({x.shape[0]}, {model.z_dim}) or "
+                         f"(S, {x.shape[0]}, {model.z_dim}), got {z.shape}")
+    post = _posterior(model, x)
+    return _log_q_at_eps((z - post.mu) / post.std, post.logvar)
+
+
+def log_q_grad(model, x, z, weights):
+    """``∇φ Σ_sn w_sn log q_φ(z_sn|x_n)`` with z held fixed: the score, weighted.  (P_enc,)
+
+    x : (N, D);  z : (S, N, k);  weights : (S, N).  The score-function estimator is this with
+    w = f/(NS).  Overwrites the encoder part of ``model.grads``.
+    """
+    _check_model(model)
+    model._check_x(x)
+    check_array(z, "z", shape=(None, x.shape[0], model.z_dim), dtype=model.dtype)
+    check_array(weights, "weights", shape=z.shape[:2], dtype=model.dtype)
+    post = _posterior(model, x)
+    eps = (z - post.mu) / post.std
+    return _encoder_backward(model, _score_dh(weights, eps, post.std), post)
+
+
+def encoder_gradients(model, x, eps, estimators=ESTIMATORS):
+    """One S-sample estimate of ``∇φ mean_n ELBO(x_n)`` per estimator, all from the same noise.
+
+    x : (N, D);  eps : (S, N, k) standard-normal noise;  estimators : names from ESTIMATORS.
+    -> {name: (P_enc,) gradient of the mean ELBO (ascent direction)}, the model's dtype.
+    One encoder forward pass, one decoder forward and input-gradient pass, and one encoder
+    backward pass per estimator.  Overwrites the encoder part of ``model.grads``.
+    """
+    _check_model(model)
+    model._check_x(x)
+    _check_eps(model, x, eps)
+    estimators = _check_estimators(estimators, eps.shape[0])
+    return _estimates(model, x, _posterior(model, x), eps, estimators)
+
+
+def _estimates(model, x, post, eps, estimators):
+    """encoder_gradients with the encoder's forward pass ``post`` already done (checked input)."""
+    dr = _draws(model, x, post, eps)
+    return {name: _encoder_backward(model, _estimator_dh(name, post, dr), post)
+            for name in estimators}
+
+
+def loss_gradient(model, x, eps, estimator="pathwise_kl"):
+    """The training gradient with the encoder's part from ``estimator``: -> (loss, model.grads).
+
+    decoder part : ordinary back-propagation, ``−1/(NS) Σ_sn ∇θ log p(x_n|z_sn)`` (the same for
+                   every estimator: the decoder never sees the score function)
+    encoder part : ``−`` the estimator's ∇φ ELBO (so with "pathwise_kl" the whole gradient is
+                   that of ``VAE.forward_backward(objective="elbo")``)
+    loss         : ``−mean_n [mean_s log p(x_n|z_sn) − KL_n]`` (+ weight decay), nats per example.
+    Weight decay, if the model has it, is added to loss and gradient as forward_backward does.
+    """
+    _check_model(model)
+    model._check_x(x)
+    _check_eps(model, x, eps)
+    estimator = _check_estimator(estimator, eps.shape[0])
+    s, n, _ = eps.shape
+    post = _posterior(model, x)
+    dr = _draws(model, x, post, eps, decoder_grads=True)
+    model.decoder.flat_grads *= -1.0 / (s * n)
+    dh = _estimator_dh(estimator, post, dr)
+    dh *= -1.0
+    model.encoder.backward(dh, post.cache, need_dx=False)
+    elbo = dr.log_px.mean(axis=0) - D.kl_std_normal(post.mu, post.logvar)
+    loss = -float(elbo.mean())
+    if model.weight_decay:
+        loss += 0.5 * model.weight_decay * float(np.dot(model.params, model.params))
+        model.grads += model.weight_decay * model.params
+    return loss, model.grads
+
+
+class Moments(NamedTuple):
+    """Per-parameter mean and (ddof=1) variance of R repeated estimates, float64 (P_enc,)."""
+    mean: np.ndarray
+    var: np.ndarray
+    repetitions: int
+
+
+def estimator_moments(model, x, n_samples, repetitions, rng, estimators=ESTIMATORS):
+    """Mean and variance, per encoder parameter, of the S-sample estimates over R repetitions.
+
+    x : (N, D) fixed minibatch;  n_samples : S;  repetitions : R >= 2;  rng : Generator.
+    Every repetition draws fresh noise (S, N, k), shared by all estimators.  The moments are
+    accumulated in float64 by Welford's update (no (R, P_enc) array is kept).
+    -> {name: Moments(mean (P_enc,), var (P_enc,), R)}
+    """
+    _check_model(model)
+    model._check_x(x)
+    s = check_positive_int(n_samples, "n_samples")
+    r = _check_repetitions(repetitions)
+    check_rng(rng)
+    estimators = _check_estimators(estimators, s)
+    p = model.encoder.flat_params.size
+    mean = {e: np.zeros(p) for e in estimators}
+    m2 = {e: np.zeros(p) for e in estimators}
+    delta = np.empty(p)
+    shape = (s, x.shape[0], model.z_dim)
+    post = _posterior(model, x)          # deterministic: one encoder forward pass for all R
+    for i in range(r):
+        eps = rng.standard_normal(shape, dtype=model.dtype)
+        grads = _estimates(model, x, post, eps, estimators)
+        for e in estimators:
+            np.subtract(grads[e], mean[e], out=delta)          # Welford: δ = g − m_old
+            mean[e] += delta * (1.0 / (i + 1))
+            m2[e] += delta * (grads[e] - mean[e])             # δ (g − m_new)
+    return {e: Moments(mean[e], m2[e] / (r - 1), r) for e in estimators}
+
+
+def variance_study(model, x, sample_sizes=SAMPLE_SIZES, repetitions=100, *, rng, label=""):
+    """Variance and signal-to-noise ratio of every estimator against the number of samples S.
+
+    x : (N, D) fixed minibatch;  sample_sizes : the S values;  repetitions : R per S.
+    Returns {"rows": [...], "reference": (P_enc,) float64, "layers": [layer names]}.  One row per
+    (S, estimator) ("score_loo" only for S >= 2), with keys
+        model (= label), S, estimator, repetitions, n_examples, n_params,
+        var_mean            mean over ALL encoder parameters of the variance across repetitions
+                            (parameters the minibatch cannot move, e.g. weights of pixels that are
+                            0 in every example, have variance 0 and count as such)
+        var_<layer>         the same mean within one block, e.g. var_encoder.0.W
+        snr_median, snr_mean  of |∇φ L| / std per parameter, over parameters with variance > 0
+        err_ratio           ‖mean − reference‖² / (Σ_p var_p / R): the squared error of the
+                            estimator's own mean over what its noise alone explains.  About 1
+                            for an unbiased estimator (a bias would make it grow with R); below 1
+                            for the pathwise estimators, which share their noise with the
+                            reference (pathwise_kl is part of it)
+        ref_norm            ‖reference‖₂
+    The reference ∇φ L pools the "pathwise_kl" estimates of every S (weights ∝ S, since an S-sample
+    mean has variance ∝ 1/S), i.e. R Σ S draws per example.  The SNR uses
+    this pooled mean, not each estimator's own mean: with R repetitions, pure noise has
+    |own mean|/std ≈ 0.8/√R, which would hide an SNR of the score function below that.
+    """
+    _check_model(model)
+    model._check_x(x)
+    sizes = [check_positive_int(s, "sample_sizes[i]") for s in sample_sizes]
+    if not sizes:
+        raise ValueError("sample_sizes must hold at least one S")
+    r = _check_repetitions(repetitions)
+    check_rng(rng)
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a str, got {type(label).__name__}")
+    moments = {}
+    for s in sizes:
+        names = [e for e in ESTIMATORS if e != "score_loo" or s >= 2]
+        moments[s] = estimator_moments(model, x, s, r, rng, names)
+    reference = sum(s * moments[s]["pathwise_kl"].mean for s in sizes) / sum(sizes)
+    slices = layer_slices(model)
+    rows = []
+    for s in sizes:
+        for name, m in moments[s].items():
+            std = np.sqrt(m.var)
+            live = std > 0
+            snr = np.abs(reference[live]) / std[live]
+            row = {"model": label, "S": s, "estimator": name, "repetitions": r,
+                   "n_examples": x.shape[0], "n_params": m.var.size,
+                   "var_mean": float(m.var.mean())}
+            for layer, sl in slices.items():
+                row[f"var_{layer}"] = float(m.var[sl].mean())
+            row.update(snr_median=float(np.median(snr)) if snr.size else float("nan"),
+                       snr_mean=float(snr.mean()) if snr.size else float("nan"),
+                       err_ratio=float(np.sum((m.mean - reference) ** 2) / (m.var.sum() / r))
+                       if m.var.sum() > 0 else float("nan"),
+                       ref_norm=float(np.linalg.norm(reference)))
+            rows.append(row)
+    return {"rows": rows, "reference": reference, "layers": list(slices)}
+
+
+def format_variance_table(rows):
+    """Rows of :func:`variance_study` as a fixed-width text table (str)."""
+    head = (f"{'model':<10} {'S':>4}  {'estimator':<40} {'var / param':>12} {'x pathwise_kl':>13} "
+            f"{'SNR median':>10} {'SNR mean':>9}")
+    lines = [head, "-" * len(head)]
+    base = {(r["model"], r["S"]): r["var_mean"] for r in rows if r["estimator"] == "pathwise_kl"}
+    for row in rows:
+        b = base.get((row["model"], row["S"]))
+        ratio = f"{row['var_mean'] / b:>13.1f}" if b else f"{'':>13}"
+        lines.append(f"{row['model']:<10} {row['S']:>4}  {LABELS[row['estimator']]:<40} "
+                     f"{row['var_mean']:>12.4e} {ratio} {row['snr_median']:>10.4f} "
+                     f"{row['snr_mean']:>9.4f}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def mean_elbo(model, x, rng, n_samples=1, batch_size=1000):
+    """Mean ELBO over x (closed-form KL, ``n_samples`` draws per example), in batches: float."""
+    check_rng(rng)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    total = 0.0
+    for i in range(0, x.shape[0], batch_size):
+        total += float(model.elbo(x[i:i + batch_size], rng, n_samples).sum(dtype=np.float64))
+    return total / x.shape[0]
+
+
+def train_with_estimator(model, x_train, estimator, *, steps, rng, batch_size=100, n_samples=5,
+                         lr=1e-3, x_test=None, eval_every=100, eval_seed=0):
+    """Train ``model`` in place with Adam, the encoder's gradient from ``estimator``.
+
+    The decoder always gets its ordinary back-propagated gradient (:func:`loss_gradient`).
+    Minibatches are contiguous slices of a fresh permutation every epoch; each step draws
+    noise (n_samples, batch_size, k) from ``rng``.
+    x_test     : optional (M, D); its mean ELBO is evaluated at step 0, every ``eval_every`` steps
+                 and at the end, each time with the same noise (``default_rng(eval_seed)``), so
+                 the test curve is free of evaluation noise.
+    -> history {"estimator", "step" (T,), "train_elbo" (T,) the minibatch ELBO before each update,
+                "eval_step" (E,), "test_elbo" (E,), "diverged_at" (step or None)}.
+    A non-finite loss stops training and records the step in "diverged_at".
+    """
+    _check_model(model)
+    model._check_x(x_train, "x_train")
+    steps = check_positive_int(steps, "steps")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    n_samples = check_positive_int(n_samples, "n_samples")
+    estimator = _check_estimator(estimator, n_samples)
+    check_positive_float(lr, "lr")
+    eval_every = check_positive_int(eval_every, "eval_every")
+    check_rng(rng)
+    if batch_size > x_train.shape[0]:
+        raise ValueError(f"batch_size must be at most the {x_train.shape[0]} training examples, "
+                         f"got {batch_size}")
+    if x_test is not None:
+        model._check_x(x_test, "x_test")
+    opt = Adam(lr)
+    n_train = x_train.shape[0]
+    per_epoch = n_train // batch_size
+    batch = np.empty((batch_size, model.x_dim), model.dtype)
+    train_elbo = np.full(steps, np.nan)
+    eval_steps, test_elbo = [], []
+
+    def evaluate(step):
+        if x_test is not None:
+            eval_steps.append(step)
+            test_elbo.append(mean_elbo(model, x_test, np.random.default_rng(eval_seed)))
+
+    evaluate(0)
+    diverged = None
+    perm = None
+    for t in range(steps):
+        j = t % per_epoch
+        if j == 0:
+            perm = rng.permutation(n_train)
+        np.take(x_train, perm[j * batch_size:(j + 1) * batch_size], axis=0, out=batch)
+        eps = rng.standard_normal((n_samples, batch_size, model.z_dim), dtype=model.dtype)
+        loss, grad = loss_gradient(model, batch, eps, estimator)
+        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+            diverged = t
+            break
+        train_elbo[t] = -loss
+        opt.step(model.params, grad)
+        if (t + 1) % eval_every == 0 and t + 1 < steps:
+            evaluate(t + 1)
+    if diverged is None:
+        evaluate(steps)
+    return {"estimator": estimator, "step": np.arange(steps), "train_elbo": train_elbo,
+            "eval_step": np.array(eval_steps, dtype=np.int64), "test_elbo": np.array(test_elbo),
+            "diverged_at": diverged}

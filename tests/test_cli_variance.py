@@ -1,0 +1,106 @@
+"""The ``numpyvae variance`` command: every table and figure is written, and the figures open."""
+import csv
+import os
+import time
+
+import numpy as np
+import pytest
+
+from numpyvae import cli
+from numpyvae.commands import variance
+
+CSV_COLUMNS = {
+    "classroom.csv": {"N", "estimator", "mean", "var", "analytic_var"},
+    "cost_family.csv": {"cost", "k", "wrt", "var_score", "var_score_optimal", "var_pathwise"},
+    "encoder_variance.csv": {"model", "S", "estimator", "var_mean", "snr_median", "snr_mean",
+                             "var_encoder.0.W", "var_encoder.2.b"},
+    "elbo_curves.csv": {"estimator", "step", "train_elbo"},
+    "elbo_test.csv": {"estimator", "step", "test_elbo"},
+    "elbo_summary.csv": {"estimator", "final_test_elbo"},
+}
+
+
+def _check_outputs(out):
+    import matplotlib.image
+    for name in variance.OUTPUTS:
+        path = os.path.join(out, name)
+        assert os.path.isfile(path) and os.path.getsize(path) > 0, name
+        if name.endswith(".png"):
+            img = matplotlib.image.imread(path)
+            assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 600, name
+    for name, columns in CSV_COLUMNS.items():
+        with open(os.path.join(out, name), newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert rows, name
+        assert columns <= set(rows[0]), (name, sorted(rows[0]))
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+    return {name: list(csv.DictReader(open(os.path.join(out, name), newline="")))
+            for name in CSV_COLUMNS}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("variance")
+    t0 = time.perf_counter()
+    code = cli.main(["variance", "--quick", "--out", str(out), "--seed", "1"])
+    return out, code, time.perf_counter() - t0
+
+
+def test_quick_run_writes_every_file(quick_run):
+    out, code, seconds = quick_run
+    assert code == 0
+    tables = _check_outputs(out)
+    enc = tables["encoder_variance.csv"]
+    assert {r["model"] for r in enc} == {"untrained", "trained"}
+    for model in ("untrained", "trained"):
+        by = {(int(r["S"]), r["estimator"]): float(r["var_mean"]) for r in enc
+              if r["model"] == model}
+        assert by[1, "score"] > 100 * by[1, "pathwise"]
+    summary = {r["estimator"]: float(r["final_test_elbo"]) for r in tables["elbo_summary.csv"]}
+    assert set(summary) == set(variance.CURVE_ESTIMATORS)
+    assert all(np.isfinite(v) for v in summary.values())
+    # No time limit is asserted: about 6-15 s with one BLAS thread, but a multi-threaded
+    # OpenBLAS on a busy 2-core machine can be 30x slower, which says nothing about this code.
+    print(f"numpyvae variance --quick: {seconds:.1f} s")
+
+
+def test_quick_run_is_reproducible(quick_run, tmp_path):
+    out, _, _ = quick_run
+    assert cli.main(["variance", "--quick", "--out", str(tmp_path), "--seed", "1"]) == 0
+    for name in ("classroom.csv", "encoder_variance.csv", "elbo_summary.csv"):
+        a = [{k: v for k, v in r.items() if k != "seconds"}
+             for r in csv.DictReader(open(os.path.join(out, name), newline=""))]
+        b = [{k: v for k, v in r.items() if k != "seconds"}
+             for r in csv.DictReader(open(os.path.join(tmp_path, name), newline=""))]
+        assert a == b, name
+
+
+def test_command_is_registered_and_documents_its_options(capsys):
+    parser = cli.build_parser()
+    args = parser.parse_args(["variance", "--quick", "--dataset", "mnist", "--seed", "3",
+                              "--out", "x"])
+    assert (args.quick, args.dataset, args.seed, args.out) == (True, "mnist", 3, "x")
+    assert isinstance(variance.HELP, str) and variance.HELP
+    with pytest.raises(SystemExit):
+        parser.parse_args(["variance", "--dataset", "frey-face"])
+
+
+def test_bad_seed_is_a_one_line_error(tmp_path, capsys):
+    assert cli.main(["variance", "--quick", "--out", str(tmp_path), "--seed", "-1"]) == 2
+    assert "seed" in capsys.readouterr().err
+
+
+def _mnist_dir():
+    for d in (os.environ.get("NUMPYVAE_DATA"), "/work/shared/data",
+              os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")):
+        if d and os.path.isfile(os.path.join(d, "mnist", "train-images-idx3-ubyte.gz")):
+            return d
+    return None
+
+
+@pytest.mark.skipif(_mnist_dir() is None, reason="MNIST files not available")
+def test_quick_run_on_mnist(tmp_path):
+    code = cli.main(["variance", "--quick", "--dataset", "mnist", "--data-dir", _mnist_dir(),
+                     "--out", str(tmp_path)])
+    assert code == 0
+    _check_outputs(tmp_path)
