@@ -1,0 +1,238 @@
+"""Throughput benchmark: how close the hand-written float32 VAE gets to the machine's sgemm rate.
+
+    python benchmarks/throughput.py [--quick] [--threads 1 2] [--json out.json]
+    numpyvae bench [--quick]                     (the same, through the CLI)
+
+Every measurement runs in a child process whose BLAS thread count is fixed *before* NumPy is
+imported (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS), and compares against the
+sgemm rate measured in that same child.  Times are medians of repeated runs after a warm-up.
+
+Model FLOPs of one training step (forward + backward matrix products of the 784-H-k-H-784 VAE
+at batch B; the first layer's data gradient is not needed and not counted or computed):
+    forward   2B (784 H + H 2k + k H + H 784)
+    backward  2B (784 H + H 2k + k H + H 784)   weight gradients
+            + 2B (H 2k + k H + H 784)           input gradients of all but the first layer
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+X_DIM, Z_DIM = 784, 20
+
+
+def step_flops(batch, hidden, x_dim=X_DIM, z_dim=Z_DIM):
+    mats = [(x_dim, hidden), (hidden, 2 * z_dim), (z_dim, hidden), (hidden, x_dim)]
+    fwd = sum(2 * batch * a * b for a, b in mats)
+    dx = sum(2 * batch * a * b for a, b in mats[1:])
+    return 2 * fwd + dx
+
+
+def sample_flops(hidden, x_dim=X_DIM, z_dim=Z_DIM):
+    """FLOPs of the decoder for one importance sample (the encoder runs once per image)."""
+    return 2 * (z_dim * hidden + hidden * x_dim)
+
+
+# ----------------------------------------------------------------- measurements (child side)
+
+def _median_time(fn, repeats, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def sgemm_rate(n=1024, repeats=15):
+    """GFLOP/s of a float32 n x n x n matrix product (the machine's practical sgemm peak)."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
+    c = np.empty((n, n), np.float32)
+    t = _median_time(lambda: np.matmul(a, b, out=c), repeats)
+    return 2 * n ** 3 / t / 1e9
+
+
+def model_shapes_rate(batch, hidden, repeats=20):
+    """GFLOP/s of the step's own matrix products alone (same shapes, nothing else)."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    shapes = [(batch, X_DIM, hidden), (batch, hidden, 2 * Z_DIM), (batch, Z_DIM, hidden),
+              (batch, hidden, X_DIM)]
+    ops = []
+    for m, k, n in shapes:
+        a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
+        ops += [(a, b), (a.T.copy(), rng.standard_normal((m, n), np.float32))]   # fwd, dW
+        if k != X_DIM or m != batch or n != hidden:
+            ops.append((rng.standard_normal((m, n), np.float32), b.T))          # dx
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in ops)
+    t = _median_time(lambda: [a @ b for a, b in ops], repeats)
+    return flops / t / 1e9
+
+
+def train_step_time(batch, hidden, repeats=30):
+    """Median seconds of one Adam training step (loss, backward, update) at this size."""
+    import numpy as np
+    import numpyvae as nv
+    rng = np.random.default_rng(0)
+    model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
+    opt = nv.optim.Adam(1e-3)
+    x = (rng.random((batch, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
+
+    def step():
+        eps = rng.standard_normal((1, batch, Z_DIM), dtype=np.float32)
+        model.forward_backward(x, eps)
+        opt.step(model.params, model.grads)
+    return _median_time(step, repeats, warmup=5)
+
+
+def epoch_time(batch=128, hidden=400, n=60_000):
+    """Seconds for one full epoch through the real training loop on MNIST-sized data."""
+    import numpy as np
+    import numpyvae as nv
+    from numpyvae import train as T
+    rng = np.random.default_rng(0)
+    x = (rng.random((n, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
+    x_test = x[:1000].copy()           # the end-of-epoch test ELBO, as in a real run
+    model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
+    opt = nv.optim.Adam(1e-3)
+    config = T.TrainConfig(epochs=1, batch_size=batch)
+    t = time.perf_counter()
+    T.train(model, opt, x, x_test, config, rng)
+    return time.perf_counter() - t
+
+
+def loglik_rate(n_images=20, k=5000, hidden=400):
+    """Importance-sampled log-likelihood: decoder GFLOP/s and peak memory (MiB)."""
+    import numpy as np
+    import resource
+    import numpyvae as nv
+    from numpyvae import evaluate as E
+    rng = np.random.default_rng(0)
+    model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
+    x = (rng.random((n_images, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
+    E.log_likelihood(model, x[:2], k=200, rng=rng)                     # warm-up
+    t = time.perf_counter()
+    E.log_likelihood(model, x, k=k, rng=rng)
+    seconds = time.perf_counter() - t
+    flops = n_images * k * (sample_flops(hidden) + 2 * X_DIM * hidden / k)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "gflops": flops / seconds / 1e9, "peak_mib": peak_mib,
+            "images_per_s_at_k": n_images / seconds,
+            "extrapolated_10k_test_s": seconds * 10_000 / n_images}
+
+
+def classroom_time():
+    import numpy as np
+    from numpyvae import estimators as est
+    t = time.perf_counter()
+    est.classroom_experiment(rng=np.random.default_rng(0))
+    return time.perf_counter() - t
+
+
+def child_main(spec):
+    """Run the measurements named in ``spec`` in this process; print one JSON line."""
+    out = {"threads": spec["threads"], "sgemm_gflops": sgemm_rate()}
+    rows = []
+    for batch, hidden in spec["grid"]:
+        t = train_step_time(batch, hidden, repeats=spec["repeats"])
+        fl = step_flops(batch, hidden)
+        rows.append({"batch": batch, "hidden": hidden, "ms_per_step": t * 1e3,
+                     "samples_per_s": batch / t, "model_gflops": fl / t / 1e9,
+                     "shapes_gflops": model_shapes_rate(batch, hidden)})
+    out["steps"] = rows
+    if spec.get("epoch"):
+        out["epoch_s"] = epoch_time(n=spec["epoch_n"])
+        out["epoch_n"] = spec["epoch_n"]
+        out["step128_ms"] = train_step_time(128, 400, repeats=spec["repeats"]) * 1e3
+    if spec.get("loglik"):
+        out["loglik"] = loglik_rate(n_images=spec["loglik_images"], k=spec["loglik_k"])
+    if spec.get("classroom"):
+        out["classroom_s"] = classroom_time()
+    out["sgemm_gflops_end"] = sgemm_rate()
+    print(json.dumps(out))
+
+
+# ----------------------------------------------------------------- parent side
+
+def run_child(spec):
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(spec["threads"])
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
+                          env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def format_results(results):
+    lines = []
+    for r in results:
+        rate = r["sgemm_gflops"]
+        lines.append(f"\nBLAS threads: {r['threads']}   sgemm 1024^3: {rate:.1f} GFLOP/s "
+                     f"(at end: {r['sgemm_gflops_end']:.1f})")
+        lines.append(f"{'batch':>6} {'hidden':>6} {'ms/step':>9} {'samples/s':>10} "
+                     f"{'model GF/s':>10} {'ratio':>6} {'matmul-only GF/s':>17}")
+        for s in r["steps"]:
+            lines.append(f"{s['batch']:>6} {s['hidden']:>6} {s['ms_per_step']:>9.2f} "
+                         f"{s['samples_per_s']:>10.0f} {s['model_gflops']:>10.1f} "
+                         f"{s['model_gflops'] / rate:>6.2f} {s['shapes_gflops']:>17.1f}")
+        if "epoch_s" in r:
+            bound = 1.15 * (r["epoch_n"] / 128) * r["step128_ms"] / 1e3
+            lines.append(f"epoch of {r['epoch_n']} (batch 128, hidden 400): {r['epoch_s']:.2f} s; "
+                         f"bound 1.15 x {r['epoch_n'] / 128:.0f} x {r['step128_ms']:.2f} ms = "
+                         f"{bound:.2f} s  ({r['epoch_s'] / bound * 1.15:.2f} x the steps alone)")
+        if "loglik" in r:
+            ll = r["loglik"]
+            lines.append(f"log-likelihood k=5000: {ll['gflops']:.1f} GFLOP/s "
+                         f"({ll['gflops'] / rate:.2f} x sgemm), peak RSS {ll['peak_mib']:.0f} MiB, "
+                         f"10k test images ~ {ll['extrapolated_10k_test_s']:.0f} s")
+        if "classroom_s" in r:
+            lines.append(f"classroom estimator experiment (N up to 1e5, 100 reps): "
+                         f"{r['classroom_s']:.3f} s")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a small grid, for tests (seconds)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--json", help="also write the raw results to this file")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        child_main(json.loads(args.child))
+        return 0
+    if any(t < 1 for t in args.threads):
+        p.error("--threads must be positive")
+    if args.quick:
+        spec = {"grid": [(32, 200), (128, 400)], "repeats": 5, "epoch": True, "epoch_n": 2048,
+                "loglik": True, "loglik_images": 2, "loglik_k": 500, "classroom": True}
+    else:
+        spec = {"grid": [(b, h) for h in (200, 400, 1000) for b in (32, 128, 512)],
+                "repeats": 40, "epoch": True, "epoch_n": 60_000, "loglik": True,
+                "loglik_images": 20, "loglik_k": 5000, "classroom": True}
+    results = []
+    for threads in args.threads:
+        results.append(run_child({**spec, "threads": threads}))
+    print(time.strftime("numpyvae benchmark, %Y-%m-%d %H:%M") + (" (quick)" if args.quick else ""))
+    print(format_results(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main())

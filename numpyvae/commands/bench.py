@@ -1,0 +1,39 @@
+"""``numpyvae bench``: the throughput benchmark in ``benchmarks/throughput.py``."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+HELP = "throughput benchmark: ms/step, model GFLOP/s against sgemm, epoch time, log-likelihood rate"
+
+
+def find_benchmark():
+    """benchmarks/throughput.py: $NUMPYVAE_BENCHMARKS, ./benchmarks, or beside the package source."""
+    candidates = []
+    if os.environ.get("NUMPYVAE_BENCHMARKS"):
+        candidates.append(Path(os.environ["NUMPYVAE_BENCHMARKS"]))
+    candidates += [Path.cwd() / "benchmarks", Path(__file__).resolve().parents[2] / "benchmarks"]
+    for folder in candidates:
+        if (folder / "throughput.py").is_file():
+            return folder / "throughput.py"
+    raise FileNotFoundError("benchmarks/throughput.py not found: run from the repository root "
+                            "or set NUMPYVAE_BENCHMARKS to the benchmarks folder")
+
+
+def add_arguments(p):
+    p.add_argument("--quick", action="store_true", help="a small grid (seconds), for tests")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="BLAS thread counts, each measured in its own child process")
+    p.add_argument("--json", help="also write the raw results to this file")
+
+
+def run(args):
+    path = find_benchmark()
+    spec = importlib.util.spec_from_file_location("numpyvae_bench_throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = (["--quick"] if args.quick else []) + ["--threads", *map(str, args.threads)]
+    if args.json:
+        argv += ["--json", args.json]
+    return module.main(argv)
