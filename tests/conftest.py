@@ -1,6 +1,12 @@
 """Shared test settings: hypothesis profiles sized for a 2-core CI machine."""
 import os
 
+# One BLAS thread for the test suite: most test matrices are small, and on a 2-core machine
+# that is doing anything else, OpenBLAS's spinning threads make small products 10-50x slower.
+# (Set before NumPy is first imported; the benchmark sets its own thread counts in children.)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
