@@ -1,0 +1,41 @@
+"""``numpyvae sample RUN_DIR``: a grid of samples from the prior of a trained run.
+
+    numpyvae sample runs/shapes --n 64 --seed 1 --out samples.png
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+HELP = "draw a grid of samples from the prior of a trained run"
+
+
+def add_arguments(p):
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'numpyvae train'")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    p.add_argument("--out", metavar="FILE.png",
+                   help="image file (default: RUN_DIR/samples-seed<SEED>.png)")
+
+
+def run(args):
+    from ..plots.training import plot_samples
+    from .train import load_run
+
+    if args.n <= 0:
+        raise ValueError(f"--n must be a positive integer, got {args.n}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    out = args.out or os.path.join(args.run_dir, f"samples-seed{args.seed}.png")
+    if not out.lower().endswith(".png"):
+        raise ValueError(f"--out must name a .png file, got {out}")
+    if os.path.dirname(out) and not os.path.isdir(os.path.dirname(out)):
+        raise ValueError(f"--out: folder {os.path.dirname(out)} does not exist")
+    model, opts, c = load_run(args.run_dir)
+    shape = tuple(c.meta["run"]["image_shape"])
+    ncols = int(np.ceil(np.sqrt(args.n)))
+    plot_samples(model, np.random.default_rng(args.seed), shape, out, n=args.n, ncols=ncols)
+    print(f"wrote {out}")
+    return 0
+

@@ -1,0 +1,116 @@
+"""Evaluating a trained VAE: ELBO, importance-sampled log-likelihood, active units, KL per dim.
+
+    elbo_parts(model, x, rng, batch_size)      -> (elbo, recon, kl), each (N,)
+    log_likelihood(model, x, k=5000, rng=...)  -> (N,) float64, log p(x) estimated with k samples
+    active_units(model, x, threshold=0.01)     -> (number active, activity (k,))
+    kl_per_dim(model, x)                       -> (k,) mean KL of each latent's marginal
+
+The importance-sampled estimate (Burda, Grosse & Salakhutdinov 2016, eq. 8 with q as proposal)
+
+    log p(x) ~= log 1/K sum_k p(x, z_k) / q(z_k | x),   z_k ~ q(z | x)
+
+is the IWAE bound with K samples: it is <= log p(x) in expectation, >= the ELBO, and increases
+towards log p(x) as K grows.
+
+Noise: example i of ``x`` gets its own generator ``np.random.default_rng([base, i])``, where
+``base`` is one integer drawn from ``rng``.  The k noise vectors of example i are that
+generator's stream in order, so the numbers do not depend on how the work is chunked
+(``batch_size``, ``chunk``), only on ``rng`` and on the example's position in ``x``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import check_positive_int, check_rng
+
+MEMORY_BUDGET = 256 * 2**20     # bytes of temporaries per chunk of log_likelihood (well < 1 GB)
+
+
+def elbo_parts(model, x, rng, batch_size=1000, n_samples=1):
+    """Per-example ELBO and its parts with ``n_samples`` samples, computed ``batch_size``
+    examples at a time -> (elbo, recon, kl), each (N,) in the model's dtype:
+    recon = E_q log p(x|z) (<= 0 for a Bernoulli decoder), kl = KL(q(z|x) || p(z)),
+    elbo = recon - kl."""
+    check_rng(rng)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    parts = [model.elbo_parts(x[i:i + batch_size], rng, n_samples)
+             for i in range(0, x.shape[0], batch_size)]
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def chunk_sizes(model, k, budget=MEMORY_BUDGET):
+    """(examples per chunk, samples per chunk) such that one chunk's temporaries stay within
+    ``budget`` bytes.  Per (sample, example) pair a forward pass holds the decoder's output
+    and hidden layers, the encoder's output and z; we count each twice (caches, temporaries)
+    plus the float64 log-weight."""
+    widths = model.x_dim * 2 + sum(model.hidden_dims) + 4 * model.z_dim
+    per_pair = 2 * widths * model.dtype.itemsize + 8
+    pairs = max(1, budget // per_pair)
+    samples = min(k, pairs)
+    return max(1, pairs // samples), samples
+
+
+def log_likelihood(model, x, k=5000, rng=None, *, batch_size=None, chunk=None,
+                   budget=MEMORY_BUDGET):
+    """Importance-sampled log p(x) with ``k`` samples from q(z|x), per example: (N,) float64.
+
+    x          : (N, D) in the model's dtype
+    rng        : numpy Generator (one integer is drawn from it; see the module docstring)
+    batch_size : examples per chunk;  chunk : samples per chunk (default: from ``chunk_sizes``,
+                 so that peak memory stays about ``budget`` bytes for any k)
+    The log-weights of one example are all kept (k float64 values, 40 kB for k = 5000) and
+    reduced with one log-sum-exp at the end, so chunking does not change the sums.
+    """
+    model._check_x(x)
+    k = check_positive_int(k, "k")
+    check_rng(rng)
+    auto_n, auto_s = chunk_sizes(model, k, budget)
+    n_chunk = auto_n if batch_size is None else check_positive_int(batch_size, "batch_size")
+    s_chunk = auto_s if chunk is None else check_positive_int(chunk, "chunk")
+    base = int(rng.integers(2**63))
+    out = np.empty(x.shape[0], np.float64)
+    log_w = np.empty((min(n_chunk, x.shape[0]), k), np.float64)
+    for i0 in range(0, x.shape[0], n_chunk):
+        xb = x[i0:i0 + n_chunk]
+        n = xb.shape[0]
+        gens = [np.random.default_rng([base, i]) for i in range(i0, i0 + n)]
+        eps = np.empty((min(s_chunk, k), n, model.z_dim), model.dtype)
+        for s0 in range(0, k, s_chunk):
+            s = min(s_chunk, k - s0)
+            for j, g in enumerate(gens):
+                eps[:s, j] = g.standard_normal((s, model.z_dim), dtype=model.dtype)
+            log_w[:n, s0:s0 + s] = model.log_weights(xb, eps[:s]).T
+        m = log_w[:n].max(axis=1, keepdims=True)
+        out[i0:i0 + n] = m[:, 0] + np.log(np.exp(log_w[:n] - m).sum(axis=1)) - np.log(k)
+    return out
+
+
+def _posterior_moments(model, x, batch_size):
+    """-> (mu (N, k), var (N, k)): the mean and the marginal variances of q(z|x)."""
+    mus, variances = [], []
+    for i in range(0, x.shape[0], batch_size):
+        mu, scale = model.encode(x[i:i + batch_size])
+        if model.covariance == "diagonal":
+            var = np.exp(scale)
+        else:                                  # Sigma = L L^T, Sigma_jj = sum_i L_ji^2
+            var = np.einsum("nji,nji->nj", scale, scale)
+        mus.append(mu)
+        variances.append(var)
+    return np.concatenate(mus), np.concatenate(variances)
+
+
+def active_units(model, x, threshold=0.01, batch_size=1000):
+    """Burda et al. (2016): unit j is active if A_j = Cov_x(E_q[z_j | x]) > threshold.
+    -> (number of active units, A (k,) float64)."""
+    mu, _ = _posterior_moments(model, x, check_positive_int(batch_size, "batch_size"))
+    activity = mu.astype(np.float64).var(axis=0)
+    return int((activity > threshold).sum()), activity
+
+
+def kl_per_dim(model, x, batch_size=1000):
+    """Mean over x of KL(q(z_j|x) || N(0, 1)) for each latent j: (k,) float64, nats.
+    For a diagonal q these sum to the KL term of the ELBO; for a full-covariance q they are
+    the KLs of the marginals and their sum is <= the joint KL (which also counts correlations)."""
+    mu, var = _posterior_moments(model, x, check_positive_int(batch_size, "batch_size"))
+    mu, var = mu.astype(np.float64), var.astype(np.float64)
+    return (0.5 * (mu * mu + var - 1.0 - np.log(var))).mean(axis=0)

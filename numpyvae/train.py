@@ -1,0 +1,379 @@
+"""The minibatch AEVB loop (Kingma & Welling 2014, Algorithm 1), with checkpoints and progress.
+
+    state = train(model, optimizer, x_train, x_test, TrainConfig(epochs=10), rng, out_dir="runs/x")
+
+Each epoch:
+  1. ``perm = rng.permutation(N)`` and ONE shuffled copy ``np.take(x, perm, out=buffer)`` into a
+     buffer allocated once; with dynamic binarization, a fresh Bernoulli draw of that copy.
+  2. Minibatches are contiguous slices ``buffer[i*B:(i+1)*B]`` (no copy per step); for each, the
+     noise ``eps ~ N(0, I)`` of shape (S, B, k) is drawn, ``model.forward_backward`` writes the
+     gradient of the loss (-mean ELBO, or -mean IWAE bound) and ``optimizer.step`` applies it.
+  3. The train ELBO (and its reconstruction and KL parts) is the running mean over the epoch of
+     the per-example values that the steps computed; the test ELBO is evaluated at the end of the
+     epoch with L = 1 and the same noise every epoch (``eval_rng(config.eval_seed)``).
+
+Everything random in training comes from the one generator ``rng``, so resuming is exact: a
+checkpoint stores the parameters, the optimizer state, the rng state now and at the start of the
+current epoch (to rebuild the epoch's shuffled copy), the position in the epoch, the running sums
+and the metrics so far.  Training resumed from a checkpoint taken at any step ends with the same
+parameters, bit for bit, as training that was never stopped.
+
+Files written into ``out_dir`` (when given): ``checkpoint.npz`` (at the end of every epoch,
+every ``checkpoint_every`` steps, and on Ctrl-C) and ``metrics.csv`` (one row per epoch, columns
+METRICS).  ELBO, recon = E_q log p(x|z), and KL are in nats per example (so -ELBO = -recon + KL).
+Every column except ``seconds`` (training wall time so far) is the same, bit for bit, for the
+same seed on the same machine.  With the IWAE objective, train_elbo holds the IWAE bound and
+train_recon/train_kl are NaN (the test columns are always the L = 1 ELBO).
+
+Ctrl-C: the first one lets the current step finish, saves a checkpoint and raises
+TrainingInterrupted (a KeyboardInterrupt); a second one aborts at once without saving.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from ._validate import check_positive_int, check_rng
+from .datasets import binarize_dynamic
+from .evaluate import elbo_parts
+from .optim import OPTIMIZERS
+
+METRICS = ("epoch", "step", "samples_seen", "train_elbo", "train_recon", "train_kl",
+           "test_elbo", "test_recon", "test_kl", "seconds")
+CHECKPOINT_NAME, METRICS_NAME = "checkpoint.npz", "metrics.csv"
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``train``: a checkpoint was saved at ``path`` (None without ``out_dir``)."""
+
+    def __init__(self, path, state):
+        super().__init__(f"interrupted at step {state.step}")
+        self.path, self.state = path, state
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    """How to train (the model and optimizer are built by the caller).
+
+    epochs           : number of passes over x_train
+    batch_size       : B; the last batch of an epoch holds the remaining N mod B examples
+    n_samples        : S, noise samples per example (L for the ELBO, k for IWAE)
+    objective        : "elbo" or "iwae"
+    dynamic_binarize : draw a fresh Bernoulli(x) binarization of x_train every epoch
+    eval_seed        : the test ELBO uses np.random.default_rng([eval_seed, 1]), reset each epoch
+    eval_batch_size  : examples per evaluation batch
+    checkpoint_every : also checkpoint every this many steps (0: only at the end of each epoch)
+    """
+    epochs: int = 10
+    batch_size: int = 128
+    n_samples: int = 1
+    objective: str = "elbo"
+    dynamic_binarize: bool = False
+    eval_seed: int = 0
+    eval_batch_size: int = 1000
+    checkpoint_every: int = 0
+
+    def check(self):
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.n_samples, "n_samples")
+        check_positive_int(self.eval_batch_size, "eval_batch_size")
+        check_positive_int(self.checkpoint_every, "checkpoint_every", allow_zero=True)
+        check_positive_int(self.eval_seed, "eval_seed", allow_zero=True)
+        if self.objective not in ("elbo", "iwae"):
+            raise ValueError(f"objective must be 'elbo' or 'iwae', got {self.objective!r}")
+        return self
+
+
+# Fields that must match when resuming (epochs may grow, checkpoint_every may change).
+_RESUME_FIXED = ("batch_size", "n_samples", "objective", "dynamic_binarize", "eval_seed",
+                 "eval_batch_size")
+
+
+@dataclass
+class TrainState:
+    """Where training is.  ``epoch`` epochs are complete; ``batch`` batches of the next one are
+    done.  ``sums`` = [sum bound, sum recon, sum kl] over the ``batch`` batches (float64);
+    ``epoch_rng_state`` is the rng state before that epoch's shuffle (None when batch == 0)."""
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    samples_seen: int = 0
+    sums: list = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    count: int = 0
+    epoch_rng_state: dict | None = None
+    history: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def eval_rng(seed):
+    """The generator of the test-ELBO noise: the same stream at every evaluation."""
+    return np.random.default_rng([seed, 1])
+
+
+def optimizer_name(optimizer):
+    return next(k for k, v in OPTIMIZERS.items() if type(optimizer) is v)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path, model, optimizer, rng, config, state, run=None):
+    """Write the whole training state to ``path`` (atomically); ``run`` is any JSON dict
+    (the CLI stores its options there)."""
+    meta = {"model": model.config, "train": asdict(config), "progress": asdict(state),
+            "optimizer": {"name": optimizer_name(optimizer), "lr": optimizer.lr},
+            "run": run or {}}
+    ckpt.save(path, params=model.params, optimizer_state=optimizer.state_dict(),
+              rng_state=rng.bit_generator.state, meta=meta)
+
+
+def restore(checkpoint, model, optimizer, rng, config):
+    """Load a checkpoint (a path or a ``checkpoint.Checkpoint``) into ``model``, ``optimizer``
+    and ``rng`` -> TrainState.  Everything is checked first: a checkpoint of another model,
+    optimizer or training setup raises ValueError naming the file and the difference, and
+    nothing is changed."""
+    c = checkpoint if isinstance(checkpoint, ckpt.Checkpoint) else ckpt.load(checkpoint)
+    meta = c.meta
+    try:
+        saved_model, saved_train, progress = meta["model"], meta["train"], meta["progress"]
+        saved_opt = meta["optimizer"]
+        state = TrainState(**progress)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{c.path}: checkpoint metadata is incomplete ({err})") from None
+    _differ(c.path, "model", saved_model, model.config, saved_model)
+    _differ(c.path, "optimizer", saved_opt,
+            {"name": optimizer_name(optimizer), "lr": optimizer.lr}, saved_opt)
+    _differ(c.path, "training", saved_train, asdict(config), _RESUME_FIXED)
+    if c.params.shape != model.params.shape or c.params.dtype != model.params.dtype:
+        raise ValueError(f"{c.path}: params have shape {c.params.shape} {c.params.dtype}, "
+                         f"the model needs {model.params.shape} {model.params.dtype}")
+    try:                               # try the states on throw-away copies first
+        type(optimizer)(optimizer.lr).load_state_dict(c.optimizer_state, model.params)
+        for rng_state in (c.rng_state, state.epoch_rng_state or c.rng_state):
+            type(rng.bit_generator)().state = rng_state
+    except (KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{c.path}: bad optimizer or rng state ({err})") from None
+    model.params[...] = c.params
+    optimizer.load_state_dict(c.optimizer_state, model.params)
+    rng.bit_generator.state = c.rng_state
+    return state
+
+
+def _differ(path, what, saved, current, keys):
+    for key in keys:
+        if saved.get(key) != current.get(key):
+            raise ValueError(f"{path}: the checkpoint's {what} {key} is {saved.get(key)!r}, "
+                             f"but this run has {current.get(key)!r}")
+
+
+def write_metrics(path, history):
+    """Write the metric rows (dicts with the METRICS keys) as CSV, atomically."""
+    lines = [",".join(METRICS)]
+    lines += [",".join(repr(row[k]) for k in METRICS) for row in history]
+    ckpt.atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_metrics(path):
+    """metrics.csv -> list of dicts (ints for epoch/step/samples_seen, floats otherwise)."""
+    with open(path) as f:
+        header, *rows = f.read().split()
+    keys = header.split(",")
+    ints = {"epoch", "step", "samples_seen"}
+    return [{k: (int(v) if k in ints else float(v)) for k, v in zip(keys, r.split(","))}
+            for r in rows]
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train(model, optimizer, x_train, x_test, config, rng, out_dir=None, *, state=None,
+          run=None, progress=None, on_step=None):
+    """Train ``model`` in place -> the final TrainState (``.history`` holds the metric rows).
+
+    x_train : (N, D), x_test : (M, D)   float arrays of the model's dtype, in [0, 1]
+    config  : TrainConfig;  rng : the numpy Generator for shuffling, binarization and noise
+    out_dir : folder for checkpoint.npz and metrics.csv, created if needed (None: write nothing)
+    state   : a TrainState from ``restore`` to continue from (None: start afresh)
+    run     : JSON dict stored in checkpoints (e.g. the CLI options)
+    progress: a Progress (None: silent);  on_step(state): called after every step
+    Raises TrainingInterrupted on Ctrl-C (after saving a checkpoint) or from ``on_step``
+    raising KeyboardInterrupt, and TrainingDiverged if the loss is not finite.
+    """
+    config.check()
+    check_rng(rng)
+    model._check_x(x_train, "x_train")
+    model._check_x(x_test, "x_test")
+    state = state if state is not None else TrainState()
+    path = None
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, CHECKPOINT_NAME)
+
+    def save():
+        if path is not None:
+            save_checkpoint(path, model, optimizer, rng, config, state, run)
+
+    with _DeferSigint() as sigint:
+        try:
+            _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save,
+                  progress, on_step, sigint)
+        except KeyboardInterrupt:
+            if sigint.forced:          # a second Ctrl-C mid-step: the state may be torn
+                raise
+            save()
+            raise TrainingInterrupted(path, state) from None
+    return state
+
+
+def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, progress,
+          on_step, sigint):
+    n, bsize, s = x_train.shape[0], config.batch_size, config.n_samples
+    n_batches = math.ceil(n / bsize)
+    buffer = np.empty_like(x_train)
+    start, start_seconds = time.perf_counter(), state.seconds
+    if progress:
+        progress.start(state, config.epochs, n_batches, n)
+    while state.epoch < config.epochs:
+        if state.batch == 0:
+            state.epoch_rng_state = rng.bit_generator.state
+            _shuffle(x_train, rng, buffer, config.dynamic_binarize)
+        else:                          # resumed mid-epoch: rebuild this epoch's copy
+            now, rng.bit_generator.state = rng.bit_generator.state, state.epoch_rng_state
+            _shuffle(x_train, rng, buffer, config.dynamic_binarize)
+            rng.bit_generator.state = now
+        for b in range(state.batch, n_batches):
+            xb = buffer[b * bsize:(b + 1) * bsize]
+            eps = rng.standard_normal((s, xb.shape[0], model.z_dim), dtype=model.dtype)
+            try:                       # x was checked: a ValueError here is NaN/inf inside
+                r = model.forward_backward(xb, eps, config.objective)
+            except ValueError as err:
+                raise TrainingDiverged(f"training diverged at step {state.step + 1} ({err}); "
+                                       "try a smaller learning rate") from err
+            if not math.isfinite(r["loss"]):
+                raise TrainingDiverged(f"training diverged at step {state.step + 1} (the loss "
+                                       f"is {r['loss']}); try a smaller learning rate")
+            optimizer.step(model.params, model.grads)
+            state.batch, state.step = b + 1, state.step + 1
+            state.samples_seen += xb.shape[0]
+            state.count += xb.shape[0]
+            for i, key in enumerate(("bound", "recon", "kl")):
+                state.sums[i] += float(r[key].sum(dtype=np.float64)) if key in r else math.nan
+            state.seconds = start_seconds + time.perf_counter() - start
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                save()
+            if progress:
+                progress.step(state, r["loss"])
+            if on_step:
+                on_step(state)
+            if sigint.requested:
+                raise KeyboardInterrupt
+        test = elbo_parts(model, x_test, eval_rng(config.eval_seed), config.eval_batch_size)
+        state.seconds = start_seconds + time.perf_counter() - start
+        train_means = [v / state.count for v in state.sums]
+        row = dict(zip(METRICS, (state.epoch + 1, state.step, state.samples_seen, *train_means,
+                                 *(float(v.mean(dtype=np.float64)) for v in test),
+                                 round(state.seconds, 3))))
+        state.history.append(row)
+        state.epoch, state.batch, state.count = state.epoch + 1, 0, 0
+        state.sums, state.epoch_rng_state = [0.0, 0.0, 0.0], None
+        if out_dir is not None:
+            write_metrics(os.path.join(out_dir, METRICS_NAME), state.history)
+        save()
+        if progress:
+            progress.epoch(row, config.epochs)
+        if sigint.requested:
+            raise KeyboardInterrupt
+
+
+def _shuffle(x, rng, buffer, dynamic):
+    """buffer <- x[perm] (one contiguous copy), then optionally a fresh binarization of it."""
+    perm = rng.permutation(x.shape[0])
+    np.take(x, perm, axis=0, out=buffer)
+    if dynamic:
+        binarize_dynamic(buffer, rng, out=buffer)
+
+
+class _DeferSigint:
+    """While active, the first Ctrl-C only sets ``requested`` (the loop stops after the current
+    step, so parameters are never left half-updated); a second one raises at once (``forced``)."""
+
+    def __enter__(self):
+        self.requested = self.forced = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+# ----------------------------------------------------------------------------- progress
+
+class Progress:
+    """Prints progress to ``stream``: on a terminal a live ``\\r`` line (steps, loss,
+    samples/s, time left), and one line per epoch in every case (ELBO split into parts)."""
+
+    def __init__(self, stream=None, live=None):
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self._last = 0.0
+
+    def start(self, state, epochs, n_batches, n):
+        self.total_steps, self.n_batches = epochs * n_batches, n_batches
+        self.t0, self.step0, self.seconds0 = time.perf_counter(), state.step, state.seconds
+
+    def step(self, state, loss):
+        now = time.perf_counter()
+        if not self.live or now - self._last < 0.2:
+            return
+        self._last = now
+        done = state.step - self.step0
+        rate = done / max(now - self.t0, 1e-9)
+        left = (self.total_steps - state.step) / max(rate, 1e-9)
+        per_step = (state.samples_seen / max(state.step, 1)) * rate
+        self.stream.write(f"\r  epoch {state.epoch + 1}  step {state.batch}/{self.n_batches}  "
+                          f"loss {loss:8.3f}  {per_step:7.0f} samples/s  "
+                          f"{_clock(left)} left \x1b[K")
+        self.stream.flush()
+
+    def epoch(self, row, epochs):
+        if self.live:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(format_row(row, epochs) + "\n")
+        self.stream.flush()
+
+
+def format_row(row, epochs):
+    """``epoch 3/10  train -ELBO 102.31 (rec 78.20 + KL 24.11)  test -ELBO ...  12.3 s``."""
+    def part(prefix):
+        elbo, rec, kl = (row[f"{prefix}_{k}"] for k in ("elbo", "recon", "kl"))
+        if math.isnan(rec):
+            return f"{prefix} -bound {-elbo:.2f}"
+        return f"{prefix} -ELBO {-elbo:.2f} (rec {-rec:.2f} + KL {kl:.2f})"
+    return (f"epoch {row['epoch']}/{epochs}  {part('train')}  {part('test')}  "
+            f"{row['seconds']:.1f} s")
+
+
+def _clock(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
