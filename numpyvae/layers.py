@@ -85,8 +85,10 @@ class Dense(Layer):
     in_features, out_features : sizes;  W : (in_features, out_features), b : (out_features,)
     init : "he"      W ~ N(0, 2 / in_features)           (default; suits ReLU)
            "xavier"  W ~ N(0, 2 / (in_features + out_features))  (Glorot; suits tanh/sigmoid)
+           "uniform" W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features))  (PyTorch's nn.Linear
+                     default; used to compare with the PyTorch examples VAE)
            float s   W ~ N(0, s^2)   (Kingma & Welling 2014 use s = 0.01)
-    Biases start at zero.  ``dtype`` is float32 for training, float64 for gradient checks.
+    Biases start at zero, except with "uniform".  ``dtype`` is float32 for training, float64 for gradient checks.
     """
 
     def __init__(self, in_features, out_features, rng, init="he", dtype=np.float32):
@@ -101,16 +103,26 @@ class Dense(Layer):
             std = np.sqrt(2.0 / in_features)
         elif init == "xavier":
             std = np.sqrt(2.0 / (in_features + out_features))
+        elif init == "uniform":
+            std = None
         elif isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
             std = float(init)
         else:
-            raise ValueError(f"init must be 'he', 'xavier' or a positive float std, got {init!r}")
+            raise ValueError(f"init must be 'he', 'xavier', 'uniform' or a positive float std, "
+                             f"got {init!r}")
         self.in_features, self.out_features = in_features, out_features
         self.param_shapes = {"W": (in_features, out_features), "b": (out_features,)}
-        self.params = {
-            "W": (rng.standard_normal((in_features, out_features)) * std).astype(dtype),
-            "b": np.zeros(out_features, dtype),
-        }
+        if std is None:
+            bound = 1.0 / np.sqrt(in_features)
+            self.params = {
+                "W": rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype),
+                "b": rng.uniform(-bound, bound, out_features).astype(dtype),
+            }
+        else:
+            self.params = {
+                "W": (rng.standard_normal((in_features, out_features)) * std).astype(dtype),
+                "b": np.zeros(out_features, dtype),
+            }
         self.flat_params, self.flat_grads = bind_flat([self], dtype)
 
     def forward(self, x):

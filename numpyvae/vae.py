@@ -43,7 +43,7 @@ class VAE:
                   fixed float log sigma^2 (0.0 gives the lecture's ``C - 1/2 ||x - f(z)||^2``)
     gaussian_mean  : Gaussian only: "sigmoid" squashes the mean into (0, 1) as Kingma & Welling
                   do for Frey Face; "identity" leaves it linear
-    init        : Dense initialisation ("he", "xavier" or a std such as 0.01)
+    init        : Dense initialisation ("he", "xavier", "uniform" or a std such as 0.01)
     weight_decay: lam >= 0, see the module docstring
     dtype       : float32 for training, float64 for gradient checks
     """

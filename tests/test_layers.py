@@ -68,6 +68,9 @@ def test_dense_initialisation_scales():
     assert abs(nv.Dense(1000, 500, rng=rng, init="xavier").params["W"].std() - np.sqrt(2 / 1500)) < 2e-3
     assert abs(nv.Dense(1000, 500, rng=rng, init=0.01).params["W"].std() - 0.01) < 2e-4
     assert not np.any(nv.Dense(3, 4, rng=rng).params["b"])
+    u = nv.Dense(400, 300, rng=rng, init="uniform")
+    assert np.abs(u.params["W"]).max() <= 0.05 and abs(u.params["W"].std() - 0.05 / np.sqrt(3)) < 1e-3
+    assert np.abs(u.params["b"]).max() <= 0.05 and np.any(u.params["b"])
 
 
 @pytest.mark.parametrize("call,word", [

@@ -53,7 +53,8 @@ def add_arguments(p):
     g.add_argument("--activation", choices=("relu", "tanh", "sigmoid", "softplus"),
                    help="(default: relu)")
     g.add_argument("--covariance", choices=("diagonal", "full"), help="q(z|x) (default: diagonal)")
-    g.add_argument("--init", help="he, xavier, or a standard deviation such as 0.01 (default: he)")
+    g.add_argument("--init", help="he, xavier, uniform (PyTorch's default), or a standard "
+                                  "deviation such as 0.01 (default: he)")
     g.add_argument("--decoder-logvar", metavar="LOGVAR",
                    help="gaussian decoder: 'learned' per pixel, or a fixed log sigma^2 such as "
                         "-4.6 (sigma = 0.1) (default: learned)")
@@ -160,14 +161,14 @@ def _weight_decay(text):
 
 
 def _init(text):
-    if text in ("he", "xavier"):
+    if text in ("he", "xavier", "uniform"):
         return text
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not (value > 0 and np.isfinite(value)):
-        raise ValueError(f"--init must be he, xavier or a positive std, got {text!r}")
+        raise ValueError(f"--init must be he, xavier, uniform or a positive std, got {text!r}")
     return value
 
 
