@@ -1,0 +1,74 @@
+"""``numpyvae lesson list`` and ``numpyvae lesson run``, called in-process through cli.main."""
+from pathlib import Path
+
+import pytest
+
+from numpyvae import cli, lessonkit
+
+LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+
+
+def test_list_prints_every_lesson_in_order(capsys):
+    assert cli.main(["lesson", "list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    expected = lessonkit.list_lessons(LESSONS)
+    assert len(lines) == len(expected) >= 6
+    for line, (number, title, _) in zip(lines, expected):
+        assert line == f"{number:02d}  {title}"
+    numbers = [int(line.split()[0]) for line in lines]
+    assert numbers == sorted(numbers)
+    assert lines[0].startswith("01  ")
+    assert any(line == "06  Gradient estimators: score function vs pathwise" for line in lines)
+
+
+def test_run_02_quick_passes_and_writes_figures(tmp_path, capsys):
+    out = tmp_path / "l02"
+    assert cli.main(["lesson", "run", "02", "--quick", "--out", str(out), "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "checks passed" in text and "✗" not in text
+    pngs = list(out.glob("*.png"))
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_run_accepts_number_without_leading_zero(tmp_path, capsys):
+    assert cli.main(["lesson", "run", "2", "--quick", "--out", str(tmp_path)]) == 0
+    assert "checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec, message", [("99", "there is no lesson 99"),
+                                           ("abc", "must be a lesson number")])
+def test_unknown_lesson_is_a_usage_error(spec, message, capsys):
+    assert cli.main(["lesson", "run", spec, "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "01" in err          # names the lessons that do exist
+
+
+def test_failing_check_gives_exit_status_1(tmp_path, capsys):
+    (tmp_path / "01_bad.py").write_text(
+        '"""01 · A lesson with a wrong check"""\n'
+        "from numpyvae import lessonkit\n"
+        "args = lessonkit.parse_args(__doc__)\n"
+        "lessonkit.check('one is two', 1.0, 2.0)\n"
+        "lessonkit.finish()\n", encoding="utf-8")
+    code = cli.main(["lesson", "run", "1", "--lessons-dir", str(tmp_path),
+                     "--out", str(tmp_path / "o")])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "1 of 1 checks failed" in captured.err
+    assert cli.main(["lesson", "list", "--lessons-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "01  A lesson with a wrong check"
+
+
+def test_crashing_lesson_gives_exit_status_1(tmp_path, capsys):
+    (tmp_path / "03_crash.py").write_text(
+        '"""03 · Crash"""\nraise RuntimeError("boom")\n', encoding="utf-8")
+    assert cli.main(["lesson", "run", "03", "--lessons-dir", str(tmp_path)]) == 1
+    assert "boom" in capsys.readouterr().err
+
+
+def test_missing_action_and_missing_dir(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["lesson"])
+    assert info.value.code == 2
+    assert cli.main(["lesson", "list", "--lessons-dir", str(tmp_path / "nowhere")]) == 2
+    assert "no lessons directory" in capsys.readouterr().err
