@@ -73,3 +73,23 @@ def test_bad_arguments_leave_params_unchanged():
         nv.optim.Momentum(0.1, beta=1.5)
     with pytest.raises(ValueError, match="optimizer"):
         nv.optim.make("rmsprop", 0.1)
+
+
+def test_adam_reads_textbook_scaled_state_of_older_checkpoints():
+    rng = np.random.default_rng(2)
+    p = rng.standard_normal(20)
+    grads = [rng.standard_normal(20) for _ in range(6)]
+    a = nv.optim.Adam(1e-2)
+    q = p.copy()
+    for g in grads[:3]:
+        a.step(q, g)
+    m, v = a.moments()
+    old = {"opt_m": m, "opt_v": v, "opt_t": np.array(3)}
+    b = nv.optim.Adam(1e-2)
+    b.load_state_dict(old, q)
+    q2 = q.copy()
+    for g in grads[3:]:
+        a.step(q, g)
+        b.step(q2, g)
+    np.testing.assert_allclose(q2, q, rtol=1e-12)
+    np.testing.assert_allclose(q, _reference("adam", p, grads, 1e-2), rtol=1e-10)
