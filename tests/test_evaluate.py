@@ -56,9 +56,11 @@ def test_an_example_gets_the_same_estimate_wherever_it_sits_in_a_batch(trained):
 def test_chunks_for_k_5000_stay_within_the_memory_budget():
     model = nv.VAE(784, [400], 20, rng=np.random.default_rng(0))
     n, s = chunk_sizes(model, 5000)
-    assert s == 5000 and n >= 1
+    assert 256 <= s <= 5000 and n >= 1               # cache-sized chunks of samples
     per_pair = 2 * (2 * 784 + 400 + 4 * 20) * 4 + 8
     assert n * s * per_pair <= MEMORY_BUDGET < 2**30
+    tiny = chunk_sizes(model, 5000, budget=100 * per_pair)
+    assert tiny[0] * tiny[1] <= 100                   # the budget caps the chunk
     n, s = chunk_sizes(model, 10**7)                  # absurd k: samples are chunked too
     assert n == 1 and s * per_pair <= MEMORY_BUDGET
 
