@@ -4,15 +4,12 @@ Lessons 08 and 09 use MNIST and Frey Face when $NUMPYVAE_DATA (or ~/.cache/numpy
 and fall back to the built-in shapes otherwise; the assertions hold either way.
 """
 import math
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from numpyvae import lessonkit
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+from lesson_runs import assert_passed_with_figures, find, run_quick
 
 EXPECTED_FIGURES = {
     6: ["single_sample_terms", "classroom"],
@@ -23,33 +20,14 @@ EXPECTED_FIGURES = {
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """{number: (results, out_dir, seconds)}, each lesson run once with --quick."""
-    out = {}
-    for number in EXPECTED_FIGURES:
-        d = tmp_path_factory.mktemp(f"lesson{number:02d}")
-        t0 = time.perf_counter()
-        res = lessonkit.run_lesson(number, ["--quick", "--out", str(d)], lessons_dir=LESSONS)
-        out[number] = (res, d, time.perf_counter() - t0)
-    return out
-
-
-def find(results, prefix):
-    names = [n for n in results if n.startswith(prefix)]
-    assert len(names) == 1, f"expected one check starting with {prefix!r}, got {names}"
-    return results[names[0]]
+    """{number: (checks, out_dir)}, each lesson run once with --quick."""
+    return run_quick(tmp_path_factory, EXPECTED_FIGURES)
 
 
 @pytest.mark.parametrize("number", sorted(EXPECTED_FIGURES))
 def test_lesson_passes_and_writes_figures(runs, number):
-    res, out, seconds = runs[number]
-    assert len(res) >= 12
-    failed = [n for n, c in res.items() if not c.passed]
-    assert not failed, failed
-    for name in EXPECTED_FIGURES[number]:
-        png = out / f"{name}.png"
-        assert png.is_file() and png.stat().st_size > 5000, png
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert seconds < 40           # the target is < 10 s; leave room for a loaded test machine
+    checks, out = runs[number]
+    assert_passed_with_figures(checks, out, EXPECTED_FIGURES[number], min_checks=12)
 
 
 # ----------------------------------------------------------------------------------- lesson 06

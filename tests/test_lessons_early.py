@@ -3,7 +3,6 @@ import io
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 from numpyvae import lessonkit
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+from lesson_runs import LESSONS, assert_passed_with_figures, find, run_quick
 
 EXPECTED_FIGURES = {
     2: ["next_word", "distinct_reviews", "perplexity_vs_k", "parameter_counts"],
@@ -22,33 +21,14 @@ EXPECTED_FIGURES = {
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """{number: (results, out_dir, seconds)} for each lesson, run once with --quick."""
-    out = {}
-    for number in EXPECTED_FIGURES:
-        d = tmp_path_factory.mktemp(f"lesson{number:02d}")
-        t0 = time.perf_counter()
-        res = lessonkit.run_lesson(number, ["--quick", "--out", str(d)], lessons_dir=LESSONS)
-        out[number] = (res, d, time.perf_counter() - t0)
-    return out
-
-
-def find(results, prefix):
-    names = [n for n in results if n.startswith(prefix)]
-    assert len(names) == 1, f"expected one check starting with {prefix!r}, got {names}"
-    return results[names[0]]
+    """{number: (checks, out_dir)}, each lesson run once with --quick."""
+    return run_quick(tmp_path_factory, EXPECTED_FIGURES)
 
 
 @pytest.mark.parametrize("number", sorted(EXPECTED_FIGURES))
 def test_lesson_passes_and_writes_figures(runs, number):
-    res, out, seconds = runs[number]
-    assert len(res) >= 8
-    failed = [n for n, c in res.items() if not c.passed]
-    assert not failed, failed
-    for name in EXPECTED_FIGURES[number]:
-        png = out / f"{name}.png"
-        assert png.is_file() and png.stat().st_size > 5000, png
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert seconds < 30           # the target is < 10 s; leave room for a loaded test machine
+    checks, out = runs[number]
+    assert_passed_with_figures(checks, out, EXPECTED_FIGURES[number], min_checks=8)
 
 
 def test_lesson02_key_numbers(runs):
