@@ -45,16 +45,6 @@ def check_array(x, name, *, ndim=None, dtype=None, finite=True, shape=None):
     return x
 
 
-def check_same_shape(a, b, name_a, name_b):
-    if a.shape != b.shape:
-        raise ValueError(f"{name_a} has shape {a.shape} but {name_b} has shape {b.shape}; they must match")
-
-
-def check_same_dtype(a, b, name_a, name_b):
-    if a.dtype != b.dtype:
-        raise TypeError(f"{name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}; they must match")
-
-
 def check_positive_int(v, name, *, allow_zero=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")

@@ -179,14 +179,6 @@ def _posterior(model, x):
     return _Posterior(h, mu, logvar, std, cache)
 
 
-def _log_q_at_eps(eps, logvar):
-    """log N(z; μ, σ²) at z = μ + σ ε, written with ε:  −½ Σ_j (log 2π + logvar_j + ε_j²).
-    eps : (S, N, k), logvar : (N, k) -> (S, N)."""
-    r = D.log_std_normal(eps)
-    r -= 0.5 * logvar.sum(axis=1)
-    return r
-
-
 def _draws(model, x, post, eps, decoder_grads=False):
     """Decode S draws per example and differentiate log p(x|z) with respect to z.
 
@@ -206,7 +198,7 @@ def _draws(model, x, post, eps, decoder_grads=False):
     else:
         dz = _input_gradient(model.decoder, dout, dcache)
     log_pz = D.log_std_normal(z)
-    log_q = _log_q_at_eps(eps, post.logvar)
+    log_q = model._log_q(post.h, eps)      # -1/2 sum_j (log 2pi + logvar_j + eps_j^2)
     f = log_px + log_pz
     f -= log_q
     return _Draws(eps, z, log_px, log_pz, log_q, f, dz.reshape(s, n, k))
@@ -313,7 +305,7 @@ def log_q(model, x, z):
         raise ValueError(f"z must have shape ({x.shape[0]}, {model.z_dim}) or "
                          f"(S, {x.shape[0]}, {model.z_dim}), got {z.shape}")
     post = _posterior(model, x)
-    return _log_q_at_eps((z - post.mu) / post.std, post.logvar)
+    return model._log_q(post.h, (z - post.mu) / post.std)
 
 
 def log_q_grad(model, x, z, weights):

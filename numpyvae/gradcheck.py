@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_array
-
 
 def _require_float64(x, name):
     if not isinstance(x, np.ndarray):
@@ -202,5 +200,4 @@ def _matching_view(flat_grad, flat_params, view):
     return flat_grad[start:start + view.size].reshape(view.shape)
 
 
-__all__ = ["numerical_gradient", "rel_error", "check_layer", "check_model", "CheckReport",
-           "check_array"]
+__all__ = ["numerical_gradient", "rel_error", "check_layer", "check_model", "CheckReport"]

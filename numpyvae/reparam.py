@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_array, check_same_dtype
+from ._validate import check_array
 
 # --------------------------------------------------------------------------- diagonal
 
@@ -135,9 +135,3 @@ def tril_from_raw_backward(dL, cache):
     draw[:, k:] = dL[:, rows, cols]
     return draw
 
-
-def check_eps_like(eps, mu, name="eps"):
-    """Shared check used by models that accept explicit noise."""
-    check_array(eps, name, ndim=(2, 3))
-    check_same_dtype(eps, mu, name, "mu")
-    return eps

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import distributions as D
 from . import reparam as R
-from ._validate import check_array, check_positive_int, check_rng
+from ._validate import check_array, check_positive_float, check_positive_int, check_rng
 from .functional import sigmoid
 from .layers import ACTIVATIONS, bind_flat, mlp
 
@@ -67,9 +67,7 @@ class VAE:
             raise ValueError(f"decoder_logvar must be 'learned' or a finite float, got {decoder_logvar!r}")
         if gaussian_mean not in ("sigmoid", "identity"):
             raise ValueError(f"gaussian_mean must be 'sigmoid' or 'identity', got {gaussian_mean!r}")
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
-                or not weight_decay >= 0 or not np.isfinite(weight_decay):
-            raise ValueError(f"weight_decay must be a float >= 0, got {weight_decay!r}")
+        weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
         check_rng(rng)
         self.x_dim, self.z_dim, self.hidden_dims = x_dim, z_dim, list(hidden_dims)
         self.likelihood, self.activation, self.covariance = likelihood, activation, covariance
@@ -137,11 +135,8 @@ class VAE:
         """x : (N, D) -> (mu, logvar) each (N, k) for a diagonal q, or (mu, L) with L (N, k, k)."""
         self._check_x(x)
         h, _ = self.encoder.forward(x)
-        k = self.z_dim
-        if self.covariance == "diagonal":
-            return h[:, :k].copy(), h[:, k:].copy()
-        L, _ = R.tril_from_raw(np.ascontiguousarray(h[:, k:]), k)
-        return h[:, :k].copy(), L
+        mu, scale, _ = self._posterior(h)
+        return mu.copy(), scale.copy() if self.covariance == "diagonal" else scale
 
     def _posterior(self, h):
         """Split the encoder output; returns (mu, scale, cache) where scale is logvar or L."""
@@ -183,6 +178,10 @@ class VAE:
         if z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {z.shape}")
         out, _ = self.decoder.forward(z)
+        return self._decoded(out)
+
+    def _decoded(self, out):
+        """Decoder output (N, D_out) -> Bernoulli logits, or the Gaussian mean (N, D)."""
         if self.likelihood == "bernoulli":
             return out
         mean = out[:, :self.x_dim]
@@ -365,14 +364,15 @@ class VAE:
         return self._emit(z, rng, mean)
 
     def _emit(self, z, rng, mean):
-        out = self.decode(z)
-        probs = sigmoid(out) if self.likelihood == "bernoulli" else out
+        full, _ = self.decoder.forward(z)          # one decoder pass for the mean and logvar
+        probs = self._decoded(full)
+        if self.likelihood == "bernoulli":
+            probs = sigmoid(probs)
         if mean:
             return probs
         check_rng(rng)
         if self.likelihood == "bernoulli":
             return (rng.random(probs.shape, dtype=self.dtype) < probs).astype(self.dtype)
-        full, _ = self.decoder.forward(z)
         logvar = full[:, self.x_dim:] if self.decoder_logvar == "learned" else self.decoder_logvar
         std = np.exp(0.5 * np.asarray(logvar, self.dtype))
         return probs + std * rng.standard_normal(probs.shape, dtype=self.dtype)
