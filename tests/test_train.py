@@ -249,3 +249,21 @@ def test_progress_prints_a_live_line_on_a_terminal_and_one_line_per_epoch(data):
         assert [s.split()[1] for s in epochs] == ["1/2", "2/2"]
         assert all("train -ELBO" in s and "+ KL" in s and "test -ELBO" in s for s in epochs)
         assert ("samples/s" in text and "left" in text and "\r" in text) == live
+
+
+def test_minibatches_are_gathered_rows_and_fresh_binarizations():
+    from numpyvae.train import _gather
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 6), dtype=np.float32)
+    buffer = np.empty((4, 6), np.float32)
+    idx = np.array([7, 2])                                   # a short last batch
+    xb = _gather(x, idx, buffer, rng, dynamic=False)
+    assert xb.shape == (2, 6) and np.shares_memory(xb, buffer)
+    np.testing.assert_array_equal(xb, x[idx])
+    big = np.full((2000, 50), 0.3, np.float32)
+    buf = np.empty((2000, 50), np.float32)
+    b1 = _gather(big, np.arange(2000), buf, rng, dynamic=True).copy()
+    b2 = _gather(big, np.arange(2000), buf, rng, dynamic=True)
+    assert set(np.unique(b1)) == {0.0, 1.0} and abs(b1.mean() - 0.3) < 0.01
+    assert (b1 != b2).mean() > 0.3                           # 2 p (1 - p) = 0.42 expected
+    np.testing.assert_array_equal(big, np.float32(0.3))                # the data itself is never touched
