@@ -117,3 +117,16 @@ def test_log_points():
     pts = common.log_points(1000, 1_000_000, per_decade=4)
     assert pts[0] == 1000 and pts[-1] == 1_000_000 and len(pts) == 13
     assert pts == sorted(pts)
+
+
+def test_iwae_full_evaluation_refuses_an_unfinished_stage(tmp_path):
+    from numpyvae.reproduce.iwae import evaluate_checkpoint
+    out = _smoke("iwae", tmp_path)
+    path = out / "vae" / "schedule.json"
+    sched = common.read_json(path)
+    sched["stages"] = [s for s in sched["stages"] if s["stage"] != 2]    # as if still training
+    common.write_json(path, sched)
+    with pytest.raises(ValueError, match=r"stage 2 of 'vae'.*not finished.*\[1\]"):
+        evaluate_checkpoint(str(out), "vae", 2)
+    with pytest.raises(ValueError, match="stage 7 of 'iwae5'.*not finished"):
+        evaluate_checkpoint(str(out), "iwae5", 7)

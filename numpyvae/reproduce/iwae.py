@@ -243,6 +243,11 @@ def evaluate_checkpoint(out, name, stage, k=5000, n=10_000, chunk=1000, seed=0,
     the first ``n`` test images, ``chunk`` images at a time; each finished chunk is appended to
     OUT/<name>/nll_stage<stage>_k<k>.csv, so an interrupted evaluation resumes where it stopped.
     Chunk c uses ``np.random.default_rng([seed, 10, c])``.  -> (mean NLL, images done)."""
+    sched = C.read_json(os.path.join(out, name, "schedule.json")) or {"stages": []}
+    if not any(s["stage"] == stage for s in sched["stages"]):
+        finished = sorted(s["stage"] for s in sched["stages"])
+        raise ValueError(f"stage {stage} of {name!r} in {out} is not finished (finished stages: "
+                         f"{finished or 'none'}); its checkpoint would be a mid-stage snapshot")
     c = ckpt.load(os.path.join(out, name, f"stage{stage}", CHECKPOINT_NAME))
     model = _model(seed)
     model.params[...] = c.params
