@@ -202,7 +202,40 @@ def format_results(results):
         if "classroom_s" in r:
             lines.append(f"classroom estimator experiment (N up to 1e5, 100 reps): "
                          f"{r['classroom_s']:.3f} s")
+    lines += scaling_lines(results)
     return "\n".join(lines)
+
+
+def scaling_lines(results, batch=128, hidden=400, target=0.70):
+    """What a ``target`` ratio on more threads asks of the step, measured against 1 thread.
+
+    A step that runs at ratio r1 on one thread reaches ``target`` on T threads only if the whole
+    step runs ``target * sgemm_T / (r1 * sgemm_1)`` times faster than on one thread: the matrix
+    products scale with BLAS, but the activations, the loss, Adam and Python run on one core
+    unless the step itself is split."""
+    by_threads = {r["threads"]: r for r in results}
+    if 1 not in by_threads:
+        return []
+    def row(r):
+        return next((s for s in r["steps"] if (s["batch"], s["hidden"]) == (batch, hidden)), None)
+    one = by_threads[1]
+    s1 = row(one)
+    if s1 is None:
+        return []
+    flops = step_flops(batch, hidden)
+    mm1 = flops / s1["shapes_gflops"] / 1e6           # ms of the matrix products alone
+    out = []
+    for t, r in sorted(by_threads.items()):
+        st = row(r)
+        if t == 1 or st is None:
+            continue
+        needed = target * r["sgemm_gflops"] / s1["model_gflops"]
+        mm_t = flops / st["shapes_gflops"] / 1e6
+        out.append(f"\n{t} threads, batch {batch}, hidden {hidden}: a ratio of {target:.2f} needs the "
+                   f"whole step {needed:.2f}x faster than on 1 thread; it is "
+                   f"{s1['ms_per_step'] / st['ms_per_step']:.2f}x faster (the matrix products "
+                   f"{mm1 / mm_t:.2f}x, the rest {(s1['ms_per_step'] - mm1) / max(st['ms_per_step'] - mm_t, 1e-9):.2f}x)")
+    return out
 
 
 def main(argv=None):

@@ -17,11 +17,35 @@ def test_bench_quick_runs_and_reports_every_section(tmp_path, capsys):
     assert r["loglik"]["peak_mib"] > 0 and r["epoch_s"] > 0
 
 
-def test_flop_count_matches_the_design_figure():
+def _throughput():
     import importlib.util
     from pathlib import Path
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
     spec = importlib.util.spec_from_file_location("tp", path)
     tp = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tp)
+    return tp
+
+
+def test_flop_count_matches_the_design_figure():
+    tp = _throughput()
     assert abs(tp.step_flops(128, 400) / 1e9 - 0.42) < 0.01     # DESIGN.md: about 0.42 GFLOP
+
+
+def test_scaling_line_states_the_speed_up_the_target_needs():
+    tp = _throughput()
+    flops = tp.step_flops(128, 400)
+
+    def result(threads, sgemm, ms, matmul_ms):
+        return {"threads": threads, "sgemm_gflops": sgemm, "sgemm_gflops_end": sgemm,
+                "steps": [{"batch": 128, "hidden": 400, "ms_per_step": ms, "samples_per_s": 1,
+                           "model_gflops": flops / ms / 1e6,
+                           "shapes_gflops": flops / matmul_ms / 1e6}]}
+    # 1 thread: 4 ms (3 of them matrix products); 2 threads: 2.5 ms (1.5 of them products).
+    one, two = result(1, 100.0, 4.0, 3.0), result(2, 200.0, 2.5, 1.5)
+    (line,) = tp.scaling_lines([one, two])
+    # ratio 0.70 at 200 GFLOP/s needs flops / (0.7 * 200e9) s = 3.0 ms; 4.0 / 3.0 = 1.33x
+    needed = 4.0 / (flops / (0.7 * 200e9) * 1e3)
+    assert f"{needed:.2f}x faster than on 1 thread" in line
+    assert "it is 1.60x faster (the matrix products 2.00x, the rest 1.00x)" in line
+    assert tp.scaling_lines([two]) == []
