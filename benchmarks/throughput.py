@@ -94,6 +94,23 @@ def train_step_time(batch, hidden, repeats=30):
     return _median_time(step, repeats, warmup=5)
 
 
+def step_breakdown(batch=128, hidden=400, repeats=40):
+    """Median ms of the step's parts at this size: forward+backward, the Adam update, and the
+    matrix products alone (same shapes); the rest of forward+backward is activations, the loss,
+    bias terms and Python."""
+    import numpy as np
+    import numpyvae as nv
+    rng = np.random.default_rng(0)
+    model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
+    opt = nv.optim.Adam(1e-3)
+    x = (rng.random((batch, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
+    eps = rng.standard_normal((1, batch, Z_DIM), dtype=np.float32)
+    fb = _median_time(lambda: model.forward_backward(x, eps), repeats, warmup=5)
+    adam = _median_time(lambda: opt.step(model.params, model.grads), repeats, warmup=5)
+    products = step_flops(batch, hidden) / (model_shapes_rate(batch, hidden) * 1e9)
+    return {"forward_backward_ms": fb * 1e3, "adam_ms": adam * 1e3, "products_ms": products * 1e3}
+
+
 def epoch_time(batch=128, hidden=400, n=60_000):
     """Seconds of one full epoch through the real training loop on MNIST-sized data: the
     shuffled copy, the batches, the noise, the logged loss and the end-of-epoch test ELBO.
@@ -155,6 +172,7 @@ def child_main(spec):
         out["epoch_s"], out["first_epoch_s"] = epoch_time(n=spec["epoch_n"])
         out["epoch_n"] = spec["epoch_n"]
         out["step128_ms"] = train_step_time(128, 400, repeats=spec["repeats"]) * 1e3
+        out["breakdown"] = step_breakdown(repeats=spec["repeats"])
     if spec.get("loglik"):
         out["loglik"] = loglik_rate(n_images=spec["loglik_images"], k=spec["loglik_k"])
     if spec.get("classroom"):
@@ -194,6 +212,13 @@ def format_results(results):
                          f"(first epoch {r['first_epoch_s']:.2f} s); bound 1.15 x "
                          f"{r['epoch_n'] / 128:.0f} x {r['step128_ms']:.2f} ms = {bound:.2f} s  "
                          f"({r['epoch_s'] / bound * 1.15:.2f} x the steps alone)")
+        if "breakdown" in r:
+            b = r["breakdown"]
+            rest = b["forward_backward_ms"] - b["products_ms"]
+            lines.append(f"step at batch 128, hidden 400, in parts: matrix products "
+                         f"{b['products_ms']:.2f} ms (alone), the rest of forward+backward "
+                         f"{rest:.2f} ms (activations, loss, biases, Python), Adam "
+                         f"{b['adam_ms']:.2f} ms")
         if "loglik" in r:
             ll = r["loglik"]
             lines.append(f"log-likelihood k=5000: {ll['gflops']:.1f} GFLOP/s "

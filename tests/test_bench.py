@@ -8,13 +8,14 @@ def test_bench_quick_runs_and_reports_every_section(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert cli.main(["bench", "--quick", "--threads", "1", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    for words in ("ms/step", "sgemm", "epoch of", "log-likelihood k=5000", "classroom"):
+    for words in ("ms/step", "sgemm", "epoch of", "in parts", "log-likelihood k=5000", "classroom"):
         assert words in text, words
     results = json.loads(out.read_text())
     r = results[0]
     assert r["threads"] == 1 and r["sgemm_gflops"] > 0
     assert all(s["ms_per_step"] > 0 and s["model_gflops"] > 0 for s in r["steps"])
     assert r["loglik"]["peak_mib"] > 0 and r["epoch_s"] > 0
+    assert all(v > 0 for v in r["breakdown"].values())
 
 
 def _throughput():
