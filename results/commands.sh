@@ -19,3 +19,14 @@ numpyvae reproduce iwae --out $OUT/iwae --models vae --budget 121 --eval-n 1000 
 python -c "from numpyvae.reproduce.iwae import evaluate_checkpoint as e; print(e('$OUT/iwae', 'vae', 4))"
 python -c "from numpyvae.reproduce.iwae import evaluate_checkpoint as e; print(e('$OUT/iwae', 'iwae5', 4))"
 python -c "from numpyvae.reproduce.iwae import evaluate_checkpoint as e; print(e('$OUT/iwae', 'vae', 5))"
+# --- session 2 (load ~2: two of these runs side by side, nothing else) ---
+# K&W Fig. 2: N_z = 3, 5, 10 extended from 2e6 to 1e7 examples
+numpyvae reproduce kingma-fig2 --out $OUT/kingma-fig2 --nz 3 5 10 --budget 1e7 --resume
+# IWAE: the VAE through stage 7 (1,093 epochs), final test NLL on all 10,000 test images
+numpyvae reproduce iwae --out $OUT/iwae --models vae --budget 1093 --eval-n 10000 --resume
+# the VAE's stage-6 checkpoint (364 epochs) on the full test set
+python -c "from numpyvae.reproduce.iwae import evaluate_checkpoint as e; print(e('$OUT/iwae', 'vae', 6))"
+# IWAE k = 5 through stage 6 (364 epochs), full test set
+numpyvae reproduce iwae --out $OUT/iwae --models iwae5 --budget 364 --eval-n 10000 --resume
+# Frey Face extended towards 1e7 examples per N_z
+numpyvae reproduce kingma-frey --out $OUT/kingma-frey --budget 1e7 --resume
