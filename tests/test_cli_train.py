@@ -229,6 +229,18 @@ def test_the_default_run_parses_and_builds(tmp_path):
     assert config["model"]["hidden_dims"] == [512, 256] and config["options"]["lr"] == 1e-3
 
 
+def test_frey_face_defaults_to_enough_epochs_to_learn_faces():
+    """20 epochs of 1,768 faces are 280 steps, which leave prior samples as noise."""
+    import argparse
+    from numpyvae.commands import train as T
+    p = argparse.ArgumentParser()
+    T.add_arguments(p)
+    opts = T._options(p.parse_args(["--dataset", "frey-face"]))
+    assert opts["epochs"] == T.FREY_EPOCHS == 300 and opts["likelihood"] == "gaussian"
+    assert T._options(p.parse_args(["--dataset", "frey-face", "--epochs", "5"]))["epochs"] == 5
+    assert T._options(p.parse_args(["--dataset", "mnist"]))["epochs"] == 20
+
+
 def test_overwrite_starts_afresh_and_clears_old_figures(tmp_path):
     out = tmp_path / "r"
     assert train(out, "--epochs", "1", "--z-dim", "2") == 0
