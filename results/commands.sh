@@ -28,5 +28,9 @@ numpyvae reproduce iwae --out $OUT/iwae --models vae --budget 1093 --eval-n 1000
 python -c "from numpyvae.reproduce.iwae import evaluate_checkpoint as e; print(e('$OUT/iwae', 'vae', 6))"
 # IWAE k = 5 through stage 6 (364 epochs), full test set
 numpyvae reproduce iwae --out $OUT/iwae --models iwae5 --budget 364 --eval-n 10000 --resume
-# Frey Face extended towards 1e7 examples per N_z
-numpyvae reproduce kingma-frey --out $OUT/kingma-frey --budget 1e7 --resume
+# then: the VAE into stage 8 (2,400 epochs) and IWAE k = 5 through stage 7 (1,093 epochs), side by side
+numpyvae reproduce iwae --out $OUT/iwae --models vae --budget 2400 --eval-n 10000 --resume
+numpyvae reproduce iwae --out $OUT/iwae --models iwae5 --budget 1093 --eval-n 10000 --resume
+# not run yet (next): the rest of the schedule, and Frey Face towards 1e7 examples per N_z
+# numpyvae reproduce iwae --out $OUT/iwae --models vae --budget 3280 --eval-n 10000 --resume
+# numpyvae reproduce kingma-frey --out $OUT/kingma-frey --budget 1e7 --resume
