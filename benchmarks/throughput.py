@@ -78,14 +78,20 @@ def model_shapes_rate(batch, hidden, repeats=20):
     return flops / t / 1e9
 
 
-def train_step_time(batch, hidden, repeats=30):
-    """Median seconds of one Adam training step (loss, backward, update) at this size."""
+def _step_setup(batch, hidden):
+    """(model, Adam, binary minibatch x, rng) for timing steps of the 784-H-20-H-784 VAE."""
     import numpy as np
     import numpyvae as nv
     rng = np.random.default_rng(0)
     model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
-    opt = nv.optim.Adam(1e-3)
     x = (rng.random((batch, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
+    return model, nv.optim.Adam(1e-3), x, rng
+
+
+def train_step_time(batch, hidden, repeats=30):
+    """Median seconds of one Adam training step (loss, backward, update) at this size."""
+    import numpy as np
+    model, opt, x, rng = _step_setup(batch, hidden)
 
     def step():
         eps = rng.standard_normal((1, batch, Z_DIM), dtype=np.float32)
@@ -94,20 +100,16 @@ def train_step_time(batch, hidden, repeats=30):
     return _median_time(step, repeats, warmup=5)
 
 
-def step_breakdown(batch=128, hidden=400, repeats=40):
+def step_breakdown(shapes_gflops, batch=128, hidden=400, repeats=40):
     """Median ms of the step's parts at this size: forward+backward, the Adam update, and the
-    matrix products alone (same shapes); the rest of forward+backward is activations, the loss,
-    bias terms and Python."""
+    matrix products alone (from ``shapes_gflops``, their rate measured by model_shapes_rate);
+    the rest of forward+backward is activations, the loss, bias terms and Python."""
     import numpy as np
-    import numpyvae as nv
-    rng = np.random.default_rng(0)
-    model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
-    opt = nv.optim.Adam(1e-3)
-    x = (rng.random((batch, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
+    model, opt, x, rng = _step_setup(batch, hidden)
     eps = rng.standard_normal((1, batch, Z_DIM), dtype=np.float32)
     fb = _median_time(lambda: model.forward_backward(x, eps), repeats, warmup=5)
     adam = _median_time(lambda: opt.step(model.params, model.grads), repeats, warmup=5)
-    products = step_flops(batch, hidden) / (model_shapes_rate(batch, hidden) * 1e9)
+    products = step_flops(batch, hidden) / (shapes_gflops * 1e9)
     return {"forward_backward_ms": fb * 1e3, "adam_ms": adam * 1e3, "products_ms": products * 1e3}
 
 
@@ -172,7 +174,9 @@ def child_main(spec):
         out["epoch_s"], out["first_epoch_s"] = epoch_time(n=spec["epoch_n"])
         out["epoch_n"] = spec["epoch_n"]
         out["step128_ms"] = train_step_time(128, 400, repeats=spec["repeats"]) * 1e3
-        out["breakdown"] = step_breakdown(repeats=spec["repeats"])
+        row = next((r for r in rows if (r["batch"], r["hidden"]) == (128, 400)), None)
+        rate = row["shapes_gflops"] if row else model_shapes_rate(128, 400)
+        out["breakdown"] = step_breakdown(rate, repeats=spec["repeats"])
     if spec.get("loglik"):
         out["loglik"] = loglik_rate(n_images=spec["loglik_images"], k=spec["loglik_k"])
     if spec.get("classroom"):
@@ -256,10 +260,11 @@ def scaling_lines(results, batch=128, hidden=400, target=0.70):
             continue
         needed = target * r["sgemm_gflops"] / s1["model_gflops"]
         mm_t = flops / st["shapes_gflops"] / 1e6
-        out.append(f"\n{t} threads, batch {batch}, hidden {hidden}: a ratio of {target:.2f} needs the "
-                   f"whole step {needed:.2f}x faster than on 1 thread; it is "
+        rest = (s1["ms_per_step"] - mm1) / max(st["ms_per_step"] - mm_t, 1e-9)
+        out.append(f"\n{t} threads, batch {batch}, hidden {hidden}: a ratio of {target:.2f} needs "
+                   f"the whole step {needed:.2f}x faster than on 1 thread; it is "
                    f"{s1['ms_per_step'] / st['ms_per_step']:.2f}x faster (the matrix products "
-                   f"{mm1 / mm_t:.2f}x, the rest {(s1['ms_per_step'] - mm1) / max(st['ms_per_step'] - mm_t, 1e-9):.2f}x)")
+                   f"{mm1 / mm_t:.2f}x, the rest {rest:.2f}x)")
     return out
 
 

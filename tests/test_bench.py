@@ -2,6 +2,7 @@
 import json
 
 from numpyvae import cli
+from numpyvae.commands.bench import load_benchmark
 
 
 def test_bench_quick_runs_and_reports_every_section(tmp_path, capsys):
@@ -18,23 +19,13 @@ def test_bench_quick_runs_and_reports_every_section(tmp_path, capsys):
     assert all(v > 0 for v in r["breakdown"].values())
 
 
-def _throughput():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
-    spec = importlib.util.spec_from_file_location("tp", path)
-    tp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tp)
-    return tp
-
-
 def test_flop_count_matches_the_design_figure():
-    tp = _throughput()
+    tp = load_benchmark()
     assert abs(tp.step_flops(128, 400) / 1e9 - 0.42) < 0.01     # DESIGN.md: about 0.42 GFLOP
 
 
 def test_scaling_line_states_the_speed_up_the_target_needs():
-    tp = _throughput()
+    tp = load_benchmark()
     flops = tp.step_flops(128, 400)
 
     def result(threads, sgemm, ms, matmul_ms):

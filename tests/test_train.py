@@ -266,4 +266,4 @@ def test_minibatches_are_gathered_rows_and_fresh_binarizations():
     b2 = _gather(big, np.arange(2000), buf, rng, dynamic=True)
     assert set(np.unique(b1)) == {0.0, 1.0} and abs(b1.mean() - 0.3) < 0.01
     assert (b1 != b2).mean() > 0.3                           # 2 p (1 - p) = 0.42 expected
-    np.testing.assert_array_equal(big, np.float32(0.3))                # the data itself is never touched
+    np.testing.assert_array_equal(big, np.float32(0.3))      # the data itself is untouched

@@ -28,11 +28,16 @@ def add_arguments(p):
     p.add_argument("--json", help="also write the raw results to this file")
 
 
-def run(args):
-    path = find_benchmark()
-    spec = importlib.util.spec_from_file_location("numpyvae_bench_throughput", path)
+def load_benchmark():
+    """benchmarks/throughput.py, imported as a module."""
+    spec = importlib.util.spec_from_file_location("numpyvae_bench_throughput", find_benchmark())
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def run(args):
+    module = load_benchmark()
     argv = (["--quick"] if args.quick else []) + ["--threads", *map(str, args.threads)]
     if args.json:
         argv += ["--json", args.json]
