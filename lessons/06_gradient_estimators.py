@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 from numpyvae import estimators as est
-from numpyvae import estimators_reference as ref
+from numpyvae.estimators import exact as ref
 from numpyvae import lessonkit
 from numpyvae.plots.estimators import plot_classroom
 
@@ -139,7 +139,7 @@ lessonkit.check("E[ĝ²] − (2θ)² vs θ⁴/σ² + 14θ² + 15σ²", second / 
                 var_sf, rtol=1e-14)
 lessonkit.check("Var ĝ_SF at θ = 2, σ = 1", var_sf, 87.0, rtol=1e-14)
 sf_moments = ref.score_function_moments(f, THETA, SIGMA)
-lessonkit.check("Var ĝ_SF by quadrature (estimators_reference) vs the formula", sf_moments.var,
+lessonkit.check("Var ĝ_SF by quadrature (estimators.exact) vs the formula", sf_moments.var,
                 var_sf, rtol=1e-10)
 lessonkit.check("Var ĝ_SF from numpyvae.estimators.quadratic_score_variance vs the formula",
                 est.quadratic_score_variance(THETA, SIGMA), var_sf, rtol=1e-14)

@@ -14,7 +14,7 @@ from .vae import VAE  # noqa: F401
 
 __version__ = "0.1.0"
 
-_LAZY = {"estimators", "estimators_reference", "encoder_gradients", "datasets", "shapes",
+_LAZY = {"estimators", "datasets", "shapes",
          "evaluate", "train", "checkpoint", "plots", "gmm", "autoencoders", "trigram",
          "lessonkit", "cli", "exercises"}
 

@@ -1,4 +1,4 @@
-"""Tests for numpyvae.encoder_gradients (score-function and pathwise ELBO gradients of a VAE
+"""Tests for numpyvae.estimators.encoder (score-function and pathwise ELBO gradients of a VAE
 encoder) and numpyvae.plots.encoder_variance."""
 import math
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import numpyvae as nv
-from numpyvae import encoder_gradients as G
+from numpyvae.estimators import encoder as G
 from numpyvae.gradcheck import numerical_gradient, rel_error
 
 

@@ -1,5 +1,5 @@
 """Tests for numpyvae.estimators (score function, pathwise, baselines, the classroom experiment),
-numpyvae.estimators_reference (exact moments by quadrature) and numpyvae.plots.estimators."""
+numpyvae.estimators.exact (exact moments by quadrature) and numpyvae.plots.estimators."""
 import math
 
 import numpy as np
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from numpyvae import estimators as E
-from numpyvae import estimators_reference as R
+from numpyvae.estimators import exact as R
 
 WRTS = ("mu", "sigma", "log_sigma")
 
@@ -158,7 +158,7 @@ def test_classroom_matches_the_public_estimators_bit_for_bit(monkeypatch):
     # classroom_experiment shares temporaries between estimators; the numbers must be exactly those
     # of score_function / pathwise on the same noise (drawn in one piece here, in blocks there).
     Ns, reps = (10, 3000), 120
-    monkeypatch.setattr(E, "_CHUNK", 7000)      # several blocks, with a short last one
+    monkeypatch.setattr(E.classroom, "_CHUNK", 7000)      # several blocks, with a short last one
     rows = E.classroom_experiment(Ns=Ns, repetitions=reps, rng=np.random.default_rng(11))
     rng = np.random.default_rng(11)
     got = {(r["N"], r["estimator"]): r for r in rows}

@@ -9,10 +9,10 @@ Writes into ``--out`` (default ``runs/variance``), and prints every table:
 1. ``classroom.{csv,txt,png}``  d/dθ E[z²], z ~ N(θ, σ²): every estimator and baseline against N,
    with the exact variances (:func:`numpyvae.estimators.classroom_experiment`).
 2. ``cost_family.{csv,png}``    exact single-sample variances against k for (x − k)², exp(−k x²),
-   cos(k x) (Mohamed et al. 2020, §3; :func:`numpyvae.estimators_reference.cost_family_curves`).
+   cos(k x) (Mohamed et al. 2020, §3; :func:`numpyvae.estimators.exact.cost_family_curves`).
 3. ``encoder_variance.{csv,txt,png}``  variance and SNR of the ELBO gradient with respect to the
    encoder's parameters against S, for the VAE untrained and trained
-   (:func:`numpyvae.encoder_gradients.variance_study`).
+   (:func:`numpyvae.estimators.encoder.variance_study`).
 4. ``elbo_curves.csv``, ``elbo_test.csv``, ``elbo_summary.{csv,txt}``, ``elbo_curves.png``  the same
    VAE trained from the same initialisation with the encoder's gradient from each estimator.
 
@@ -120,7 +120,7 @@ def _classroom(out, cfg, rng):
 
 
 def _cost_family(out, cfg):
-    from numpyvae import estimators_reference as R
+    from numpyvae.estimators import exact as R
     from numpyvae.plots import estimators as P
     curves = R.cost_family_curves(ks=cfg["cost_ks"])
     rows = []
@@ -146,7 +146,7 @@ def _cost_family(out, cfg):
 
 
 def _encoder_study(out, cfg, dataset, model, init, x_train, x_test, seeds):
-    from numpyvae import encoder_gradients as G
+    from numpyvae.estimators import encoder as G
     from numpyvae.plots import encoder_variance as PV
     x = np.ascontiguousarray(x_train[:cfg["study_examples"]])
     hidden, k = ARCHITECTURES[dataset]
@@ -185,8 +185,8 @@ def _encoder_study(out, cfg, dataset, model, init, x_train, x_test, seeds):
 
 
 def _elbo_curves(out, cfg, dataset, model, init, x_train, x_test, seed):
-    from numpyvae import encoder_gradients as G
-    from numpyvae.encoder_gradients import LABELS
+    from numpyvae.estimators import encoder as G
+    from numpyvae.estimators.encoder import LABELS
     from numpyvae.plots import encoder_variance as PV
     s = cfg["curve_samples"]
     _say(f"\n== 4. training from the same initialisation, {cfg['curve_steps']} steps, batch "

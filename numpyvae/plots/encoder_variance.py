@@ -1,4 +1,4 @@
-"""Figures for the VAE-encoder estimator study (:mod:`numpyvae.encoder_gradients`).
+"""Figures for the VAE-encoder estimator study (:mod:`numpyvae.estimators.encoder`).
 
     plot_encoder_variance(rows, path)   variance and SNR against S, untrained and trained
     plot_elbo_curves(histories, path)   train and test ELBO, the encoder learning from each estimator
@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..encoder_gradients import ESTIMATORS, LABELS
+from ..estimators.encoder import ESTIMATORS, LABELS
 from .estimators import DPI, _check_path
 
 STYLE = {   # estimator -> (colour, marker)
@@ -28,7 +28,7 @@ _MARKERS = {"ms": 6.5, "markeredgecolor": "black", "markeredgewidth": 0.5}
 def _check_rows(rows):
     if not isinstance(rows, (list, tuple)) or not rows:
         raise TypeError("rows must be a non-empty list of rows from "
-                        "encoder_gradients.variance_study")
+                        "estimators.encoder.variance_study")
     for row in rows:
         if not isinstance(row, dict) or any(k not in row for k in _ROW_KEYS):
             raise ValueError(f"rows must be dicts with keys {_ROW_KEYS}, got {row!r}")
@@ -81,7 +81,7 @@ def plot_encoder_variance(rows, path, *, title=None):
     dashed lines the analytic laws: 1/S for the variance and √S for the SNR through each
     estimator's first point; for the leave-one-out baseline the law (A + B/(S − 1))/S, fitted);
     and the variance of each parameter block (W, b of every encoder layer) at one S, as bars.
-    rows : from :func:`numpyvae.encoder_gradients.variance_study` (several models concatenated);
+    rows : from :func:`numpyvae.estimators.encoder.variance_study` (several models concatenated);
     path : the .png to write;  title : optional suptitle (e.g. naming the data and architecture).
     """
     _check_rows(rows)
@@ -173,7 +173,7 @@ def plot_elbo_curves(histories, path, *, title=None):
     """Train ELBO (moving average; raw values faint), test ELBO, and a zoom on the test ELBO of
     the best runs over the second half of training, against the training step.
 
-    histories : list of dicts from :func:`numpyvae.encoder_gradients.train_with_estimator`;
+    histories : list of dicts from :func:`numpyvae.estimators.encoder.train_with_estimator`;
     path : the .png to write.  The y axes start above the first few steps (the initial ELBO of an
     untrained model is far below everything else); the start value is given in the title.
     """

@@ -121,7 +121,7 @@ _WRT_LABEL = {"mu": r"$\mu$", "sigma": r"$\sigma$"}
 def plot_cost_family(curves, path):
     """2x3 grid of single-sample variance against k: rows wrt μ and σ, columns the three costs.
 
-    curves : the dict from :func:`numpyvae.estimators_reference.cost_family_curves`;  path : .png
+    curves : the dict from :func:`numpyvae.estimators.exact.cost_family_curves`;  path : .png
     The y axis is logarithmic in a panel whose positive values span more than a factor of 30.
     """
     _check_path(path)

@@ -1,6 +1,9 @@
-"""Exact means and variances of single-sample gradient estimators, by numerical quadrature.
+"""Exact moments of single-sample gradient estimators: closed forms and quadrature, together.
 
-Every quantity is an expectation over ε ~ N(0, 1) (with z = μ + σ ε), computed as
+Closed forms, for f = (z − k)² with z ~ N(μ, σ²), come first: they are what the lessons derive by
+hand.  Quadrature, for any cost f, follows; tests check each closed form against it.
+
+Quadrature: Every quantity is an expectation over ε ~ N(0, 1) (with z = μ + σ ε), computed as
 ``∫ h(ε) φ(ε) dε`` with :func:`scipy.integrate.quad` (:func:`expect_std_normal`).  The real line is
 cut into pieces: (−∞, −L], [−L, L] with breakpoints, [L, ∞).  Two hints make hard costs safe:
 
@@ -21,9 +24,109 @@ from typing import NamedTuple
 import numpy as np
 from scipy import integrate
 
-from ._validate import check_positive_float, check_positive_int
-from .estimators import (_check_baseline, _check_callable, _check_real, _check_wrt,
-                         gaussian_score)
+from .._validate import check_positive_float, check_positive_int
+from .checks import check_baseline, check_callable, check_real, check_wrt
+from .montecarlo import gaussian_score
+
+# ---------------------------------------------------------------------- closed forms, f = (z − k)²
+#
+# With z = μ + σε, m = μ − k and E[ε²], E[ε⁴], E[ε⁶], E[ε⁸] = 1, 3, 15, 105 (odd moments 0),
+# f = (m + σε)² = m² + 2mσε + σ²ε².  The classroom example is k = 0, μ = θ.
+
+
+def _quadratic_parts(mu, sigma, k, wrt):
+    """(gradient, V0, B, C, mu22, mu20*mu02) of the score-function terms for f = (z − k)².
+
+    Var of (f − b) s for a constant b is  V0 − 2 b B + b² C,  with V0 = Var(f s), B = E[f s²],
+    C = E[s²].  mu22 = E[(f − Ef)² s²] and mu20·mu02 = Var(f) Var(s) feed the leave-one-out formula.
+    """
+    mu, sigma, k = check_real(mu, "mu"), check_positive_float(sigma, "sigma"), check_real(k, "k")
+    m2, s2 = (mu - k) ** 2, sigma ** 2
+    var_f = 4 * m2 * s2 + 2 * s2 * s2
+    if check_wrt(wrt) == "mu":
+        # s = ε/σ (derivations in the docstrings below)
+        return (2 * (mu - k), m2 * m2 / s2 + 14 * m2 + 15 * s2, (m2 + 3 * s2) / s2, 1 / s2,
+                12 * m2 + 10 * s2, var_f / s2)
+    # s = (ε² − 1)/σ with E[(ε²−1)²], E[ε²(ε²−1)²], E[ε⁴(ε²−1)²], E[(ε²−1)⁴] = 2, 10, 78, 60
+    parts = (2 * sigma, 2 * m2 * m2 / s2 + 60 * m2 + 74 * s2, (2 * m2 + 10 * s2) / s2, 2 / s2,
+             40 * m2 + 60 * s2, 2 * var_f / s2)
+    if wrt == "log_sigma":   # s_logσ = σ s_σ: gradient ×σ, variances ×σ², b* unchanged
+        g, v0, b, c, m22, p = parts
+        parts = (g * sigma, v0 * s2, b * s2, c * s2, m22 * s2, p * s2)
+    return parts
+
+
+def quadratic_score_variance(mu, sigma, *, k=0.0, wrt="mu", baseline=0.0):
+    """Exact variance of ONE score-function term ``(f(z) − b) s(z)`` for ``f = (z − k)²``.
+
+    Derivation (wrt μ, s = ε/σ, m = μ − k, c = m² − b):
+        (f − b) s = (c + 2mσε + σ²ε²) ε/σ,  mean E[2mσε²]/σ = 2m (the rest has odd powers of ε),
+        E[((f − b) s)²] = E[(c + 2mσε + σ²ε²)² ε²]/σ² = (c² + 6cσ² + 12m²σ² + 15σ⁴)/σ²,
+        Var = c²/σ² + 6c + 8m² + 15σ².
+    b = 0 gives m⁴/σ² + 14m² + 15σ²  (= 87 for the classroom μ = 2, σ = 1, k = 0).
+    Wrt σ (s = (ε² − 1)/σ), the same expansion gives Var = 2m⁴/σ² + 60m² + 74σ² − 2bB + b²C with
+    B = E[f s²] = (2m² + 10σ²)/σ², C = E[s²] = 2/σ².  Wrt log σ multiply by σ².
+    The N-sample average has variance (this)/N: the terms are independent.
+    """
+    _, v0, b_, c, _, _ = _quadratic_parts(mu, sigma, k, wrt)
+    b = check_real(baseline, "baseline")
+    return v0 - 2 * b * b_ + b * b * c
+
+
+def quadratic_optimal_baseline(mu, sigma, *, k=0.0, wrt="mu"):
+    """``b* = E[f s²]/E[s²]``, the constant minimizing ``V0 − 2bB + b²C``, for ``f = (z − k)²``.
+
+    Wrt μ: b* = m² + 3σ² (= 7 in the classroom);  wrt σ or log σ: b* = m² + 5σ².
+    Not E[f] = m² + σ²: the best constant weights f where the score is large.
+    """
+    _, _, b_, c, _, _ = _quadratic_parts(mu, sigma, k, wrt)
+    return b_ / c
+
+
+def quadratic_optimal_score_variance(mu, sigma, *, k=0.0, wrt="mu"):
+    """Variance of one term with the optimal baseline, ``V0 − B²/C``.
+
+    Wrt μ: 8m² + 6σ² (= 38 in the classroom);  wrt σ: 40m² + 24σ²;  wrt log σ: σ² (40m² + 24σ²).
+    """
+    _, v0, b_, c, _, _ = _quadratic_parts(mu, sigma, k, wrt)
+    return v0 - b_ * b_ / c
+
+
+def quadratic_pathwise_variance(mu, sigma, *, k=0.0, wrt="mu"):
+    """Variance of one pathwise term for ``f = (z − k)²``, ``f'(z) = 2(z − k) = 2(m + σε)``.
+
+    Wrt μ: Var(2(m + σε)) = 4σ²;  wrt σ: Var(2mε + 2σε²) = 4m² + 8σ²;  wrt log σ: σ² (4m² + 8σ²).
+    """
+    mu, sigma, k = check_real(mu, "mu"), check_positive_float(sigma, "sigma"), check_real(k, "k")
+    m2, s2 = (mu - k) ** 2, sigma ** 2
+    if check_wrt(wrt) == "mu":
+        return 4 * s2
+    return (4 * m2 + 8 * s2) * (s2 if wrt == "log_sigma" else 1.0)
+
+
+def quadratic_loo_variance(mu, sigma, n, *, k=0.0, wrt="mu"):
+    """Variance of the N-SAMPLE average with the leave-one-out baseline, for ``f = (z − k)²``.
+
+    With b_i = (Σ_j f_j − f_i)/(N−1),  f_i − b_i = N/(N−1) (f_i − f̄), so the average is
+        G = 1/(N−1) Σ_i (f_i − f̄) s_i,
+    the unbiased sample covariance of f and s (E[s] = 0, so E[G] = Cov(f, s) = the gradient).
+    Its terms share f̄, so Var G is NOT Var(one term)/N.  Writing G as the U-statistic with kernel
+    h = (f_a − f_b)(s_a − s_b)/2 and using Var U = [4(N−2) ζ₁ + 2 ζ₂]/(N(N−1)), ζ₁ = (μ22 − c²)/4,
+    ζ₂ = (μ22 + μ20 μ02)/2, where μ_rs = E[(f − Ef)^r (s − Es)^s] and c = Cov(f, s):
+        Var G = [μ22 − c² + (c² + μ20 μ02)/(N − 1)] / N.
+    μ22 − c² is the variance of one term with the constant baseline b = E[f]; the extra
+    (c² + μ20 μ02)/(N(N−1)) is the price of estimating that baseline.  Classroom (wrt μ):
+        Var G = [8m² + 10σ² + (8m² + 2σ²)/(N − 1)] / N   (= (42 + 34/(N−1))/N at m = 2, σ = 1).
+    Wrt σ: [40m² + 56σ² + (8m² + 8σ²)/(N − 1)] / N;  wrt log σ: σ² times that.
+    """
+    n = check_positive_int(n, "n")
+    if n < 2:
+        raise ValueError(f"n must be >= 2 for the leave-one-out baseline, got {n}")
+    g, _, _, _, m22, p = _quadratic_parts(mu, sigma, k, wrt)
+    return (m22 - g * g + (g * g + p) / (n - 1)) / n
+
+
+# ---------------------------------------------------------------------- quadrature, any cost f
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 HALF_WIDTH = 12.0        # φ(12) ≈ 5e-32: [−12, 12] holds all the mass the pieces must resolve
@@ -38,7 +141,7 @@ class Moments(NamedTuple):
 
 def _breakpoints(mu, sigma, points, scale):
     """Sorted breakpoints in ε inside [−L, L], always including −L, 0, L."""
-    eps_points = [(_check_real(p, "points[i]") - mu) / sigma for p in points]
+    eps_points = [(check_real(p, "points[i]") - mu) / sigma for p in points]
     if scale is not None:
         step = check_positive_float(scale, "scale") / (4.0 * sigma)
         n = math.ceil(2 * HALF_WIDTH / step)
@@ -88,16 +191,16 @@ def _moments(g, breaks):
 
 
 def _setup(f, name, mu, sigma, wrt, points, scale):
-    _check_callable(f, name)
-    mu, sigma = _check_real(mu, "mu"), check_positive_float(sigma, "sigma")
-    _check_wrt(wrt)
+    check_callable(f, name)
+    mu, sigma = check_real(mu, "mu"), check_positive_float(sigma, "sigma")
+    check_wrt(wrt)
     return mu, sigma, _breakpoints(mu, sigma, points, scale)
 
 
 def score_second_moment(sigma, wrt="mu"):
     """``E[s²]``: 1/σ² (μ), 2/σ² (σ), 2 (log σ), from E[ε²] = 1 and E[(ε² − 1)²] = 2."""
     sigma = check_positive_float(sigma, "sigma")
-    return {"mu": 1.0 / sigma ** 2, "sigma": 2.0 / sigma ** 2, "log_sigma": 2.0}[_check_wrt(wrt)]
+    return {"mu": 1.0 / sigma ** 2, "sigma": 2.0 / sigma ** 2, "log_sigma": 2.0}[check_wrt(wrt)]
 
 
 def optimal_baseline(f, mu, sigma, *, wrt="mu", points=(), scale=None):
@@ -119,7 +222,7 @@ def score_function_moments(f, mu, sigma, *, wrt="mu", baseline=None, points=(), 
     returns  : Moments(mean, var);  the N-sample average has variance var/N.
     """
     mu, sigma, breaks = _setup(f, "f", mu, sigma, wrt, points, scale)
-    baseline = _check_baseline(baseline)
+    baseline = check_baseline(baseline)
     if baseline == "loo":
         raise ValueError("baseline='loo' has no single-sample variance; "
                          "use loo_variance(f, mu, sigma, n)")
@@ -183,7 +286,7 @@ def cost_family_curves(mu=1.0, sigma=1.0, ks=None):
              "gradient": {wrt: (K,)}, "variance": {wrt: {estimator: (K,)}}} for each cost]},
     wrt in ("mu", "sigma"), estimator in ("score", "score_optimal", "pathwise").
     """
-    mu, sigma = _check_real(mu, "mu"), check_positive_float(sigma, "sigma")
+    mu, sigma = check_real(mu, "mu"), check_positive_float(sigma, "sigma")
     ks = {} if ks is None else dict(ks)
     unknown = set(ks) - set(COSTS)
     if unknown:

@@ -58,11 +58,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import distributions as D
-from ._validate import check_array, check_positive_float, check_positive_int, check_rng
-from .layers import Dense, Sequential, _Elementwise
-from .optim import Adam
-from .vae import VAE
+from .. import distributions as D
+from .._validate import check_array, check_positive_float, check_positive_int, check_rng
+from ..layers import Dense, Sequential, _Elementwise
+from ..optim import Adam
+from ..vae import VAE
 
 ESTIMATORS = ("score", "score_loo", "pathwise", "pathwise_kl")
 LABELS = {

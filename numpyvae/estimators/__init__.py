@@ -1,0 +1,19 @@
+"""Gradient estimators of d/dθ E_{q_θ}[f(z)]: score function (REINFORCE) and pathwise
+(reparameterization), their exact moments, the classroom experiment and the VAE-encoder study.
+
+    montecarlo   the estimators themselves (score function with baselines, pathwise)
+    exact        exact means and variances: closed forms for f = (z − k)², quadrature for any f
+    classroom    d/dθ E[z²] by every estimator on shared noise, beside the exact variances
+    encoder      the same comparison on a VAE's encoder, built on the public VAE and posterior API
+    checks       the argument checks they share
+
+``nv.estimators.score_function``, ``pathwise`` and the closed forms are re-exported here.
+"""
+from .checks import BASELINES, WRT  # noqa: F401
+from .classroom import ESTIMATOR_LABELS, ESTIMATORS, classroom_experiment, format_table  # noqa: F401
+from .exact import (COSTS, HALF_WIDTH, Moments, cost_family_curves, expect_std_normal,  # noqa: F401
+                    loo_variance, optimal_baseline, pathwise_moments, quadratic_loo_variance,
+                    quadratic_optimal_baseline, quadratic_optimal_score_variance,
+                    quadratic_pathwise_variance, quadratic_score_variance, score_function_moments,
+                    score_second_moment)
+from .montecarlo import gaussian_score, pathwise, score_function  # noqa: F401
