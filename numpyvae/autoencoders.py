@@ -208,7 +208,7 @@ class Autoencoder:
         """Shape of the noise input ``eps``: (0,) -- a plain autoencoder has none."""
         return (0,)
 
-    def _check_x(self, x, name="x"):
+    def check_x(self, x, name="x"):
         check_array(x, name, ndim=2, dtype=self.dtype)
         if x.shape[1] != self.x_dim or x.shape[0] == 0:
             raise ValueError(f"{name} must have shape (N, {self.x_dim}) with N > 0, got {x.shape}")
@@ -226,7 +226,7 @@ class Autoencoder:
 
     def encode(self, x):
         """x : (N, D) -> code h : (N, H)."""
-        self._check_x(x)
+        self.check_x(x)
         a, _ = self.encoder.forward(x)
         return self.act.forward(a, out=a)[0]
 
@@ -242,7 +242,7 @@ class Autoencoder:
 
     def jacobian(self, x):
         """Encoder Jacobian dh/dx per example: x : (N, D) -> J : (N, H, D), J_nji = f'(a_nj) W_ij"""
-        self._check_x(x)
+        self.check_x(x)
         a, _ = self.encoder.forward(x)
         h, cache = self.act.forward(a, out=a)
         fprime = self.act.backward(np.ones_like(h), cache)
@@ -320,13 +320,13 @@ class Autoencoder:
         """x : (N, D) -> (loss, grad): the loss in nats per example (+ penalties) and the flat
         gradient ``self.grads`` (overwritten by the next call).  ``rng`` draws the noise of a
         denoising autoencoder; ``eps`` gives that noise fixed instead (see ``noise_shape``)."""
-        self._check_x(x)
+        self.check_x(x)
         x_in = self._noise(x, rng, eps)
         return self.forward_backward(x, x_in)["loss"], self.grads
 
     def loss(self, x, rng=None, eps=None):
         """The loss alone (no backward pass)."""
-        self._check_x(x)
+        self.check_x(x)
         return self.forward_backward(x, self._noise(x, rng, eps), need_grad=False)["loss"]
 
     def __repr__(self):
@@ -407,7 +407,7 @@ def fit(model, x, rng, epochs=10, batch_size=100, optimizer=None):
 
     x : (N, D)  ->  list of the mean training loss of each epoch
     """
-    model._check_x(x)
+    model.check_x(x)
     check_rng(rng)
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")

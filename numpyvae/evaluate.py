@@ -10,7 +10,9 @@ The importance-sampled estimate (Burda, Grosse & Salakhutdinov 2016, eq. 8 with 
     log p(x) ~= log 1/K sum_k p(x, z_k) / q(z_k | x),   z_k ~ q(z | x)
 
 is the IWAE bound with K samples: it is <= log p(x) in expectation, >= the ELBO, and increases
-towards log p(x) as K grows.
+towards log p(x) as K grows.  ``log_likelihood`` is the package's one implementation of it
+(``VAE.iwae_bound`` calls it); the training objective's IWAE bound over S samples is
+``vae.iwae_objective``.
 
 Noise: example i of ``x`` gets its own generator ``np.random.default_rng([base, i])``, where
 ``base`` is one integer drawn from ``rng``.  The k noise vectors of example i are that
@@ -69,7 +71,7 @@ def log_likelihood(model, x, k=5000, rng=None, *, batch_size=None, chunk=None,
     The log-weights of one example are all kept (k float64 values, 40 kB for k = 5000) and
     reduced with one log-sum-exp at the end, so chunking does not change the sums.
     """
-    model._check_x(x)
+    model.check_x(x)
     k = check_positive_int(k, "k")
     check_rng(rng)
     auto_n, auto_s = chunk_sizes(model, k, budget)
@@ -97,11 +99,7 @@ def _posterior_moments(model, x, batch_size):
     """-> (mu (N, k), var (N, k)): the mean and the marginal variances of q(z|x)."""
     mus, variances = [], []
     for i in range(0, x.shape[0], batch_size):
-        mu, scale = model.encode(x[i:i + batch_size])
-        if model.covariance == "diagonal":
-            var = np.exp(scale)
-        else:                                  # Sigma = L L^T, Sigma_jj = sum_i L_ji^2
-            var = np.einsum("nji,nji->nj", scale, scale)
+        mu, var = model.posterior.moments(*model.encode(x[i:i + batch_size]))
         mus.append(mu)
         variances.append(var)
     return np.concatenate(mus), np.concatenate(variances)

@@ -33,16 +33,11 @@ def gaussian_forward(mu, logvar, eps):
     mu, logvar : (N, k);  eps : (N, k) or (S, N, k)  ->  z : eps.shape
     cache = (std, eps)
     """
-    check_array(mu, "mu", ndim=2)
-    check_array(logvar, "logvar", shape=mu.shape, dtype=mu.dtype)
-    check_array(eps, "eps", ndim=(2, 3), dtype=mu.dtype)
+    check_array(mu, "mu", ndim=2, finite=False)
+    check_array(logvar, "logvar", shape=mu.shape, dtype=mu.dtype, finite=False)
+    check_array(eps, "eps", ndim=(2, 3), dtype=mu.dtype, finite=False)
     if eps.shape[-2:] != mu.shape:
         raise ValueError(f"eps must have shape {mu.shape} or (S, *{mu.shape}), got {eps.shape}")
-    return _gaussian_forward(mu, logvar, eps)
-
-
-def _gaussian_forward(mu, logvar, eps):
-    """The unchecked kernel (a model calls it after checking its minibatch once)."""
     std = np.multiply(logvar, 0.5)
     np.exp(std, out=std)
     z = eps * std
@@ -73,18 +68,14 @@ def full_cov_forward(mu, L, eps):
     mu : (N, k);  L : (N, k, k) lower-triangular;  eps : (N, k) or (S, N, k)  ->  z : eps.shape
     cache = (L, eps)
     """
-    check_array(mu, "mu", ndim=2)
+    check_array(mu, "mu", ndim=2, finite=False)
     n, k = mu.shape
-    check_array(L, "L", shape=(n, k, k), dtype=mu.dtype)
-    check_array(eps, "eps", ndim=(2, 3), dtype=mu.dtype)
+    check_array(L, "L", shape=(n, k, k), dtype=mu.dtype, finite=False)
+    check_array(eps, "eps", ndim=(2, 3), dtype=mu.dtype, finite=False)
     if eps.shape[-2:] != mu.shape:
         raise ValueError(f"eps must have shape {mu.shape} or (S, *{mu.shape}), got {eps.shape}")
     if np.any(np.triu(L, 1)):
         raise ValueError("L must be lower-triangular (entries above the diagonal are nonzero)")
-    return _full_cov_forward(mu, L, eps)
-
-
-def _full_cov_forward(mu, L, eps):
     # (.., N, k, k) @ (.., N, k, 1): one small matrix-vector product per example and sample
     z = np.matmul(L, eps[..., None])[..., 0]
     z += mu

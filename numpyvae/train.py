@@ -215,8 +215,8 @@ def train(model, optimizer, x_train, x_test, config, rng, out_dir=None, *, state
     """
     config.check()
     check_rng(rng)
-    model._check_x(x_train, "x_train")
-    model._check_x(x_test, "x_test")
+    model.check_x(x_train, "x_train")
+    model.check_x(x_test, "x_test")
     state = state if state is not None else TrainState()
     path = None
     if out_dir is not None:

@@ -1,15 +1,16 @@
-"""The variational autoencoder: encoder -> reparameterization node -> decoder -> likelihood.
+"""The variational autoencoder: encoder -> posterior node -> decoder -> likelihood.
 
-    h            = encoder(x)                               (N, 2k) or (N, k + k(k+1)/2)
-    mu, logvar   = split(h)                                 q(z|x) = N(mu, diag exp(logvar))
-    z            = mu + exp(logvar/2) * eps,  eps ~ N(0,I)  (S, N, k): S samples per example
-    out          = decoder(z)                               logits (Bernoulli) or mean[, logvar]
+    h            = encoder(x)                  raw parameters of q, (N, raw_size)
+    z, KL, log q = posterior(h, eps)           the family Q of posterior.py; eps ~ N(0, I) is an
+                                               input, (S, N, k): S samples per example
+    out          = decoder(z)                  logits (Bernoulli) or mean[, logvar] (Gaussian)
     ELBO(x)      = 1/S sum_s log p(x | z_s)  -  KL(q(z|x) || N(0, I))    (KL in closed form)
-    IWAE_S(x)    = log 1/S sum_s p(x, z_s) / q(z_s | x)                 (log-mean-exp)
+    IWAE_S(x)    = log 1/S sum_s p(x|z_s) p(z_s) / q(z_s|x)              (log-mean-exp)
 
-The loss is ``-mean_n ELBO(x_n)`` in nats per example (plus the optional weight decay), and
-``loss_and_grad`` runs the whole backward pass by hand: likelihood -> decoder -> reparam node
-(+ the KL's own gradient) -> encoder.  All parameters live in one flat vector ``params``, the
+The loss is ``-mean_n bound(x_n)`` in nats per example (plus the optional weight decay), and
+``loss_and_grad`` runs the whole backward pass by hand, in straight-line code: likelihood ->
+decoder -> posterior node (sample, KL, log q) -> encoder.  The two bounds differ only in the
+weights they put on the four terms (``OBJECTIVES`` below).  All parameters live in one flat vector ``params``, the
 gradient in ``grads``; the layers' ``params``/``grads`` dicts are views into them.
 
 Weight decay ``lam`` adds ``lam/2 ||theta||^2`` to the loss.  Kingma & Welling put a N(0, I)
@@ -21,13 +22,59 @@ from __future__ import annotations
 import numpy as np
 
 from . import distributions as D
-from . import reparam as R
+from . import functional as F
+from . import posterior as Q
 from ._validate import check_array, check_positive_float, check_positive_int, check_rng
-from .functional import sigmoid
 from .layers import ACTIVATIONS, bind_flat, mlp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-COVARIANCES = ("diagonal", "full")
+COVARIANCES = tuple(Q.FAMILIES)      # the variational families of posterior.py
+
+
+# ---------------------------------------------------------------------- the two bounds
+#
+# An objective maps the per-sample terms to the bound (N,) and to d loss / d term, where
+# loss = -mean_n bound:  (log_px (S, N), log_pz (S, N) | None, log_q (S, N) | None, kl (N,) | None, n)
+#   -> (bound (N,), {"log_px", "log_pz", "log_q", "kl": gradient or None}, extra outputs)
+
+
+def elbo_objective(log_px, log_pz, log_q, kl, n):
+    """ELBO = 1/S sum_s log p(x|z_s) - KL: weight 1/S on each log p(x|z_s), -1 on the KL.
+    (log p(z) - log q is the KL's Monte Carlo twin; the closed form replaces it.)"""
+    s = log_px.shape[0]
+    recon = log_px.mean(axis=0)
+    d = {"log_px": np.full(log_px.shape, -1.0 / (s * n), dtype=log_px.dtype),
+         "kl": np.full(kl.shape, 1.0 / n, dtype=kl.dtype), "log_pz": None, "log_q": None}
+    return recon - kl, d, {"recon": recon, "kl": kl}
+
+
+elbo_objective.uses_kl = True
+
+
+def iwae_objective(log_px, log_pz, log_q, kl, n):
+    """IWAE = log 1/S sum_s w_s,  log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x).
+    d bound / d log w_s = w_s / sum_t w_t (the normalised weights): the same weight on log p(x|z)
+    and log p(z), minus it on log q."""
+    s = log_px.shape[0]
+    log_w = log_px + log_pz - log_q
+    m = log_w.max(axis=0)
+    w = np.exp(log_w - m)
+    total = w.sum(axis=0)
+    bound = m + np.log(total) - float(np.log(s))
+    w /= total                         # normalised importance weights, (S, N)
+    dlog_w = w * (-1.0 / n)            # d loss / d log w_s
+    return bound, {"log_px": dlog_w, "log_pz": dlog_w, "log_q": -dlog_w, "kl": None}, {}
+
+
+iwae_objective.uses_kl = False
+
+OBJECTIVES = {"elbo": elbo_objective, "iwae": iwae_objective}
+
+
+def _objective(name):
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {tuple(OBJECTIVES)}, got {name!r}")
+    return OBJECTIVES[name]
 
 
 class VAE:
@@ -60,8 +107,7 @@ class VAE:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         if activation not in ACTIVATIONS or activation == "identity" and hidden_dims:
             raise ValueError(f"activation must be one of relu, tanh, sigmoid, softplus, got {activation!r}")
-        if covariance not in COVARIANCES:
-            raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
+        posterior = Q.family(covariance, z_dim)           # raises for an unknown family
         if not (decoder_logvar == "learned" or isinstance(decoder_logvar, (int, float))
                 and not isinstance(decoder_logvar, bool) and np.isfinite(decoder_logvar)):
             raise ValueError(f"decoder_logvar must be 'learned' or a finite float, got {decoder_logvar!r}")
@@ -77,7 +123,8 @@ class VAE:
         self.dtype = np.dtype(dtype)
 
         k = z_dim
-        enc_out = 2 * k if covariance == "diagonal" else k + R.tril_size(k)
+        self.posterior = posterior
+        enc_out = posterior.raw_size
         learned = likelihood == "gaussian" and self.decoder_logvar == "learned"
         dec_out = 2 * x_dim if learned else x_dim
         self.encoder = mlp([x_dim, *hidden_dims, enc_out], activation, rng, init, self.dtype)
@@ -102,6 +149,13 @@ class VAE:
         out.update({f"decoder.{k}": v for k, v in self.decoder.params.items()})
         return out
 
+    def named_grads(self):
+        """{"encoder.0.W": view, ...}: the gradient blocks, as views into ``grads``
+        (the same names, shapes and order as :meth:`named_params`)."""
+        out = {f"encoder.{k}": v for k, v in self.encoder.grads.items()}
+        out.update({f"decoder.{k}": v for k, v in self.decoder.grads.items()})
+        return out
+
     def num_params(self):
         return self.params.size
 
@@ -109,7 +163,9 @@ class VAE:
         """Shape of the reparameterization noise for ``x``: (S, N, k)."""
         return (n_samples, x.shape[0], self.z_dim)
 
-    def _check_x(self, x, name="x"):
+    def check_x(self, x, name="x"):
+        """Check a minibatch at the public boundary: (N >= 1, D) in the model's dtype, finite,
+        in [0, 1] for a Bernoulli decoder.  Returns x."""
         check_array(x, name, ndim=2, dtype=self.dtype)
         if x.shape[1] != self.x_dim:
             raise ValueError(f"{name} must have shape (N, {self.x_dim}), got {x.shape}")
@@ -119,7 +175,10 @@ class VAE:
             raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli decoder")
         return x
 
-    def _noise(self, x, rng, eps, n_samples):
+    def noise(self, x, rng=None, eps=None, n_samples=1):
+        """Check x, and return the noise for it: ``eps`` (S, N, k) checked, or S = ``n_samples``
+        draws from ``rng``."""
+        self.check_x(x)
         if eps is None:
             check_rng(rng)
             n_samples = check_positive_int(n_samples, "n_samples")
@@ -132,43 +191,11 @@ class VAE:
     # ------------------------------------------------------------------ encoder side
 
     def encode(self, x):
-        """x : (N, D) -> (mu, logvar) each (N, k) for a diagonal q, or (mu, L) with L (N, k, k)."""
-        self._check_x(x)
+        """x : (N, D) -> q's parameters: (mu, logvar) each (N, k) for a diagonal q,
+        or (mu (N, k), L (N, k, k)) for a full covariance."""
+        self.check_x(x)
         h, _ = self.encoder.forward(x)
-        mu, scale, _ = self._posterior(h)
-        return mu.copy(), scale.copy() if self.covariance == "diagonal" else scale
-
-    def _posterior(self, h):
-        """Split the encoder output; returns (mu, scale, cache) where scale is logvar or L."""
-        k = self.z_dim
-        mu = h[:, :k]
-        if self.covariance == "diagonal":
-            return mu, h[:, k:], None
-        L, tcache = R.tril_from_raw(h[:, k:], k)
-        return mu, L, tcache
-
-    # The hot path below calls the unchecked kernels (R._gaussian_forward, D._bernoulli_ll, ...)
-    # because the minibatch was checked once on entry; the maths is the public functions'.
-
-    def _reparam(self, mu, scale, eps):
-        if self.covariance == "diagonal":
-            return R._gaussian_forward(mu, scale, eps)
-        return R._full_cov_forward(mu, scale, eps)
-
-    def _kl(self, mu, scale):
-        if self.covariance == "diagonal":
-            return D.kl_std_normal_per_dim(mu, scale).sum(axis=-1)
-        return D._kl_full(mu, scale, np.diagonal(scale, axis1=1, axis2=2))
-
-    def _log_q(self, h, eps):
-        """log q(z_s | x) with z_s = g(phi, eps_s), as a function of (phi, eps): (S, N)."""
-        k = self.z_dim
-        r = D.log_std_normal(eps)  # -1/2 sum (log 2pi + eps^2)
-        if self.covariance == "diagonal":
-            r -= 0.5 * h[:, k:].sum(axis=1)          # - 1/2 sum_j logvar_j
-        else:
-            r -= h[:, k:2 * k].sum(axis=1)            # - sum_i log L_ii = - sum_i raw_i
-        return r
+        return tuple(np.array(p) for p in self.posterior.params(h))
 
     # ------------------------------------------------------------------ decoder side
 
@@ -178,102 +205,74 @@ class VAE:
         if z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {z.shape}")
         out, _ = self.decoder.forward(z)
-        return self._decoded(out)
-
-    def _decoded(self, out):
-        """Decoder output (N, D_out) -> Bernoulli logits, or the Gaussian mean (N, D)."""
         if self.likelihood == "bernoulli":
             return out
         mean = out[:, :self.x_dim]
-        return sigmoid(mean) if self.gaussian_mean == "sigmoid" else mean.copy()
+        return F.sigmoid(mean) if self.gaussian_mean == "sigmoid" else mean.copy()
 
-    def _log_px(self, x, out):
-        """log p(x | z) for decoder outputs ``out`` (S, N, D_out) -> (S, N), and a closure that
-        maps d log p (S, N) to d out (S, N, D_out)."""
+    def likelihood_forward(self, x, out):
+        """log p(x | z) from the decoder's output for z.
+
+        x : (N, D);  out : (S, N, D_out) logits, or the Gaussian's raw mean [| logvar]
+        -> log_px : (S, N);  cache
+        """
         if self.likelihood == "bernoulli":
-            lp = D._bernoulli_ll(x, out)
-            return lp, lambda dlp: D._bernoulli_ll_grad(x, out, dlp[..., None])
+            return D.bernoulli_log_likelihood_forward(x, out)
         d = self.x_dim
-        raw = out[..., :d]
-        mean = sigmoid(raw) if self.gaussian_mean == "sigmoid" else raw
+        mean = out[..., :d]
+        scache = None
+        if self.gaussian_mean == "sigmoid":
+            mean, scache = F.sigmoid_forward(mean)
         logvar = out[..., d:] if self.decoder_logvar == "learned" else self.decoder_logvar
-        lp = D._gaussian_ll(x, mean, logvar)
+        lp, gcache = D.gaussian_log_likelihood_forward(x, mean, logvar)
+        return lp, (gcache, scache)
 
-        def back(dlp):
-            dmean, dlogvar = D._gaussian_ll_grad(x, mean, logvar, dlp[..., None])
-            if self.gaussian_mean == "sigmoid":
-                dmean *= mean * (1 - mean)
-            if dlogvar is None:
-                return dmean
-            return np.concatenate([dmean, dlogvar], axis=-1)
-        return lp, back
+    def likelihood_backward(self, dlog_px, cache):
+        """dlog_px : (S, N) -> d out : (S, N, D_out)."""
+        if self.likelihood == "bernoulli":
+            return D.bernoulli_log_likelihood_backward(dlog_px, cache)
+        gcache, scache = cache
+        dmean, dlogvar = D.gaussian_log_likelihood_backward(dlog_px, gcache)
+        if scache is not None:
+            dmean = F.sigmoid_backward(dmean, scache, out=dmean)
+        return dmean if dlogvar is None else np.concatenate([dmean, dlogvar], axis=-1)
 
     # ------------------------------------------------------------------ the objective
 
     def forward_backward(self, x, eps, objective="elbo", need_grad=True):
-        """One pass over a minibatch with fixed noise.
+        """One pass over a minibatch with fixed noise (x and eps already checked).
 
         x : (N, D);  eps : (S, N, k);  objective : "elbo" (closed-form KL) or "iwae"
         -> dict with "loss" (float, nats per example incl. weight decay), "bound" (N,),
            and for the ELBO "recon" (N,) = mean_s log p(x|z_s) and "kl" (N,).
         If ``need_grad``, the gradient of "loss" is written into ``self.grads``.
+
+        The ELBO and the IWAE bound differ only in how they weigh the four terms
+        log p(x|z), log p(z), log q(z|x) and KL (see ``OBJECTIVES``).
         """
-        n, s = x.shape[0], eps.shape[0]
+        bound_of = _objective(objective)
+        n, s, k = x.shape[0], eps.shape[0], self.z_dim
         h, enc_cache = self.encoder.forward(x, check=False)
-        mu, scale, tcache = self._posterior(h)
-        z, rcache = self._reparam(mu, scale, eps)
-        out, dec_cache = self.decoder.forward(z.reshape(s * n, self.z_dim), check=False)
-        out = out.reshape(s, n, -1)
-        log_px, log_px_back = self._log_px(x, out)
-        result = {}
-        if objective == "elbo":
-            kl = self._kl(mu, scale)
-            recon = log_px.mean(axis=0)
-            bound = recon - kl
-            result.update(recon=recon, kl=kl)
-            dlog_px = np.full((s, n), -1.0 / (s * n), dtype=self.dtype)
-        elif objective == "iwae":
-            log_w = log_px + D.log_std_normal(z) - self._log_q(h, eps)
-            m = log_w.max(axis=0)
-            w = np.exp(log_w - m)
-            total = w.sum(axis=0)
-            bound = m + np.log(total) - float(np.log(s))
-            w /= total                         # normalised importance weights, (S, N)
-            dlog_px = w * (-1.0 / n)           # d loss / d log w_s
-        else:
-            raise ValueError(f"objective must be 'elbo' or 'iwae', got {objective!r}")
+        q, q_cache = self.posterior.forward(h, eps, kl=bound_of.uses_kl, log_q=not bound_of.uses_kl)
+        out, dec_cache = self.decoder.forward(q.z.reshape(s * n, k), check=False)
+        log_px, px_cache = self.likelihood_forward(x, out.reshape(s, n, -1))
+        log_pz = pz_cache = None
+        if not bound_of.uses_kl:
+            log_pz, pz_cache = D.log_std_normal_forward(q.z)
+        bound, d, parts = bound_of(log_px, log_pz, q.log_q, q.kl, n)
         loss = -float(bound.mean())
         if self.weight_decay:
             loss += 0.5 * self.weight_decay * float(np.dot(self.params, self.params))
-        result.update(loss=loss, bound=bound)
+        result = dict(parts, loss=loss, bound=bound)
         if not need_grad:
             return result
 
-        dout = log_px_back(dlog_px).reshape(s * n, -1)
-        dz = self.decoder.backward(dout, dec_cache).reshape(s, n, self.z_dim)
-        if objective == "iwae":
-            dz -= dlog_px[..., None] * z       # log p(z) = -1/2 |z|^2 + const
-        dh = np.empty_like(h)
-        k = self.z_dim
-        if self.covariance == "diagonal":
-            dmu, dlogvar = R.gaussian_backward(dz, rcache)
-            if objective == "elbo":
-                gmu, glv = D._kl_std_normal_grad(mu, scale)
-                dmu += gmu * (1.0 / n)
-                dlogvar += glv * (1.0 / n)
-            else:                              # - log q contributes +1/2 per logvar_j
-                dlogvar += 0.5 * dlog_px.sum(axis=0)[:, None]
-            dh[:, :k], dh[:, k:] = dmu, dlogvar
-        else:
-            dmu, dL = R.full_cov_backward(dz, rcache)
-            if objective == "elbo":
-                gmu, gL = D._kl_full_grad(mu, scale, np.diagonal(scale, axis1=1, axis2=2))
-                dmu += gmu * (1.0 / n)
-                dL += gL * (1.0 / n)
-            draw = R.tril_from_raw_backward(dL, tcache)
-            if objective == "iwae":                # - log q contributes +1 per raw diagonal
-                draw[:, :k] += dlog_px.sum(axis=0)[:, None]
-            dh[:, :k], dh[:, k:] = dmu, draw
+        # d holds d loss / d term for every term the bound uses (None for the others)
+        dout = self.likelihood_backward(d["log_px"], px_cache).reshape(s * n, -1)
+        dz = self.decoder.backward(dout, dec_cache).reshape(s, n, k)
+        if d["log_pz"] is not None:
+            dz += D.log_std_normal_backward(d["log_pz"], pz_cache)
+        dh = self.posterior.backward(dz, q_cache, dkl=d["kl"], dlog_q=d["log_q"])
         self.encoder.backward(dh, enc_cache, need_dx=False)
         if self.weight_decay:
             self.grads += self.weight_decay * self.params
@@ -283,64 +282,41 @@ class VAE:
         """-> (loss, grad): loss = -mean ELBO (or IWAE bound) in nats per example (+ weight decay);
         grad is ``self.grads`` (the flat gradient vector, overwritten by the next call).
         Give ``rng`` to draw ``n_samples`` noise samples, or ``eps`` (S, N, k) to fix the noise."""
-        self._check_x(x)
-        eps = self._noise(x, rng, eps, n_samples)
+        eps = self.noise(x, rng, eps, n_samples)
         return self.forward_backward(x, eps, objective)["loss"], self.grads
 
     def loss(self, x, rng=None, n_samples=1, eps=None, objective="elbo"):
         """The loss alone (no backward pass)."""
-        self._check_x(x)
-        eps = self._noise(x, rng, eps, n_samples)
+        eps = self.noise(x, rng, eps, n_samples)
         return self.forward_backward(x, eps, objective, need_grad=False)["loss"]
 
     def elbo(self, x, rng, n_samples=1, eps=None):
         """Per-example ELBO with ``n_samples`` reconstruction samples: (N,) nats."""
-        self._check_x(x)
-        eps = self._noise(x, rng, eps, n_samples)
-        return self.forward_backward(x, eps, "elbo", need_grad=False)["bound"]
+        return self.elbo_parts(x, rng, n_samples, eps)[0]
 
-    def elbo_parts(self, x, rng, n_samples=1):
-        """-> (elbo, recon, kl), each (N,): ELBO = recon - KL."""
-        self._check_x(x)
-        eps = self._noise(x, rng, None, n_samples)
+    def elbo_parts(self, x, rng, n_samples=1, eps=None):
+        """-> (elbo, recon, kl), each (N,): ELBO = recon - KL.  The one ELBO-parts evaluation."""
+        eps = self.noise(x, rng, eps, n_samples)
         r = self.forward_backward(x, eps, "elbo", need_grad=False)
         return r["bound"], r["recon"], r["kl"]
 
     def log_weights(self, x, eps):
         """Importance log-weights ``log p(x, z_s) - log q(z_s | x)`` for z_s = g(phi, eps_s): (S, N)."""
-        h, _ = self.encoder.forward(x)
-        mu, scale, _ = self._posterior(h)
-        z, _ = self._reparam(mu, scale, eps)
+        self.check_x(x)
+        check_array(eps, "eps", ndim=3, dtype=self.dtype)
         s, n = eps.shape[:2]
-        out, _ = self.decoder.forward(z.reshape(s * n, self.z_dim))
-        log_px, _ = self._log_px(x, out.reshape(s, n, -1))
-        return log_px + D.log_std_normal(z) - self._log_q(h, eps)
+        h, _ = self.encoder.forward(x, check=False)
+        q, _ = self.posterior.forward(h, eps, kl=False, log_q=True)
+        out, _ = self.decoder.forward(q.z.reshape(s * n, self.z_dim), check=False)
+        log_px, _ = self.likelihood_forward(x, out.reshape(s, n, -1))
+        return log_px + D.log_std_normal(q.z) - q.log_q
 
     def iwae_bound(self, x, k, rng, chunk=None):
-        """The k-sample importance-weighted bound ``log 1/k sum_s w_s`` per example: (N,).
-
-        Samples are drawn ``chunk`` at a time (default: so that one chunk holds ~4M outputs)
-        and combined with a running log-sum-exp, so memory does not grow with k.
-        """
-        self._check_x(x)
-        k = check_positive_int(k, "k")
-        check_rng(rng)
-        n = x.shape[0]
-        if chunk is None:
-            chunk = max(1, min(k, 4_000_000 // max(1, n * self.x_dim)))
-        running_max = np.full(n, -np.inf, self.dtype)
-        running_sum = np.zeros(n, self.dtype)
-        done = 0
-        while done < k:
-            s = min(chunk, k - done)
-            eps = rng.standard_normal((s, n, self.z_dim), dtype=self.dtype)
-            lw = self.log_weights(x, eps)
-            new_max = np.maximum(running_max, lw.max(axis=0))
-            running_sum *= np.exp(running_max - new_max)
-            running_sum += np.exp(lw - new_max).sum(axis=0)
-            running_max = new_max
-            done += s
-        return running_max + np.log(running_sum) - float(np.log(k))
+        """The k-sample importance-weighted bound ``log 1/k sum_s w_s`` per example: (N,) in the
+        model's dtype.  It is :func:`numpyvae.evaluate.log_likelihood` (the one implementation),
+        with ``chunk`` samples per chunk, so memory does not grow with k."""
+        from .evaluate import log_likelihood
+        return log_likelihood(self, x, k, rng, chunk=chunk).astype(self.dtype)
 
     # ------------------------------------------------------------------ generation
 
@@ -354,20 +330,24 @@ class VAE:
 
     def reconstruct(self, x, rng=None, mean=True):
         """Encode then decode: (N, D).  With ``rng`` z is sampled from q(z|x), else z = mu."""
-        mu, scale = self.encode(x)
+        self.check_x(x)
+        h, _ = self.encoder.forward(x)
         if rng is None:
-            z = mu
+            z = np.array(self.posterior.params(h)[0])
         else:
             check_rng(rng)
-            eps = rng.standard_normal(mu.shape, dtype=self.dtype)
-            z, _ = self._reparam(mu, scale, eps)
+            eps = rng.standard_normal((1, x.shape[0], self.z_dim), dtype=self.dtype)
+            z = self.posterior.forward(h, eps, kl=False)[0].z[0]
         return self._emit(z, rng, mean)
 
     def _emit(self, z, rng, mean):
-        full, _ = self.decoder.forward(z)          # one decoder pass for the mean and logvar
-        probs = self._decoded(full)
+        """Decode z (N, k) once: the mean of p(x|z) or, with ``mean=False``, a draw from it."""
+        full, _ = self.decoder.forward(z)
         if self.likelihood == "bernoulli":
-            probs = sigmoid(probs)
+            probs = F.sigmoid(full)
+        else:
+            probs = full[:, :self.x_dim]
+            probs = F.sigmoid(probs) if self.gaussian_mean == "sigmoid" else probs.copy()
         if mean:
             return probs
         check_rng(rng)

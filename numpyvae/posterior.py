@@ -1,0 +1,166 @@
+"""The variational family Q (lecture 004): q(z | x) as one node between encoder and decoder.
+
+A family owns everything about q:
+
+* how the encoder's raw output ``h`` (N, raw_size) splits into q's parameters;
+* the reparameterized sample ``z = g(params, eps)`` (the node in reparam.py);
+* ``KL(q(z|x) || N(0, I))`` in closed form (distributions.py);
+* ``log q(z | x)`` at ``z = g(params, eps)``, for the importance weights of the IWAE bound.
+
+One forward computes what the objective asks for, one backward takes the upstream gradients of
+those outputs and returns ``dh``, the gradient with respect to the raw encoder output:
+
+    out, cache = family.forward(h, eps, kl=True, log_q=False)
+        out.z : (S, N, k);  out.kl : (N,) or None;  out.log_q : (S, N) or None
+    dh = family.backward(dz, cache, dkl=None, dlog_q=None)           dh : (N, raw_size)
+
+All three gradients enter at q's parameters (mu and logvar, or mu and L) and leave through one
+map back to ``h``.  ``log q`` is written as a function of (params, eps): with ``z = mu + A eps``,
+``log q(z|x) = log N(eps; 0, I) - log |det A|``, so its gradient has no path through z (the
+"score" part of the log q gradient cancels its path part; Roeder et al. 2017 name this).
+
+A new family is a class with ``raw_size``, ``params``, ``moments``, ``forward`` and ``backward``,
+added to ``FAMILIES``; vae.py needs no edit.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import distributions as D
+from . import reparam as R
+from ._validate import check_array, check_positive_int
+
+
+class Outputs(NamedTuple):
+    """What ``forward`` returns: the sample and, when asked for, the KL and log q."""
+    z: np.ndarray                       # (S, N, k)
+    kl: np.ndarray | None               # (N,)
+    log_q: np.ndarray | None            # (S, N)
+
+
+def _check_h(h, raw_size):
+    check_array(h, "h", ndim=2, finite=False)
+    if h.shape[1] != raw_size:
+        raise ValueError(f"h (raw encoder output) must have {raw_size} columns, got {h.shape}")
+
+
+def _check_eps(eps, n, k, dtype):
+    check_array(eps, "eps", ndim=3, dtype=dtype, finite=False)
+    if eps.shape[1:] != (n, k):
+        raise ValueError(f"eps must have shape (S, {n}, {k}), got {eps.shape}")
+    if eps.shape[0] == 0:
+        raise ValueError("eps must hold at least one sample (S >= 1)")
+
+
+class DiagonalGaussian:
+    """q(z|x) = N(mu, diag exp(logvar)).  The encoder emits ``h = [mu | logvar]``: (N, 2k)."""
+
+    name = "diagonal"
+
+    def __init__(self, k):
+        self.k = check_positive_int(k, "k")
+        self.raw_size = 2 * self.k
+
+    def params(self, h):
+        """h : (N, 2k) -> (mu, logvar), each (N, k) (views into h)."""
+        _check_h(h, self.raw_size)
+        return h[:, :self.k], h[:, self.k:]
+
+    @staticmethod
+    def moments(mu, logvar):
+        """-> (mean (N, k), marginal variances (N, k)) of q."""
+        return mu, np.exp(logvar)
+
+    def forward(self, h, eps, kl=True, log_q=False):
+        mu, logvar = self.params(h)
+        _check_eps(eps, h.shape[0], self.k, h.dtype)
+        z, rcache = R.gaussian_forward(mu, logvar, eps)
+        kl_val = kcache = lq = None
+        if kl:
+            kl_val, kcache = D.kl_std_normal_forward(mu, logvar)
+        if log_q:
+            # log q = log N(eps; 0, I) - sum_j log sigma_j,  log sigma_j = logvar_j / 2
+            lq = D.log_std_normal(eps)
+            lq -= 0.5 * logvar.sum(axis=1)
+        return Outputs(z, kl_val, lq), (rcache, kcache, h)
+
+    def backward(self, dz, cache, dkl=None, dlog_q=None):
+        """-> dh (N, 2k) = [dmu | dlogvar] from the sample's, the KL's and log q's gradients."""
+        rcache, kcache, h = cache
+        dmu, dlogvar = R.gaussian_backward(dz, rcache)
+        if dkl is not None:
+            gmu, glogvar = D.kl_std_normal_backward(dkl, kcache)
+            dmu += gmu
+            dlogvar += glogvar
+        if dlog_q is not None:            # d log q / d logvar_j = -1/2, for every sample
+            dlogvar -= 0.5 * dlog_q.sum(axis=0)[:, None]
+        dh = np.empty_like(h)
+        dh[:, :self.k], dh[:, self.k:] = dmu, dlogvar
+        return dh
+
+
+class FullCovGaussian:
+    """q(z|x) = N(mu, L L^T), L lower-triangular with a positive diagonal.
+
+    The encoder emits ``h = [mu | a | off]``: k means, k raw diagonal entries a (``L_ii = exp(a_i)``)
+    and the k(k-1)/2 entries below the diagonal, row by row (:func:`reparam.tril_from_raw`).
+    """
+
+    name = "full"
+
+    def __init__(self, k):
+        self.k = check_positive_int(k, "k")
+        self.raw_size = self.k + R.tril_size(self.k)
+
+    def params(self, h):
+        """h : (N, k + k(k+1)/2) -> (mu (N, k), L (N, k, k))."""
+        _check_h(h, self.raw_size)
+        return h[:, :self.k], R.tril_from_raw(h[:, self.k:], self.k)[0]
+
+    @staticmethod
+    def moments(mu, L):
+        """-> (mean (N, k), marginal variances Sigma_jj = sum_i L_ji^2, (N, k))."""
+        return mu, np.einsum("nji,nji->nj", L, L)
+
+    def forward(self, h, eps, kl=True, log_q=False):
+        _check_h(h, self.raw_size)
+        _check_eps(eps, h.shape[0], self.k, h.dtype)
+        mu = h[:, :self.k]
+        L, tcache = R.tril_from_raw(h[:, self.k:], self.k)
+        z, rcache = R.full_cov_forward(mu, L, eps)
+        kl_val = kcache = lq = None
+        if kl:
+            kl_val, kcache = D.kl_full_cov_std_normal_forward(mu, L)
+        if log_q:
+            # log q = log N(eps; 0, I) - log det L = log N(eps; 0, I) - sum_i a_i
+            lq = D.log_std_normal(eps)
+            lq -= h[:, self.k:2 * self.k].sum(axis=1)
+        return Outputs(z, kl_val, lq), (rcache, kcache, tcache, L, h)
+
+    def backward(self, dz, cache, dkl=None, dlog_q=None):
+        """-> dh (N, k + k(k+1)/2): every gradient enters at (dmu, dL), then one map back to h."""
+        rcache, kcache, tcache, L, h = cache
+        dmu, dL = R.full_cov_backward(dz, rcache)
+        if dkl is not None:
+            gmu, gL = D.kl_full_cov_std_normal_backward(dkl, kcache)
+            dmu += gmu
+            dL += gL
+        if dlog_q is not None:            # d log q / d L_ii = -1 / L_ii, for every sample
+            idx = np.arange(self.k)
+            dL[:, idx, idx] -= dlog_q.sum(axis=0)[:, None] / L[:, idx, idx]
+        dh = np.empty_like(h)
+        dh[:, :self.k] = dmu
+        dh[:, self.k:] = R.tril_from_raw_backward(dL, tcache)
+        return dh
+
+
+FAMILIES = {"diagonal": DiagonalGaussian, "full": FullCovGaussian}
+
+
+def family(name, k):
+    """The family called ``name`` ("diagonal" or "full") for a k-dimensional z."""
+    if name not in FAMILIES:
+        raise ValueError(f"covariance must be one of {tuple(FAMILIES)}, got {name!r}")
+    return FAMILIES[name](k)
