@@ -164,7 +164,8 @@ def check_layer(layer, x, dout=None, rng=None, h=1e-5, threshold=1e-6):
 def check_model(model, x, eps=None, rng=None, h=1e-5, threshold=1e-6, params=None, **kwargs):
     """Check ``model.loss_and_grad`` (with the noise ``eps`` held fixed) against central differences.
 
-    model : an object with ``params`` (flat float64 vector), ``named_params()`` -> {name: view}
+    model : an object with ``params`` (flat float64 vector), ``named_params()`` and
+            ``named_grads()`` -> {name: view} (the same names),
             and ``loss_and_grad(x, eps=eps, **kwargs) -> (loss, grad)``; e.g. a float64 VAE.
     eps   : the fixed noise; drawn once from ``rng`` with ``model.noise_shape(x, ...)`` if None
     params: restrict the check to these parameter names (default: all)
@@ -176,28 +177,21 @@ def check_model(model, x, eps=None, rng=None, h=1e-5, threshold=1e-6, params=Non
     if eps is None:
         eps = rng.standard_normal(model.noise_shape(x, **kwargs))
     _require_float64(eps, "eps")
-    _, grad = model.loss_and_grad(x, eps=eps, **kwargs)
-    grad = grad.copy()
+    model.loss_and_grad(x, eps=eps, **kwargs)
+    analytic = {name: g.copy() for name, g in model.named_grads().items()}
     loss_fn = getattr(model, "loss", None) or (lambda x, eps, **kw: model.loss_and_grad(x, eps=eps, **kw)[0])
     names = model.named_params()
     report = CheckReport(threshold=threshold)
     for name, view in names.items():
         if params is not None and name not in params:
             continue
-        gview = _matching_view(grad, model.params, view)
+        gview = analytic[name]
 
         def f():
             return loss_fn(x, eps=eps, **kwargs)
 
         report.add(name, gview, numerical_gradient(f, view, h=h))
     return report
-
-
-def _matching_view(flat_grad, flat_params, view):
-    """The block of ``flat_grad`` at the same offset and shape as ``view`` in ``flat_params``."""
-    start = (view.__array_interface__["data"][0] - flat_params.__array_interface__["data"][0])
-    start //= flat_params.itemsize
-    return flat_grad[start:start + view.size].reshape(view.shape)
 
 
 __all__ = ["numerical_gradient", "rel_error", "check_layer", "check_model", "CheckReport"]

@@ -60,7 +60,7 @@ import numpy as np
 
 from .. import distributions as D
 from .._validate import check_array, check_positive_float, check_positive_int, check_rng
-from ..layers import Dense, Sequential, _Elementwise
+from ..layers import Dense, Sequential
 from ..optim import Adam
 from ..vae import VAE
 
@@ -144,7 +144,7 @@ def _input_gradient(layer, dy, cache):
         return dy
     if isinstance(layer, Dense):
         return dy @ layer.params["W"].T
-    if isinstance(layer, _Elementwise):
+    if layer.num_params() == 0:                  # an activation: its own backward pass
         return layer.backward(dy, cache)
     raise TypeError(f"cannot back-propagate through a {type(layer).__name__}")
 
@@ -172,8 +172,7 @@ class _Draws(NamedTuple):
 
 def _posterior(model, x):
     h, cache = model.encoder.forward(x)
-    k = model.z_dim
-    mu, logvar = h[:, :k], h[:, k:]
+    mu, logvar = model.posterior.params(h)
     std = np.multiply(logvar, 0.5)
     np.exp(std, out=std)
     return _Posterior(h, mu, logvar, std, cache)
@@ -187,18 +186,19 @@ def _draws(model, x, post, eps, decoder_grads=False):
     decoder part of ``model.grads`` becomes Σ_sn ∇θ log p(x_n|z_sn) (a SUM; the caller scales it).
     """
     s, n, k = eps.shape
-    z = eps * post.std
-    z += post.mu
+    # the VAE's own posterior node: z = mu + std * eps and log q(z|x) at that z
+    q, _ = model.posterior.forward(post.h, eps, kl=False, log_q=True)
+    z = q.z
     out, dcache = model.decoder.forward(z.reshape(s * n, k))
-    log_px, back = model._log_px(x, out.reshape(s, n, -1))
+    log_px, px_cache = model.likelihood_forward(x, out.reshape(s, n, -1))
     # ∂ log p(x_n|z_sn)/∂out for each draw: upstream gradient 1 for every (s, n)
-    dout = back(np.ones((s, n), model.dtype)).reshape(s * n, -1)
+    dout = model.likelihood_backward(np.ones((s, n), model.dtype), px_cache).reshape(s * n, -1)
     if decoder_grads:
         dz = model.decoder.backward(dout, dcache)
     else:
         dz = _input_gradient(model.decoder, dout, dcache)
     log_pz = D.log_std_normal(z)
-    log_q = model._log_q(post.h, eps)      # -1/2 sum_j (log 2pi + logvar_j + eps_j^2)
+    log_q = q.log_q                        # -1/2 sum_j (log 2pi + logvar_j + eps_j^2)
     f = log_px + log_pz
     f -= log_q
     return _Draws(eps, z, log_px, log_pz, log_q, f, dz.reshape(s, n, k))
@@ -273,13 +273,13 @@ def encoder_size(model):
 
 def layer_slices(model):
     """{"encoder.0.W": slice, ...}: where each encoder parameter block lies in a (P_enc,) vector."""
-    enc = _check_model(model).encoder
-    base = enc.flat_params.__array_interface__["data"][0]
-    item = enc.flat_params.itemsize
-    out = {}
-    for key, view in enc.params.items():
-        start = (view.__array_interface__["data"][0] - base) // item
-        out[f"encoder.{key}"] = slice(start, start + view.size)
+    _check_model(model)
+    out, start = {}, 0
+    # named_params lists the encoder's blocks first, in the order of the flat vector
+    for key, view in model.named_params().items():
+        if key.startswith("encoder."):
+            out[key] = slice(start, start + view.size)
+            start += view.size
     return out
 
 
@@ -289,7 +289,7 @@ def single_sample_f(model, x, eps):
     x : (N, D);  eps : (S, N, k).  Its mean over S and N estimates the mean ELBO.
     """
     _check_model(model)
-    model._check_x(x)
+    model.check_x(x)
     _check_eps(model, x, eps)
     post = _posterior(model, x)
     return _draws(model, x, post, eps).f
@@ -299,13 +299,15 @@ def log_q(model, x, z):
     """``log q_φ(z|x) = Σ_j log N(z_j; μ_j(x), σ_j(x)²)``.  x : (N, D);  z : (N, k) or (S, N, k)
     -> (N,) or (S, N)."""
     _check_model(model)
-    model._check_x(x)
+    model.check_x(x)
     check_array(z, "z", ndim=(2, 3), dtype=model.dtype)
     if z.shape[-2:] != (x.shape[0], model.z_dim):
         raise ValueError(f"z must have shape ({x.shape[0]}, {model.z_dim}) or "
                          f"(S, {x.shape[0]}, {model.z_dim}), got {z.shape}")
     post = _posterior(model, x)
-    return model._log_q(post.h, (z - post.mu) / post.std)
+    eps = (z - post.mu) / post.std
+    return model.posterior.forward(post.h, eps if eps.ndim == 3 else eps[None],
+                                   kl=False, log_q=True)[0].log_q.reshape(z.shape[:-1])
 
 
 def log_q_grad(model, x, z, weights):
@@ -315,7 +317,7 @@ def log_q_grad(model, x, z, weights):
     w = f/(NS).  Overwrites the encoder part of ``model.grads``.
     """
     _check_model(model)
-    model._check_x(x)
+    model.check_x(x)
     check_array(z, "z", shape=(None, x.shape[0], model.z_dim), dtype=model.dtype)
     check_array(weights, "weights", shape=z.shape[:2], dtype=model.dtype)
     post = _posterior(model, x)
@@ -332,7 +334,7 @@ def encoder_gradients(model, x, eps, estimators=ESTIMATORS):
     backward pass per estimator.  Overwrites the encoder part of ``model.grads``.
     """
     _check_model(model)
-    model._check_x(x)
+    model.check_x(x)
     _check_eps(model, x, eps)
     estimators = _check_estimators(estimators, eps.shape[0])
     return _estimates(model, x, _posterior(model, x), eps, estimators)
@@ -356,7 +358,7 @@ def loss_gradient(model, x, eps, estimator="pathwise_kl"):
     Weight decay, if the model has it, is added to loss and gradient as forward_backward does.
     """
     _check_model(model)
-    model._check_x(x)
+    model.check_x(x)
     _check_eps(model, x, eps)
     estimator = _check_estimator(estimator, eps.shape[0])
     s, n, _ = eps.shape
@@ -390,7 +392,7 @@ def estimator_moments(model, x, n_samples, repetitions, rng, estimators=ESTIMATO
     -> {name: Moments(mean (P_enc,), var (P_enc,), R)}
     """
     _check_model(model)
-    model._check_x(x)
+    model.check_x(x)
     s = check_positive_int(n_samples, "n_samples")
     r = _check_repetitions(repetitions)
     check_rng(rng)
@@ -435,7 +437,7 @@ def variance_study(model, x, sample_sizes=SAMPLE_SIZES, repetitions=100, *, rng,
     |own mean|/std ≈ 0.8/√R, which would hide an SNR of the score function below that.
     """
     _check_model(model)
-    model._check_x(x)
+    model.check_x(x)
     sizes = [check_positive_int(s, "sample_sizes[i]") for s in sample_sizes]
     if not sizes:
         raise ValueError("sample_sizes must hold at least one S")
@@ -512,7 +514,7 @@ def train_with_estimator(model, x_train, estimator, *, steps, rng, batch_size=10
     A non-finite loss stops training and records the step in "diverged_at".
     """
     _check_model(model)
-    model._check_x(x_train, "x_train")
+    model.check_x(x_train, "x_train")
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     n_samples = check_positive_int(n_samples, "n_samples")
@@ -524,7 +526,7 @@ def train_with_estimator(model, x_train, estimator, *, steps, rng, batch_size=10
         raise ValueError(f"batch_size must be at most the {x_train.shape[0]} training examples, "
                          f"got {batch_size}")
     if x_test is not None:
-        model._check_x(x_test, "x_test")
+        model.check_x(x_test, "x_test")
     opt = Adam(lr)
     n_train = x_train.shape[0]
     per_epoch = n_train // batch_size
