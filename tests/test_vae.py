@@ -11,30 +11,7 @@ from numpyvae.gradcheck import check_model
 
 # ----------------------------------------------------------------- gradient checks
 
-@settings(max_examples=12)
-@given(n=st.integers(1, 4), x_dim=st.integers(1, 7), z_dim=st.integers(1, 3),
-       hidden=st.lists(st.integers(1, 5), min_size=0, max_size=2),
-       likelihood=st.sampled_from(["bernoulli", "gaussian-learned", "gaussian-fixed"]),
-       activation=st.sampled_from(["relu", "tanh", "softplus", "sigmoid"]),
-       covariance=st.sampled_from(["diagonal", "full"]),
-       objective=st.sampled_from(["elbo", "iwae"]), samples=st.integers(1, 3),
-       weight_decay=st.sampled_from([0.0, 0.1]), seed=st.integers(0, 2**16))
-def test_loss_gradient_matches_central_differences(n, x_dim, z_dim, hidden, likelihood, activation,
-                                                   covariance, objective, samples, weight_decay, seed):
-    rng = np.random.default_rng(seed)
-    kw = {}
-    if likelihood.startswith("gaussian"):
-        kw = {"decoder_logvar": "learned" if likelihood.endswith("learned") else -1.0,
-              "gaussian_mean": "sigmoid" if seed % 2 else "identity"}
-    model = nv.VAE(x_dim, hidden, z_dim, likelihood=likelihood.split("-")[0], activation=activation,
-                   rng=rng, covariance=covariance, weight_decay=weight_decay, init="xavier",
-                   dtype=np.float64, **kw)
-    model.params += rng.normal(0, 0.1, model.params.shape)   # nonzero biases too
-    x = rng.random((n, x_dim))
-    if likelihood == "bernoulli" and seed % 3 == 0:
-        x = (x < 0.5).astype(np.float64)
-    report = check_model(model, x, rng=rng, n_samples=samples, objective=objective)
-    assert report.worst < 1e-6, str(report)
+# The loss gradient of every covariance x objective x likelihood branch: test_vae_matrix.py.
 
 
 def test_gradient_with_large_logits_and_extreme_logvar():
