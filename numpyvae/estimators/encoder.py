@@ -368,7 +368,7 @@ def loss_gradient(model, x, eps, estimator="pathwise_kl"):
     dh = _estimator_dh(estimator, post, dr)
     dh *= -1.0
     model.encoder.backward(dh, post.cache, need_dx=False)
-    elbo = dr.log_px.mean(axis=0) - D.kl_std_normal(post.mu, post.logvar)
+    elbo = model.elbo(x, None, eps=eps)          # the VAE's one ELBO evaluation (same eps)
     loss = -float(elbo.mean())
     if model.weight_decay:
         loss += 0.5 * model.weight_decay * float(np.dot(model.params, model.params))
