@@ -1,6 +1,6 @@
 """Pure forward/backward pairs: the maths of every layer, one function each.
 
-Conventions (see DESIGN.md):
+Conventions (ARCHITECTURE.md, "Conventions" and "Ops"):
 * arrays are ``(N, D)``, examples in rows;
 * ``*_forward(...) -> (out, cache)`` and ``*_backward(dout, cache) -> gradients``;
   the cache holds exactly what backward needs, so nothing is recomputed and no state is kept;

@@ -20,7 +20,7 @@ map back to ``h``.  ``log q`` is written as a function of (params, eps): with ``
 "score" part of the log q gradient cancels its path part; Roeder et al. 2017 name this).
 
 A new family is a class with ``raw_size``, ``params``, ``moments``, ``forward`` and ``backward``,
-added to ``FAMILIES``; vae.py needs no edit.
+added to ``FAMILIES``; vae.py needs no edit (ARCHITECTURE.md, "The VAE in one pass").
 """
 from __future__ import annotations
 

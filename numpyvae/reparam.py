@@ -17,6 +17,9 @@ How an encoder's raw outputs become ``L`` (:func:`tril_from_raw`): the encoder e
 numbers ``a`` for the diagonal and ``k(k-1)/2`` numbers for the strict lower triangle;
 ``L_ii = exp(a_i)`` (always positive, and ``log L_ii = a_i`` is what the KL needs) and the
 off-diagonal entries are used as they are.
+
+The forwards check types, dtypes and shapes only; values are checked at the public boundary
+(ARCHITECTURE.md, "Validation at the boundary").
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def test_bench_quick_runs_and_reports_every_section(tmp_path, capsys):
 
 def test_flop_count_matches_the_design_figure():
     tp = load_benchmark()
-    assert abs(tp.step_flops(128, 400) / 1e9 - 0.42) < 0.01     # DESIGN.md: about 0.42 GFLOP
+    assert abs(tp.step_flops(128, 400) / 1e9 - 0.42) < 0.01     # BENCHMARKS.md: about 0.42 GFLOP
 
 
 def test_scaling_line_states_the_speed_up_the_target_needs():
