@@ -21,6 +21,8 @@ generator's stream in order, so the numbers do not depend on how the work is chu
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._validate import check_positive_int, check_rng
@@ -61,17 +63,22 @@ def chunk_sizes(model, k, budget=MEMORY_BUDGET):
 
 
 def log_likelihood(model, x, k=5000, rng=None, *, batch_size=None, chunk=None,
-                   budget=MEMORY_BUDGET):
+                   budget=MEMORY_BUDGET, warn=True):
     """Importance-sampled log p(x) with ``k`` samples from q(z|x), per example: (N,) float64.
 
     x          : (N, D) in the model's dtype
     rng        : numpy Generator (one integer is drawn from it; see the module docstring)
     batch_size : examples per chunk;  chunk : samples per chunk (default: from ``chunk_sizes``,
                  so that peak memory stays about ``budget`` bytes for any k)
+    warn       : warn when a Bernoulli decoder meets grey levels (then the number is not log p(x))
     The log-weights of one example are all kept (k float64 values, 40 kB for k = 5000) and
     reduced with one log-sum-exp at the end, so chunking does not change the sums.
     """
     model.check_x(x)
+    if warn and model.likelihood == "bernoulli" and np.any((x != 0) & (x != 1)):
+        warnings.warn("log_likelihood: x holds grey levels between 0 and 1, but a Bernoulli "
+                      "decoder is a normalised density over binary x only; the number is a "
+                      "cross-entropy score, not log p(x) of these images", stacklevel=2)
     k = check_positive_int(k, "k")
     check_rng(rng)
     auto_n, auto_s = chunk_sizes(model, k, budget)

@@ -186,6 +186,9 @@ class VAE:
         check_array(eps, "eps", ndim=3, dtype=self.dtype)
         if eps.shape[1:] != (x.shape[0], self.z_dim):
             raise ValueError(f"eps must have shape (S, {x.shape[0]}, {self.z_dim}), got {eps.shape}")
+        if eps.shape[0] == 0:
+            raise ValueError("eps must hold at least one sample (S >= 1), got shape "
+                             f"{eps.shape}")
         return eps
 
     # ------------------------------------------------------------------ encoder side
@@ -314,9 +317,10 @@ class VAE:
     def iwae_bound(self, x, k, rng, chunk=None):
         """The k-sample importance-weighted bound ``log 1/k sum_s w_s`` per example: (N,) in the
         model's dtype.  It is :func:`numpyvae.evaluate.log_likelihood` (the one implementation),
-        with ``chunk`` samples per chunk, so memory does not grow with k."""
+        with ``chunk`` samples per chunk, so memory does not grow with k.  (As a bound it needs no
+        warning about grey levels under a Bernoulli decoder; ``log_likelihood`` gives one.)"""
         from .evaluate import log_likelihood
-        return log_likelihood(self, x, k, rng, chunk=chunk).astype(self.dtype)
+        return log_likelihood(self, x, k, rng, chunk=chunk, warn=False).astype(self.dtype)
 
     # ------------------------------------------------------------------ generation
 

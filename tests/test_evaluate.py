@@ -119,3 +119,25 @@ def test_bad_arguments(trained):
         log_likelihood(model, x[:, :10], 5, np.random.default_rng(0))
     with pytest.raises(ValueError, match="batch_size"):
         log_likelihood(model, x, 5, np.random.default_rng(0), batch_size=0)
+
+
+def test_log_likelihood_warns_for_a_bernoulli_decoder_on_grey_levels():
+    import warnings
+    rng = np.random.default_rng(0)
+    model = nv.VAE(6, [4], 2, rng=rng)
+    grey = rng.random((3, 6), dtype=np.float32)
+    with pytest.warns(UserWarning, match="Bernoulli"):
+        nv.evaluate.log_likelihood(model, grey, k=4, rng=rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nv.evaluate.log_likelihood(model, (grey < 0.5).astype(np.float32), k=4, rng=rng)
+
+
+def test_bad_sample_counts_name_the_argument():
+    rng = np.random.default_rng(0)
+    model = nv.VAE(6, [4], 2, rng=rng)
+    x = np.zeros((3, 6), np.float32)
+    with pytest.raises(ValueError, match="eps"):
+        model.loss(x, eps=np.zeros((0, 3, 2), np.float32))
+    with pytest.raises(ValueError, match="chunk"):
+        model.iwae_bound(x, 5, rng, chunk=0)
