@@ -39,7 +39,9 @@ def make_model(covariance, likelihood, rng, dtype, x_dim=5, hidden=(4,), z_dim=2
 @settings(max_examples=6, deadline=None)
 @given(n=st.integers(1, 4), x_dim=st.integers(1, 6), z_dim=st.integers(1, 3),
        hidden=st.lists(st.integers(1, 5), min_size=0, max_size=2),
-       activation=st.sampled_from(["relu", "tanh", "softplus", "sigmoid"]),
+       # smooth activations only: central differences across a ReLU kink are not a derivative
+       # (ReLU is checked away from its kink in test_ops.py, and trains in every other test)
+       activation=st.sampled_from(["tanh", "softplus", "sigmoid"]),
        samples=st.integers(1, 3), weight_decay=st.sampled_from([0.0, 0.1]),
        seed=st.integers(0, 2**16))
 def test_loss_gradient_matches_central_differences(covariance, objective, likelihood, n, x_dim,
@@ -52,9 +54,22 @@ def test_loss_gradient_matches_central_differences(covariance, objective, likeli
     x = rng.random((n, x_dim))
     if likelihood == "bernoulli" and seed % 3 == 0:
         x = (x < 0.5).astype(np.float64)
-    report = check_model(model, x, rng=rng, n_samples=samples, objective=objective,
-                         threshold=1e-7)
-    assert report.passed, str(report)
+    eps = rng.standard_normal(model.noise_shape(x, samples))
+    report = check_model(model, x, eps=eps, objective=objective, threshold=1e-7)
+    assert_within_1e7_or_fd_noise(model, x, eps, objective, report)
+
+
+def assert_within_1e7_or_fd_noise(model, x, eps, objective, report, h=1e-5):
+    """Worst relative error < 1e-7 per block, unless the block's gradient is so small that float64
+    central differences cannot resolve 1e-7 of it: their rounding noise is about
+    eps_mach (1 + |loss|) / h in absolute terms, and there the error may be up to 10x that noise.
+    (A block of size 2e-4 beside a loss of 2 is such a case: noise ~1e-11 is 1e-7 of it.)"""
+    loss, _ = model.loss_and_grad(x, eps=eps, objective=objective)
+    noise = 10 * np.finfo(np.float64).eps * (1 + abs(loss)) / h
+    for name, g in model.named_grads().items():
+        scale = np.abs(g).max()
+        err = report.errors[name] * scale          # rel_error = max |a - b| / max(|a|, |b|)
+        assert np.isfinite(err) and err <= max(1e-7 * scale, noise), str(report)
 
 
 def _push_to_extremes(model, logvar, logit):
