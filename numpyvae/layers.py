@@ -152,8 +152,17 @@ class Dense(Layer):
 
 
 class _Elementwise(Layer):
-    _fwd = staticmethod(F.identity_forward)
-    _bwd = staticmethod(F.identity_backward)
+    # The kernels are named, and looked up in functional.py at call time, so replacing
+    # ``functional.relu_backward`` (as ``numpyvae check train`` does) reaches every ReLU layer.
+    _op = "identity"
+
+    @classmethod
+    def _fwd(cls, x, out=None):
+        return getattr(F, f"{cls._op}_forward")(x, out=out)
+
+    @classmethod
+    def _bwd(cls, dy, cache, out=None):
+        return getattr(F, f"{cls._op}_backward")(dy, cache, out=out)
 
     def forward(self, x, out=None):
         """x : (N, D) -> y : (N, D).  ``out=x`` computes in place (for arrays the caller owns)."""
@@ -174,26 +183,22 @@ class Identity(_Elementwise):
 
 class ReLU(_Elementwise):
     """``y = max(x, 0)``."""
-    _fwd = staticmethod(F.relu_forward)
-    _bwd = staticmethod(F.relu_backward)
+    _op = "relu"
 
 
 class Tanh(_Elementwise):
     """``y = tanh(x)``."""
-    _fwd = staticmethod(F.tanh_forward)
-    _bwd = staticmethod(F.tanh_backward)
+    _op = "tanh"
 
 
 class Sigmoid(_Elementwise):
     """``y = 1 / (1 + exp(-x))``."""
-    _fwd = staticmethod(F.sigmoid_forward)
-    _bwd = staticmethod(F.sigmoid_backward)
+    _op = "sigmoid"
 
 
 class Softplus(_Elementwise):
     """``y = log(1 + exp(x))``."""
-    _fwd = staticmethod(F.softplus_forward)
-    _bwd = staticmethod(F.softplus_backward)
+    _op = "softplus"
 
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "softplus": Softplus,
