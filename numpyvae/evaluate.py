@@ -75,15 +75,15 @@ def log_likelihood(model, x, k=5000, rng=None, *, batch_size=None, chunk=None,
     reduced with one log-sum-exp at the end, so chunking does not change the sums.
     """
     model.check_x(x)
-    if warn and model.likelihood == "bernoulli" and np.any((x != 0) & (x != 1)):
-        warnings.warn("log_likelihood: x holds grey levels between 0 and 1, but a Bernoulli "
-                      "decoder is a normalised density over binary x only; the number is a "
-                      "cross-entropy score, not log p(x) of these images", stacklevel=2)
     k = check_positive_int(k, "k")
     check_rng(rng)
     auto_n, auto_s = chunk_sizes(model, k, budget)
     n_chunk = auto_n if batch_size is None else check_positive_int(batch_size, "batch_size")
     s_chunk = auto_s if chunk is None else check_positive_int(chunk, "chunk")
+    if warn and model.likelihood == "bernoulli" and np.any((x != 0) & (x != 1)):
+        warnings.warn("log_likelihood: x holds grey levels between 0 and 1, but a Bernoulli "
+                      "decoder is a normalised density over binary x only; the number is a "
+                      "cross-entropy score, not log p(x) of these images", stacklevel=2)
     base = int(rng.integers(2**63))
     out = np.empty(x.shape[0], np.float64)
     log_w = np.empty((min(n_chunk, x.shape[0]), k), np.float64)
