@@ -16,10 +16,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numpyvae.cli import main
-from numpyvae.exercises import (EXERCISES, THRESHOLD, find_exercise, format_result, grade,
-                                grade_file, result_to_dict, solution_source)
+from numpyvae.exercises import (
+    EXERCISES,
+    THRESHOLD,
+    find_exercise,
+    format_result,
+    grade,
+    grade_file,
+    result_to_dict,
+    solution_source,
+)
 from numpyvae.exercises import mistakes as M
 from numpyvae.exercises import solutions as S
+from numpyvae.exercises.ex12_vae import wrong_vae_backward
 from numpyvae.exercises.grader import default_file, find_exercises_dir
 
 STUBS = Path(__file__).resolve().parents[1] / "lessons" / "exercises"
@@ -212,58 +221,72 @@ def test_every_exercise_has_known_mistakes_covering_the_main_kinds():
 # Hand-written wrong implementations, phrased differently from mistakes.py: the grader must
 # name them from their values alone.
 
-def _dense_dW_einsum_transposed(dy, x, W, b):
+def _dense_dW_einsum_transposed(dy, cache):
+    x, W = cache
     return dy @ W.T, np.einsum("nk,ni->ki", dy, x), dy.sum(axis=0)
 
 
-def _dense_dx_transposed(dy, x, W, b):
+def _dense_dx_transposed(dy, cache):
+    x, W = cache
     return W @ dy.T, x.T @ dy, dy.sum(0)          # (D_in, N): dx transposed
 
 
-def _dense_db_last_axis(dy, x, W, b):
+def _dense_db_last_axis(dy, cache):
+    x, W = cache
     return dy @ W.T, x.T @ dy, np.sum(dy, axis=-1)
 
 
-def _dense_db_forgotten(dy, x, W, b):
-    return dy @ W.T, x.T @ dy, 0.0 * b
+def _dense_db_forgotten(dy, cache):
+    x, W = cache
+    return dy @ W.T, x.T @ dy, 0.0 * dy[0]
 
 
 def _softplus_negated(dy, x):
-    return -dy * np.exp(x) / (1.0 + np.exp(x))
+    return -dy * 0.5 * (1 + np.tanh(x / 2))
 
 
 def _softplus_doubled(dy, x):
     return 2 * dy * S.sigmoid(x)
 
 
-def _bernoulli_averaged(x, logits):
-    return (x - 1.0 / (1.0 + np.exp(-logits))) / len(x)
+def _bernoulli_averaged(dll, cache):
+    x, logits = cache
+    return (x - 0.5 * (1 + np.tanh(logits / 2))) * dll[..., None] / len(x)
 
 
-def _gaussian_sqrt_variance(x, mean, logvar):
+def _gaussian_sqrt_variance(dll, cache):
+    x, mean, logvar, inv_var = cache
     sigma = np.sqrt(np.exp(logvar))
-    return (x - mean) / sigma, -0.5 + 0.5 * (x - mean) ** 2 / np.exp(logvar)
+    d = dll[..., None]
+    return d * (x - mean) / sigma, d * (-0.5 + 0.5 * (x - mean) ** 2 / np.exp(logvar))
 
 
-def _kl_std(mu, logvar):
-    return mu + 0.0, (np.sqrt(np.exp(logvar)) - 1.0) / 2
+def _kl_std(dkl, cache):
+    mu, var = cache
+    return mu * dkl[:, None], dkl[:, None] * (np.sqrt(var) - 1.0) / 2
 
 
-def _kl_half(mu, logvar):
-    return mu / 2, 0.5 * (np.exp(logvar) - 1.0)
+def _kl_half(dkl, cache):
+    mu, var = cache
+    return mu * dkl[:, None] / 2, 0.5 * (var - 1.0) * dkl[:, None]
 
 
-def _reparam_variance(dz, mu, logvar, eps):
-    var = np.exp(logvar)
-    return 1.0 * dz, 0.5 * var * eps * dz
+def _reparam_variance(dz, cache):
+    std, eps = cache
+    t = 0.5 * std ** 2 * eps * dz
+    return (dz if dz.ndim == 2 else dz.sum(0)) * 1.0, t if t.ndim == 2 else t.sum(0)
 
 
-def _reparam_no_half(dz, mu, logvar, eps):
-    return dz + 0, dz * eps * np.sqrt(np.exp(logvar))
+def _reparam_no_half(dz, cache):
+    std, eps = cache
+    t = dz * eps * std
+    return (dz if dz.ndim == 2 else dz.sum(0)) + 0, t if t.ndim == 2 else t.sum(0)
 
 
-def _full_cov_wrong_outer(dz, mu, L, eps):
-    return dz * 1.0, np.tril(np.einsum("nj,ni->nij", dz, eps))
+def _full_cov_wrong_outer(dz, cache):
+    L, eps = cache
+    dL = np.tril(np.einsum("...nj,...ni->...nij", dz, eps))
+    return (dz if dz.ndim == 2 else dz.sum(0)) * 1.0, dL if dL.ndim == 3 else dL.sum(0)
 
 
 def _sparse_axis1(h, rho, beta):
@@ -286,7 +309,7 @@ def _score_negated(theta, eps):
 
 
 def _vae_var(x, eps, params):
-    return M._vae_backward(x, eps, params, std_vs_var=True)
+    return wrong_vae_backward(x, eps, params, std_vs_var=True)
 
 
 HANDWRITTEN = [
@@ -296,12 +319,14 @@ HANDWRITTEN = [
     ("dense", "dense_backward", _dense_db_forgotten, {"db": "missing_bias_grad"}),
     ("softplus", "softplus_backward", _softplus_negated, {"dx": "sign"}),
     ("softplus", "softplus_backward", _softplus_doubled, {"dx": "factor_2"}),
-    ("bernoulli", "bernoulli_loglik_grad", _bernoulli_averaged, {"dlogits": "batch_mean"}),
-    ("gaussian", "gaussian_loglik_grad", _gaussian_sqrt_variance, {"dmean": "std_vs_variance"}),
-    ("kl", "kl_grad", _kl_std, {"dlogvar": "std_vs_variance"}),
-    ("kl", "kl_grad", _kl_half, {"dmu": "factor_half"}),
-    ("reparam", "reparam_backward", _reparam_variance, {"dlogvar": "std_vs_variance"}),
-    ("reparam", "reparam_backward", _reparam_no_half, {"dlogvar": "factor_2"}),
+    ("bernoulli", "bernoulli_log_likelihood_backward", _bernoulli_averaged,
+     {"dlogits": "batch_mean"}),
+    ("gaussian", "gaussian_log_likelihood_backward", _gaussian_sqrt_variance,
+     {"dmean": "std_vs_variance"}),
+    ("kl", "kl_std_normal_backward", _kl_std, {"dlogvar": "std_vs_variance"}),
+    ("kl", "kl_std_normal_backward", _kl_half, {"dmu": "factor_half"}),
+    ("reparam", "gaussian_backward", _reparam_variance, {"dlogvar": "std_vs_variance"}),
+    ("reparam", "gaussian_backward", _reparam_no_half, {"dlogvar": "factor_2"}),
     ("full_cov", "full_cov_backward", _full_cov_wrong_outer, {"dL": "transpose"}),
     ("sparse", "sparse_penalty_grad", _sparse_axis1, {"dh": "wrong_axis"}),
     ("contractive", "contractive_penalty_grad", _contractive_summed,
@@ -328,14 +353,15 @@ def test_handwritten_mistakes_are_named(name, function, impl, expected):
 def test_diagnosis_is_printed_with_the_failure(tmp_path, capsys):
     path = write(tmp_path, "my_dense.py", """
         import numpy as np
-        def dense_backward(dy, x, W, b):
-            return dy @ W.T, dy.T @ x, np.zeros_like(b)
+        def dense_backward(dy, cache):
+            x, W = cache
+            return dy @ W.T, dy.T @ x, np.zeros(dy.shape[1])
         """)
     code, out, _ = check("dense", "--file", path, capsys=capsys)
     assert code == 1
     assert "likely mistake (transpose)" in out
     assert "likely mistake (missing_bias_grad)" in out
-    assert "has shape (5, 4), but should have shape (4, 5)" in out
+    assert "has shape (2, 3), but should have shape (3, 2)" in out
     assert "FAIL" in out and f"{THRESHOLD:.0e}" in out
 
 
@@ -361,7 +387,8 @@ def test_student_value_error_gives_a_trimmed_traceback(tmp_path, capsys):
 
 def test_missing_transpose_that_raises_gets_a_hint_and_still_a_diagnosis(tmp_path):
     path = write(tmp_path, "dense.py", """
-        def dense_backward(dy, x, W, b):
+        def dense_backward(dy, cache):
+            x, W = cache
             return dy @ W, x.T @ dy, dy.sum(axis=0)
         """)
     result = grade_file(find_exercise(1), path)
@@ -370,6 +397,8 @@ def test_missing_transpose_that_raises_gets_a_hint_and_still_a_diagnosis(tmp_pat
     assert "missing (or extra) transpose" in text
     dx = result.checks[0]
     assert dx.diagnosis.kind == "transpose"         # from the square case, where it ran
+    # dW and db are right wherever the function returned: not FAIL because dx raised
+    assert [c.passed for c in result.checks] == [False, True, True]
 
 
 def test_wrong_shape_float32_and_nan_files_are_explained(tmp_path, capsys):
@@ -396,12 +425,12 @@ def test_wrong_shape_float32_and_nan_files_are_explained(tmp_path, capsys):
 
 def test_wrong_number_or_kind_of_outputs(tmp_path):
     dense = find_exercise("dense")
-    two = grade(dense, {"dense_backward": lambda dy, x, W, b: (dy @ W.T, x.T @ dy)})
+    two = grade(dense, {"dense_backward": lambda dy, c: (dy @ c[1].T, c[0].T @ dy)})
     assert two.status == "error"
     assert "returned 2 values; expected 3" in two.parts[0].message
     assert "forget to return the bias gradient db" in two.parts[0].message
     assert all(not c.passed for c in two.checks)
-    one = grade(dense, {"dense_backward": lambda dy, x, W, b: dy @ W.T})
+    one = grade(dense, {"dense_backward": lambda dy, c: dy @ c[1].T})
     assert "expected a tuple of 3 arrays" in one.parts[0].message
     sp = grade(find_exercise("softplus"), {"softplus_backward": lambda dy, x: None})
     assert "returned None" in sp.parts[0].message
@@ -428,8 +457,8 @@ def test_missing_function_syntax_error_and_import_error(tmp_path, capsys):
 def test_partly_implemented_exercise(tmp_path):
     path = write(tmp_path, "act.py", """
         import numpy as np
-        def relu_backward(dy, x):
-            return dy * (x > 0)
+        def relu_backward(dy, y):
+            return dy * (y > 0)
         def tanh_backward(dy, x):
             raise NotImplementedError("Exercise 02 (activations): tanh not yet")
         def sigmoid_backward(dy, x):
@@ -464,8 +493,9 @@ def test_student_modules_do_not_leak(tmp_path):
 def test_json_output_has_the_documented_fields(tmp_path, capsys):
     path = write(tmp_path, "neg.py", """
         import numpy as np
-        def kl_grad(mu, logvar):
-            return -mu, 0.5 * (np.exp(logvar) - 1)
+        def kl_std_normal_backward(dkl, cache):
+            mu, var = cache
+            return -mu * dkl[:, None], 0.5 * (var - 1) * dkl[:, None]
         """)
     out_json = tmp_path / "r.json"
     code, _, _ = check("kl", "--file", path, "--json", out_json, capsys=capsys)
@@ -474,14 +504,14 @@ def test_json_output_has_the_documented_fields(tmp_path, capsys):
     assert data["exercise"] == "06_kl" and data["passed"] is False and data["status"] == "fail"
     assert data["threshold"] == THRESHOLD
     checks = {c["name"]: c for c in data["checks"]}
-    assert set(checks) == {"kl_grad:dmu", "kl_grad:dlogvar"}
+    assert set(checks) == {"kl_std_normal_backward:dmu", "kl_std_normal_backward:dlogvar"}
     for c in checks.values():
         assert {"name", "error", "threshold", "passed", "worst_index", "diagnosis"} <= set(c)
-    dmu = checks["kl_grad:dmu"]
+    dmu = checks["kl_std_normal_backward:dmu"]
     assert dmu["passed"] is False and dmu["error"] > 1 and isinstance(dmu["worst_index"], list)
     assert dmu["diagnosis"]["kind"] == "sign" and dmu["diagnosis"]["message"]
-    assert checks["kl_grad:dlogvar"]["passed"] is True
-    assert checks["kl_grad:dlogvar"]["diagnosis"] is None
+    assert checks["kl_std_normal_backward:dlogvar"]["passed"] is True
+    assert checks["kl_std_normal_backward:dlogvar"]["diagnosis"] is None
 
 
 def test_json_for_all_is_strict_json_and_stdout_mode(tmp_path, capsys):

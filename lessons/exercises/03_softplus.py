@@ -7,16 +7,24 @@ Complete ``softplus_backward`` below, then check it:
 
 Softplus is a smooth ReLU; it is also the −log of a sigmoid: softplus(x) = −log σ(−x), which is
 how it enters the Bernoulli log-likelihood (exercise 04).
+
+Your function has the signature and meaning of the library's own kernel,
+``numpyvae.functional.softplus_backward``, so it can stand in for it in the real VAE: when it
+passes, ``numpyvae check train --dir DIR`` trains the course VAE once with the library's kernels
+and once with yours, and compares the loss curves.
 """
 import numpy as np
 
 
-def softplus_backward(dy, x):
+def softplus_backward(dy, cache):
     """y = softplus(x) = log(1 + exp(x)), elementwise.
 
-    dy, x : (N, D) float64   ->   dx : (N, D) float64,  dx = dy · softplus'(x)
+    dy    : (N, D) float64, upstream gradient
+    cache : x, (N, D) float64 — the INPUT (what ``numpyvae.functional.softplus_forward`` kept)
+    Returns dx : (N, D) float64,  dx = dy · softplus'(x)
 
-    The grader includes x = ±30: your formula must not overflow there.
+    The grader includes x = ±30, ±500 and ±1000: your formula must not overflow there
+    (exp(x) is inf in float64 above x ≈ 709.8, and in float32, the training dtype, above 88.7).
     """
     raise NotImplementedError(
         "Exercise 03 (softplus): not implemented yet — hint: differentiate log(1 + e^x) with "

@@ -1,0 +1,261 @@
+"""Naming the mistake: what the grader says when a gradient is wrong.
+
+:func:`diagnose` is called for each gradient that fails; :func:`review` once per stub function
+after all its gradients are checked (it sees them together).  The grader
+(:mod:`numpyvae.exercises.grader`) supplies ``prep`` with ``cases``, ``numeric`` and
+``reference`` (``function -> [{output: array} per case]``) and ``specific``
+(``function -> [(Mistake, [{output: array} | None per case])]``).
+
+:func:`diagnose` tries, in order,
+
+1. the known mistakes of the exercise (registered in its module), then the generic variants of
+   the reference (``-ref``, ``2 ref``, ``ref / 2``, the transpose, ``ref / N``, ``N ref``,
+   zeros), then every known mistake combined with one of the generic variants (two mistakes at
+   once, e.g. the variance for the standard deviation *and* the 1/2 missing): the first that
+   matches the student's result in every failing case, and differs from the truth in one, wins.
+   NaN and inf match NaN and inf in the same places;
+2. overflow: NaN or inf where the true gradient is finite;
+3. precision: the result agrees with the reference only to float32 rounding;
+4. batch size one: every case with N = 1 passed and every case with N > 1 failed.
+
+:func:`review` marks gradients correct where the function returned as passed even if the
+function raised in other cases (the failure belongs to the output that made it raise), fails a
+gradient that passed the threshold but agrees with the reference only to float32 rounding, and
+for exercise 12 names the first wrong block of the backward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..gradcheck import rel_error
+from .base import THRESHOLD
+
+DISTINCT = 1e-3        # a variant is diagnostic only where it differs from the truth by this much
+PRECISION = 1e-9       # float64 arithmetic agrees with the reference to ~1e-15; float32 to ~1e-7
+FLOAT32_BAND = 1e-4    # ... but not worse than this, or it is a real mistake
+
+
+@dataclass
+class Diagnosis:
+    kind: str
+    message: str
+
+    def to_dict(self):
+        return {"kind": self.kind, "message": self.message}
+
+
+def _rel(a, b):
+    """Relative error, NaN and inf matching NaN and inf in the same places; inf on mismatch."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    fa, fb = np.isfinite(a), np.isfinite(b)
+    if not np.array_equal(fa, fb):
+        return float("inf")
+    if not fa.all():
+        same = (np.isnan(a) & np.isnan(b)) | (a == b)
+        if not same[~fa].all():
+            return float("inf")
+        a, b = a[fa], b[fb]
+    with np.errstate(all="ignore"):
+        e = rel_error(a, b) if a.size else 0.0
+    return e if np.isfinite(e) else float("inf")
+
+
+GENERIC = (
+    ("sign", lambda r, n: -r,
+     "{g} is exactly -1 times the correct gradient: a sign error (a minus sign lost or added "
+     "in the chain rule, or the gradient of the negated function)",
+     "and on top of that the sign is flipped"),
+    ("factor_2", lambda r, n: 2.0 * r,
+     "{g} is exactly twice the correct gradient: look for a missing 1/2 (or an extra 2)",
+     "and on top of that a factor 2 (a missing 1/2)"),
+    ("factor_half", lambda r, n: 0.5 * r,
+     "{g} is exactly half the correct gradient: look for a missing 2 (from differentiating a "
+     "square) or an extra 1/2", "and on top of that a factor 1/2 (a missing 2)"),
+    ("transpose", lambda r, n: np.swapaxes(r, -1, -2) if r.ndim >= 2 else None,
+     "{g} is the transpose of the correct gradient: a gradient has the shape of what it is "
+     "the gradient of; swap the order of a matrix product or add/remove a .T",
+     "and on top of that transposed"),
+    ("batch_mean", lambda r, n: r / n if n > 1 else None,
+     "{g} is the correct gradient divided by the batch size N: this exercise SUMS over the "
+     "batch (see the docstring), so there is no 1/N", "and on top of that divided by N"),
+    ("batch_sum", lambda r, n: r * n if n > 1 else None,
+     "{g} is N times the correct gradient: this exercise AVERAGES over the batch (see the "
+     "docstring), so a 1/N is missing", "and on top of that N times too large"),
+    ("zero", lambda r, n: np.zeros_like(r), "{g} is all zeros", None),
+)
+
+
+def candidates(part, output, prep):
+    """(kind, message, [array | None per case]) for every known-wrong variant of ``output``."""
+    out = []
+    specific = []
+    for m, per_case in prep.specific[part.function]:
+        values = [None if pc is None else pc.get(output) for pc in per_case]
+        specific.append((m, values))
+        out.append((m.kind, m.message, values))
+    refs = [np.asarray(r[output], np.float64) for r in prep.reference[part.function]]
+    for kind, make, message, _ in GENERIC:
+        values = [make(r, c.batch) for r, c in zip(refs, prep.cases)]
+        kind2, message2 = part.hints.get((output, kind), (kind, message.format(g=output)))
+        out.append((kind2, message2, values))
+    # two mistakes at once: a known mistake, then one generic transformation on top of it
+    for m, values in specific:
+        for kind, make, _, also in GENERIC:
+            if also is None:
+                continue
+            combo = []
+            for v, c in zip(values, prep.cases):
+                try:
+                    combo.append(None if v is None else make(np.asarray(v, np.float64), c.batch))
+                except Exception:  # noqa: BLE001 - e.g. a scalar has no transpose
+                    combo.append(None)
+            out.append((f"{m.kind}+{kind}", f"two mistakes at once: {m.message}; {also}",
+                        combo))
+    return out
+
+
+def _matches(values, student, failing, numeric, output):
+    distinct = False
+    for ci in failing:
+        v, s, num = values[ci], student[ci], numeric[ci][output]
+        if v is None or np.shape(v) != s.shape or _rel(s, v) >= THRESHOLD:
+            return False
+        if np.shape(v) != num.shape or _rel(v, num) > DISTINCT:
+            distinct = True
+    return distinct
+
+
+def diagnose(part, output, student, failing, prep):
+    """The likely mistake behind a failing gradient, or None.
+
+    student : {case index: the student's result as a float64 array}
+    failing : the case indices where it is wrong (wrong shape, value or NaN)."""
+    if not failing:
+        return None
+    numeric = prep.numeric[part.function]
+    for kind, message, values in candidates(part, output, prep):
+        if _matches(values, student, failing, numeric, output):
+            return Diagnosis(kind, message)
+    same_shape = [ci for ci in failing if student[ci].shape == numeric[ci][output].shape]
+    for ci in same_shape:                     # 2. overflow: NaN / inf where the truth is finite
+        s, num = student[ci], numeric[ci][output]
+        bad = ~np.isfinite(s) & np.isfinite(num)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            what = "NaN" if np.isnan(s[idx]) else "inf"
+            return Diagnosis("overflow", (
+                f"overflow: {output} is {what} at {list(idx)} in case {prep.cases[ci].label}, "
+                "where the true gradient is finite. The grader's inputs include large values "
+                "(such as +-30, +-500, +-1000): exp(x) overflows float64 above x ~ 709.8 "
+                "(float32, the training dtype, above 88.7), and inf / inf or 0 * inf is NaN. "
+                "Rewrite the formula so that exp only sees -|x|, e.g. "
+                "sigmoid(x) = 0.5 (1 + tanh(x / 2))"))
+    refs = prep.reference[part.function]
+    if same_shape and len(same_shape) == len(failing):          # 3. precision
+        errs = [_rel(student[ci], refs[ci][output]) for ci in failing]
+        if max(errs) < FLOAT32_BAND:
+            return Diagnosis("precision", _precision_message(output, max(errs)))
+    ones = [ci for ci, c in enumerate(prep.cases) if c.batch == 1]   # 4. batch size one
+    if ones and not set(ones) & set(failing) and all(prep.cases[ci].batch > 1 for ci in failing):
+        labels = ", ".join(prep.cases[ci].label for ci in ones)
+        return Diagnosis("batch_size_one", (
+            f"right for batch size 1 only: the N = 1 case passed ({labels}) and every case "
+            "with N > 1 fails. Look for a term that treats the examples differently from the "
+            "others: a 1/N left off one term (or put on one), a sum over the batch missing, or "
+            "rows mixed up by a sum or mean over the wrong axis"))
+    return None
+
+
+def _precision_message(output, err):
+    return (f"precision: computed in float32? {output} agrees with the correct gradient only "
+            f"to {err:.0e} relative (float32 rounding is ~1e-7, float64 ~1e-16). Keep every "
+            "intermediate in float64: no np.float32, astype(np.float32) or float32 constants")
+
+
+# ------------------------------------------------------------------------------ review
+
+
+def _student_values(runs, output):
+    out = {}
+    for ci, run in enumerate(runs):
+        if run.outputs is None:
+            continue
+        v = run.outputs.get(output)
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            out[ci] = np.asarray(v, np.float64)
+    return out
+
+
+def review(exercise, part, result, runs, prep):
+    """Amend the checks of one stub function (``result.checks``) once all are made."""
+    numeric = prep.numeric[part.function]
+    refs = prep.reference[part.function]
+    raised = [ci for ci, r in enumerate(runs) if r.error is not None]
+    for check in result.checks:
+        student = _student_values(runs, check.gradient)
+        ran = sorted(student)
+        if not ran:
+            continue
+        right = all(student[ci].shape == numeric[ci][check.gradient].shape
+                    and _rel(student[ci], numeric[ci][check.gradient]) < THRESHOLD for ci in ran)
+        # a gradient right wherever the function returned is not FAIL because it raised elsewhere
+        if raised and right and check.error is not None and check.error < THRESHOLD:
+            check.passed = True
+            check.problem = (f"right in the {len(ran)} of {len(runs)} cases where your function "
+                             f"returned; not checked in the other {len(raised)}, where it "
+                             f"raised (another output's mistake, see above)")
+            check.diagnosis = None
+            continue
+        # passed the threshold, but agrees with the exact reference only to float32 rounding
+        if check.passed and right and len(ran) == len(runs):
+            errs = [_rel(student[ci], refs[ci][check.gradient]) for ci in ran]
+            if PRECISION < max(errs) < FLOAT32_BAND:
+                check.passed = False
+                check.diagnosis = Diagnosis("precision", _precision_message(check.gradient,
+                                                                            max(errs)))
+    if exercise.blocks:
+        _review_blocks(exercise, result)
+
+
+def _review_blocks(exercise, result):
+    """Exercise 12: group the gradients into the blocks of the backward pass and name the first
+    wrong one; a later block that is wrong only because of it says so."""
+    checks = {c.gradient: c for c in result.checks}
+    verdicts = []
+    first = None
+    for i, (name, grads, where) in enumerate(exercise.blocks):
+        ok = all(checks[g].passed for g in grads)
+        verdicts.append(f"{name} ({', '.join(grads)}): {'right' if ok else 'WRONG'}")
+        if not ok and first is None:
+            first = i
+    if first is None:
+        return
+    # the two heads of the encoder both take dz: if the mean head is first, the log-variance
+    # head is not downstream of it
+    firsts = {first}
+    if exercise.blocks[first][1][0] == "W_mu":
+        firsts.add(first + 1)
+    name, grads, where = exercise.blocks[first]
+    right_before = [b[0] for b in exercise.blocks[:first]]
+    for i, (bname, bgrads, bwhere) in enumerate(exercise.blocks):
+        for g in bgrads:
+            c = checks[g]
+            if c.passed or c.diagnosis is not None:
+                continue
+            if i in firsts:
+                after = (f"; the blocks before it in the backward pass ({', '.join(right_before)}) "
+                         "are right, so the error enters here" if right_before else
+                         "; it is the first block of the backward pass")
+                c.diagnosis = Diagnosis("block", f"the first wrong block is {bname} "
+                                        f"({', '.join(bgrads)}){after}: {bwhere}")
+            else:
+                c.diagnosis = Diagnosis("downstream", (
+                    f"{bname} is wrong because {name} ({', '.join(grads)}), earlier in the "
+                    "backward pass, is: its error flows on into this block. Fix that block "
+                    "first"))
+    result.notes.append("blocks of the backward pass, in backward order: " + "; ".join(verdicts))
