@@ -1,0 +1,473 @@
+"""``numpyvae check train --dir DIR``: the end of the exercise session.  The student's backward
+passes train the real VAE.
+
+    numpyvae check train --dir lessons/exercises            # the student's NN_name.py files
+    numpyvae check train --dir DIR --json result.json       # for an autograder
+    numpyvae check train --dir DIR --steps 400 --figure curves.png
+
+The course VAE (the shapes data, 784-512-256-10, ReLU, Bernoulli decoder, Adam 1e-3) is
+trained twice from the same seed, in float64: once with the library's kernels and once with the
+student's functions from DIR substituted into the real training loop (the model calls every
+kernel through its module attribute at call time, ARCHITECTURE.md, so setting
+``numpyvae.functional.dense_backward = student's`` in a child process is enough; the
+activations are also bound on their layer classes, which are patched too).  Every function in
+DIR that is defined and does not raise NotImplementedError on the grader's first case is used;
+the library fills in the rest, and the report says which were the student's and how often the
+training loop called each.
+
+Both loss curves are printed side by side and drawn (``--figure``).  They agree when the
+relative difference of the losses, and of the final parameters, stays within float64 rounding
+(:data:`AGREE_RTOL`; a correct kernel that orders its arithmetic differently from the library's
+differs by ~1e-16 per step, and Adam carries that along without amplifying it much in a few
+hundred steps).  When they part, each student function is substituted alone, up to a few steps
+past the parting, and the ones whose curve parts are named with their exercise.
+
+Exit status: 0 when the curves agree, 1 when they part (or a student function raises during
+training, or DIR holds no implemented function), 2 for a usage error.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+AGREE_RTOL = 1e-9          # float64 rounding, carried through a few hundred Adam steps
+DEFAULTS = {"steps": 200, "batch_size": 100, "hidden": [512, 256], "z_dim": 10, "lr": 1e-3,
+            "n_train": 2000, "activation": "relu", "likelihood": "bernoulli",
+            "covariance": "diagonal", "seed": 0}
+CHILD_TIMEOUT = 600.0      # seconds per training run
+PAST_PARTING = 5           # steps run past the parting step when substituting one at a time
+
+# which library attribute each stub function replaces, and how the library calls it
+_LAYER_CLASS = {"relu_backward": "ReLU", "tanh_backward": "Tanh", "sigmoid_backward": "Sigmoid",
+                "softplus_backward": "Softplus"}
+
+
+def add_arguments(parser):
+    """The options of ``check train`` (called by ``numpyvae check``'s parser)."""
+    g = parser.add_argument_group("check train (numpyvae check train --dir DIR)")
+    g.add_argument("--steps", type=int, default=None,
+                   help=f"training steps of each run (default {DEFAULTS['steps']})")
+    g.add_argument("--figure", metavar="PATH", default=None,
+                   help="where to write the figure of the two loss curves "
+                        "(default: check_train.png in the current folder)")
+    g.add_argument("--activation", choices=("relu", "tanh", "sigmoid", "softplus"), default=None,
+                   help="the VAE's hidden activation (default relu; tanh/sigmoid/softplus "
+                        "exercise those stubs)")
+    g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default=None,
+                   help="the decoder (default bernoulli; gaussian exercises 05)")
+    g.add_argument("--covariance", choices=("diagonal", "full"), default=None,
+                   help="the posterior family (default diagonal; full exercises 08)")
+
+
+# ------------------------------------------------------------------- the student's files
+
+
+def student_files(directory):
+    """{function: (exercise key, path)} for every library-backed stub function whose file
+    ``NN_name.py`` is in ``directory``."""
+    from ..exercises import catalogue, grader
+    found = {}
+    for ex, part in catalogue.library_parts():
+        try:
+            path = grader.default_file(ex, directory)
+        except FileNotFoundError:
+            continue
+        found[part.function] = (ex.key, str(Path(path).resolve()))
+    return found
+
+
+# ------------------------------------------------------------------------- the child
+
+
+def _load(path, counter=[0]):  # noqa: B006 - a module-name counter
+    import importlib.util
+    counter[0] += 1
+    name = f"_numpyvae_train_student_{counter[0]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+class _StudentError(Exception):
+    def __init__(self, function, err):
+        super().__init__(f"{function} raised {type(err).__name__}: {err}")
+        self.function = function
+
+
+def _wrap(function, fn, calls):
+    """An adapter with the library kernel's full signature around the student's
+    ``fn(dout, cache)``: the library's optional arguments (preallocated gradient buffers,
+    ``out=``, ``need_dx``) are honoured here, outside the student's code."""
+    def run(*args):
+        calls[function] = calls.get(function, 0) + 1
+        try:
+            return fn(*args)
+        except Exception as err:  # noqa: BLE001 - the student's code
+            raise _StudentError(function, err) from err
+
+    if function == "dense_backward":
+        def dense_backward(dy, cache, dW=None, db=None, need_dx=True):
+            dx, gW, gb = run(dy, cache)
+            if dW is not None:
+                dW[...] = gW
+                gW = dW
+            if db is not None:
+                db[...] = gb
+                gb = db
+            return (dx if need_dx else None), gW, gb
+        return dense_backward
+    if function in _LAYER_CLASS:
+        def elementwise(dy, cache, out=None):
+            dx = run(dy, cache)
+            if out is not None:
+                out[...] = dx
+                return out
+            return dx
+        return elementwise
+    return run
+
+
+def _probe(ex, part, fn):
+    """'ok', 'not_implemented' or a message: the function on the grader's first case."""
+    case = ex.cases(0)[0]
+    try:
+        fn(*(_copy(case.inputs[a]) for a in part.args))
+    except NotImplementedError:
+        return "not_implemented"
+    except Exception as err:  # noqa: BLE001 - the student's code
+        return f"raises {type(err).__name__} on the grader's first case: {err}"
+    return "ok"
+
+
+def _copy(v):
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if isinstance(v, tuple):
+        return tuple(_copy(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    return v
+
+
+def substitute(functions, calls):
+    """Set the library's module (and layer-class) attributes to the adapted student functions.
+    ``functions``: {stub function name: callable}."""
+    import importlib
+
+    from .. import layers
+    from ..exercises import catalogue
+    target = {p.function: p.library for _, p in catalogue.library_parts()}
+    for name, fn in functions.items():
+        module_name, attr = target[name].split(":")
+        wrapped = _wrap(name, fn, calls)
+        setattr(importlib.import_module(module_name), attr, wrapped)
+        if name in _LAYER_CLASS:
+            getattr(layers, _LAYER_CLASS[name])._bwd = staticmethod(wrapped)
+
+
+def train_curve(config, steps):
+    """Train the course VAE in float64 from ``config['seed']``: -> (losses (steps,), params)."""
+    import numpyvae as nv
+    rng = np.random.default_rng(config["seed"])
+    x, _ = nv.datasets.make_shapes(config["n_train"], np.random.default_rng(config["seed"] + 1))
+    x = x.astype(np.float64)
+    model = nv.VAE(x.shape[1], list(config["hidden"]), config["z_dim"],
+                   likelihood=config["likelihood"], activation=config["activation"],
+                   covariance=config["covariance"], rng=rng, dtype=np.float64)
+    opt = nv.optim.Adam(lr=config["lr"])
+    losses = np.empty(steps)
+    b = config["batch_size"]
+    order = rng.permutation(len(x))
+    pos = 0
+    for t in range(steps):
+        if pos + b > len(x):
+            order, pos = rng.permutation(len(x)), 0
+        xb = x[order[pos:pos + b]]
+        pos += b
+        loss, grad = model.loss_and_grad(xb, rng)
+        losses[t] = loss
+        opt.step(model.params, grad)
+    return losses, model.params.copy()
+
+
+def _child(spec_path, out_path):
+    """Run in a child process: load the student's files, substitute, train, write the result."""
+    spec = json.loads(Path(spec_path).read_text())
+    from ..exercises import catalogue
+    parts = {p.function: (ex, p) for ex, p in catalogue.library_parts()}
+    result = {"status": {}, "calls": {}, "error": None, "failed_function": None,
+              "losses": [], "steps_done": 0}
+    use = {}
+    modules = {}
+    for name, (_key, path) in spec["functions"].items():
+        try:
+            if path not in modules:
+                modules[path] = _load(path)
+            fn = getattr(modules[path], name, None)
+        except BaseException as err:  # noqa: BLE001 - the student's import
+            result["status"][name] = f"{Path(path).name} could not be imported: " \
+                                     f"{type(err).__name__}: {err}"
+            continue
+        if not callable(fn):
+            result["status"][name] = f"not defined in {Path(path).name}"
+            continue
+        status = _probe(*parts[name], fn) if spec["probe"] else "ok"
+        result["status"][name] = status
+        if status == "ok":
+            use[name] = fn
+    substitute(use, result["calls"])
+    losses = []
+    try:
+        import numpyvae as nv  # noqa: F401 - after the substitution, as the CLI would
+        curve, params = train_curve(spec["config"], spec["steps"])
+        losses = curve.tolist()
+        np.save(Path(out_path).with_suffix(".npy"), params)
+    except _StudentError as err:
+        result["error"] = str(err)
+        result["failed_function"] = err.function
+    except Exception as err:  # noqa: BLE001 - e.g. a wrong shape surfacing in the library
+        result["error"] = f"{type(err).__name__}: {err}"
+    result["losses"] = [v if np.isfinite(v) else None for v in losses]
+    result["steps_done"] = len(losses)
+    Path(out_path).write_text(json.dumps(result))
+
+
+def _run_child(functions, config, steps, probe, workdir):
+    """One training run in a fresh process -> (result dict, final params or None)."""
+    fd, spec_path = tempfile.mkstemp(suffix=".json", dir=workdir)
+    os.close(fd)
+    out_path = spec_path.replace(".json", ".out.json")
+    Path(spec_path).write_text(json.dumps({"functions": functions, "config": config,
+                                           "steps": steps, "probe": probe}))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               MPLBACKEND="Agg")
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-c",
+           "import sys; from numpyvae.commands.check_train import _child; "
+           "_child(sys.argv[1], sys.argv[2])", spec_path, out_path]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=CHILD_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"the training run took longer than {CHILD_TIMEOUT:.0f} s",
+                "losses": [], "status": {}, "calls": {}, "failed_function": None}, None
+    if not Path(out_path).is_file():
+        tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
+        return {"error": "the training process ended without a result (exit status "
+                         f"{proc.returncode}): " + " / ".join(tail),
+                "losses": [], "status": {}, "calls": {}, "failed_function": None}, None
+    result = json.loads(Path(out_path).read_text())
+    npy = Path(out_path).with_suffix(".npy")
+    params = np.load(npy) if npy.is_file() else None
+    return result, params
+
+
+# ------------------------------------------------------------------------- comparing
+
+
+def _rel_diff(a, b):
+    """Per-step relative difference of two loss curves (inf where one is missing/NaN)."""
+    n = max(len(a), len(b))
+    out = np.full(n, np.inf)
+    for i in range(min(len(a), len(b))):
+        if a[i] is not None and b[i] is not None:
+            out[i] = abs(a[i] - b[i]) / max(abs(b[i]), 1e-300)
+    return out
+
+
+def _parting(diff):
+    bad = np.flatnonzero(~(diff <= AGREE_RTOL))
+    return None if bad.size == 0 else int(bad[0])
+
+
+def check_train(directory, steps=None, config=None, figure="check_train.png", log=print):
+    """Run the comparison; -> the result dict (also what ``--json`` writes)."""
+    from ..exercises import catalogue
+    cfg = dict(DEFAULTS)
+    cfg.update({k: v for k, v in (config or {}).items() if v is not None})
+    steps = int(steps or cfg["steps"])
+    if steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    files = student_files(directory)
+    keys = {p.function: ex for ex, p in catalogue.library_parts()}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="numpyvae-check-train-") as work:
+        lib, lib_params = _run_child({}, cfg, steps, False, work)
+        if lib.get("error"):
+            raise RuntimeError(f"the library's own training run failed: {lib['error']}")
+        stu, stu_params = _run_child(files, cfg, steps, True, work)
+        used = sorted((n for n, s in stu["status"].items() if s == "ok"),
+                      key=lambda n: (keys[n].number, n))
+        result = {"dir": str(directory), "config": cfg, "steps": steps, "tolerance": AGREE_RTOL,
+                  "dtype": "float64", "functions": {}, "library_losses": lib["losses"],
+                  "student_losses": stu["losses"], "error": stu.get("error"),
+                  "failed_function": stu.get("failed_function"), "responsible": []}
+        for ex, p in catalogue.library_parts():
+            status = stu["status"].get(p.function, "no file" if p.function not in files
+                                       else "not found")
+            result["functions"][p.function] = {
+                "exercise": ex.key, "library": p.library,
+                "source": "student" if status == "ok" else "library",
+                "status": status, "calls": stu["calls"].get(p.function, 0)}
+        diff = _rel_diff(stu["losses"], lib["losses"])
+        parted = _parting(diff) if used else None
+        param_diff = None
+        if stu_params is not None and lib_params is not None:
+            scale = max(np.abs(lib_params).max(), 1e-300)
+            param_diff = float(np.abs(stu_params - lib_params).max() / scale)
+            if parted is None and not param_diff <= AGREE_RTOL:
+                parted = steps - 1
+        if stu.get("error") and parted is None:
+            parted = stu.get("steps_done", 0)
+        result["max_rel_diff"] = (None if not np.isfinite(diff).all() or not len(diff)
+                                  else float(diff.max()))
+        result["param_rel_diff"] = param_diff
+        result["parted_at"] = parted
+        result["agree"] = bool(used) and parted is None and not stu.get("error")
+        if parted is not None and used:
+            if stu.get("failed_function"):
+                result["responsible"] = [stu["failed_function"]]
+            else:
+                short = min(steps, parted + 1 + PAST_PARTING)
+                for name in used:
+                    one, _ = _run_child({name: files[name]}, cfg, short, False, work)
+                    if one.get("error") or _parting(_rel_diff(one["losses"],
+                                                              lib["losses"][:short])) is not None:
+                        result["responsible"].append(name)
+        result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["figure"] = _figure(result, figure) if figure else None
+    for line in report_lines(result):
+        log(line)
+    return result
+
+
+def report_lines(result):
+    """The printed report."""
+    from ..exercises import catalogue
+    cfg = result["config"]
+    ex_of = {p.function: ex for ex, p in catalogue.library_parts()}
+    lines = [f"check train: the course VAE on the shapes data "
+             f"({784}-{'-'.join(map(str, cfg['hidden']))}-{cfg['z_dim']}, {cfg['activation']}, "
+             f"{cfg['likelihood']} decoder, {cfg['covariance']} posterior), {result['steps']} "
+             f"Adam steps of batch {cfg['batch_size']}, float64, seed {cfg['seed']}",
+             f"  folder: {result['dir']}", "", "  functions:"]
+    for name, info in result["functions"].items():
+        ex = ex_of[name]
+        if info["source"] == "student":
+            what = f"YOURS    called {info['calls']} times in training"
+            if info["calls"] == 0:
+                what += (" (this model does not use it; see --activation, --likelihood, "
+                         "--covariance)")
+        else:
+            what = f"library  ({info['status']})"
+        lines.append(f"    {ex.number:02d} {name:<36} {what}")
+    mine = [n for n, i in result["functions"].items() if i["source"] == "student"]
+    if not mine:
+        lines += ["", "  none of the functions in the folder is implemented yet: nothing to "
+                      "compare (run numpyvae check NN for each exercise first)"]
+        return lines
+    lines += ["", "  loss (nats per example)", f"    {'step':>5}  {'library':>14}  "
+              f"{'yours':>14}  {'rel. diff':>9}"]
+    lib, stu = result["library_losses"], result["student_losses"]
+    n = len(lib)
+    parted = result["parted_at"]
+    show = sorted({0, n - 1, *range(0, n, max(1, n // 10)),
+                   *([] if parted is None else [min(parted, n - 1)])})
+    for t in show:
+        a = lib[t]
+        b = stu[t] if t < len(stu) else None
+        d = "-" if b is None or a is None else f"{abs(a - b) / max(abs(a), 1e-300):.1e}"
+        mark = "  <- the curves part here" if parted is not None and t == parted else ""
+        lines.append(f"    {t + 1:>5}  {_num(a):>14}  {_num(b):>14}  {d:>9}{mark}")
+    lines.append("")
+    if result["error"]:
+        lines.append(f"  training with your functions stopped at step "
+                     f"{len(stu) + 1}: {result['error']}")
+    if result["agree"]:
+        lines.append(f"  result: AGREE - the two curves agree to float64 rounding (largest "
+                     f"relative difference {_num(result['max_rel_diff'], 'e')} of the loss, "
+                     f"{_num(result['param_rel_diff'], 'e')} of the final parameters, "
+                     f"tolerance {AGREE_RTOL:.0e}): your {len(mine)} function(s) train the VAE "
+                     f"exactly as the library's do")
+    else:
+        lines.append(f"  result: PART - the curves part at step {(parted or 0) + 1} "
+                     f"(tolerance {AGREE_RTOL:.0e})")
+        for name in result["responsible"]:
+            ex = ex_of[name]
+            lines.append(f"    responsible: exercise {ex.number:02d} ({ex.name}), {name}: "
+                         f"run  numpyvae check {ex.number:02d}  for the diagnosis")
+        if not result["responsible"]:
+            lines.append("    no single function parts the curves on its own: they part only "
+                         "together (run numpyvae check all)")
+    if result.get("figure"):
+        lines.append(f"  figure: {result['figure']}")
+    return lines
+
+
+def _num(v, fmt="f"):
+    if v is None:
+        return "-"
+    return f"{v:.1e}" if fmt == "e" else f"{v:.6f}"
+
+
+def _figure(result, path):
+    import matplotlib
+    if "MPLBACKEND" not in os.environ:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    lib = np.array([np.nan if v is None else v for v in result["library_losses"]])
+    stu = np.array([np.nan if v is None else v for v in result["student_losses"]])
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
+                                 gridspec_kw={"height_ratios": [2, 1]})
+    t = np.arange(1, len(lib) + 1)
+    ax.semilogy(t, lib, lw=2.5, color="0.6", label="library kernels")
+    ax.semilogy(t[:len(stu)], stu, lw=1, color="C3", label="your kernels")
+    ax.set_ylabel("loss (nats per example)")
+    ax.set_title("check train: " + ("the curves agree" if result["agree"] else
+                                    f"the curves part at step {(result['parted_at'] or 0) + 1}"))
+    ax.legend()
+    m = min(len(lib), len(stu))
+    diff = np.abs(stu[:m] - lib[:m]) / np.abs(lib[:m])
+    bx.semilogy(t[:m], np.maximum(diff, 1e-17), color="C0")
+    bx.axhline(AGREE_RTOL, color="k", ls="--", lw=1, label=f"tolerance {AGREE_RTOL:.0e}")
+    bx.set_ylabel("relative difference\n(0 drawn at 1e-17)")
+    bx.set_xlabel("training step")
+    bx.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
+def run_train(args):
+    """``numpyvae check train``: called by :mod:`numpyvae.commands.check`."""
+    from .check import _write_json
+    directory = Path(args.dir) if args.dir else None
+    if directory is None:
+        from ..exercises.grader import find_exercises_dir
+        directory = find_exercises_dir()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"--dir {directory}: no such directory")
+    config = {k: getattr(args, k, None) for k in ("activation", "likelihood", "covariance")}
+    if getattr(args, "seed", None):
+        config["seed"] = args.seed
+    log = print if args.json != "-" else (lambda s: print(s, file=sys.stderr))
+    result = check_train(directory, getattr(args, "steps", None), config,
+                         getattr(args, "figure", None) or "check_train.png", log=log)
+    if args.json:
+        _write_json(args.json, result)
+    return 0 if result["agree"] else 1
