@@ -120,6 +120,11 @@ def _wrap(function, fn, calls):
     if function == "dense_backward":
         def dense_backward(dy, cache, dW=None, db=None, need_dx=True):
             dx, gW, gb = run(dy, cache)
+            for got, buf, label in ((gW, dW, "dW"), (gb, db, "db")):
+                if buf is not None and np.shape(got) != buf.shape:
+                    raise _StudentError(function, ValueError(
+                        f"returned {label} of shape {np.shape(got)}, the layer needs "
+                        f"{buf.shape}"))
             if dW is not None:
                 dW[...] = gW
                 gW = dW
@@ -293,61 +298,110 @@ def _parting(diff):
     return None if bad.size == 0 else int(bad[0])
 
 
+# The course VAE uses dense, ReLU, the Bernoulli log-likelihood, the KL and the diagonal node.
+# The other kernels need another model: the first of these that calls a function trains it.
+VARIANTS = (
+    ("course", {}),
+    ("tanh", {"activation": "tanh"}),
+    ("sigmoid", {"activation": "sigmoid"}),
+    ("softplus", {"activation": "softplus"}),
+    ("gaussian", {"likelihood": "gaussian"}),
+    ("full-cov", {"covariance": "full"}),
+)
+NEEDS = {"tanh_backward": "tanh", "sigmoid_backward": "sigmoid", "softplus_backward": "softplus",
+         "gaussian_log_likelihood_backward": "gaussian", "full_cov_backward": "full-cov"}
+
+
+def _describe(cfg):
+    return (f"{784}-{'-'.join(map(str, cfg['hidden']))}-{cfg['z_dim']}, {cfg['activation']}, "
+            f"{cfg['likelihood']} decoder, {cfg['covariance']} posterior")
+
+
+def _compare(name, files, cfg, steps, work):
+    """Train one model twice (library, student) and compare -> (model result, statuses)."""
+    lib, lib_params = _run_child({}, cfg, steps, False, work)
+    if lib.get("error"):
+        raise RuntimeError(f"the library's own training run failed: {lib['error']}")
+    stu, stu_params = _run_child(files, cfg, steps, True, work)
+    used = [n for n, s in stu["status"].items() if s == "ok" and stu["calls"].get(n, 0) > 0]
+    diff = _rel_diff(stu["losses"], lib["losses"])
+    parted = _parting(diff) if used else None
+    param_diff = None
+    if stu_params is not None and lib_params is not None:
+        scale = max(float(np.abs(lib_params).max()), 1e-300)
+        param_diff = float(np.abs(stu_params - lib_params).max() / scale)
+        if used and parted is None and not param_diff <= AGREE_RTOL:
+            parted = steps - 1
+    if stu.get("error") and parted is None:
+        parted = len(stu["losses"])
+    model = {"model": name, "config": cfg, "description": _describe(cfg),
+             "library_losses": lib["losses"], "student_losses": stu["losses"],
+             "calls": stu["calls"], "used": used, "error": stu.get("error"),
+             "failed_function": stu.get("failed_function"), "parted_at": parted,
+             "max_rel_diff": (float(diff.max()) if len(diff) and np.isfinite(diff).all()
+                              else None),
+             "param_rel_diff": param_diff, "responsible": []}
+    model["agree"] = bool(used) and parted is None and not stu.get("error")
+    if parted is not None and used:
+        if stu.get("failed_function"):
+            model["responsible"] = [stu["failed_function"]]
+        else:
+            short = min(steps, parted + 1 + PAST_PARTING)
+            for fn in used:
+                one, _ = _run_child({fn: files[fn]}, cfg, short, False, work)
+                if one.get("error") or _parting(_rel_diff(one["losses"],
+                                                          lib["losses"][:short])) is not None:
+                    model["responsible"].append(fn)
+    return model, stu["status"]
+
+
 def check_train(directory, steps=None, config=None, figure="check_train.png", log=print):
-    """Run the comparison; -> the result dict (also what ``--json`` writes)."""
+    """Run the comparison; -> the result dict (also what ``--json`` writes).
+
+    ``config`` overrides :data:`DEFAULTS`; with none of activation / likelihood / covariance
+    given, the course VAE is trained and then, for student functions it does not call, the
+    :data:`VARIANTS` that do."""
     from ..exercises import catalogue
-    cfg = dict(DEFAULTS)
-    cfg.update({k: v for k, v in (config or {}).items() if v is not None})
+    config = {k: v for k, v in (config or {}).items() if v is not None}
+    cfg = dict(DEFAULTS, **config)
     steps = int(steps or cfg["steps"])
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
     files = student_files(directory)
-    keys = {p.function: ex for ex, p in catalogue.library_parts()}
+    order = {p.function: (ex.number, i) for i, (ex, p) in enumerate(catalogue.library_parts())}
+    custom = any(k in config for k in ("activation", "likelihood", "covariance"))
     t0 = time.perf_counter()
+    models, status = [], {}
     with tempfile.TemporaryDirectory(prefix="numpyvae-check-train-") as work:
-        lib, lib_params = _run_child({}, cfg, steps, False, work)
-        if lib.get("error"):
-            raise RuntimeError(f"the library's own training run failed: {lib['error']}")
-        stu, stu_params = _run_child(files, cfg, steps, True, work)
-        used = sorted((n for n, s in stu["status"].items() if s == "ok"),
-                      key=lambda n: (keys[n].number, n))
-        result = {"dir": str(directory), "config": cfg, "steps": steps, "tolerance": AGREE_RTOL,
-                  "dtype": "float64", "functions": {}, "library_losses": lib["losses"],
-                  "student_losses": stu["losses"], "error": stu.get("error"),
-                  "failed_function": stu.get("failed_function"), "responsible": []}
-        for ex, p in catalogue.library_parts():
-            status = stu["status"].get(p.function, "no file" if p.function not in files
-                                       else "not found")
-            result["functions"][p.function] = {
-                "exercise": ex.key, "library": p.library,
-                "source": "student" if status == "ok" else "library",
-                "status": status, "calls": stu["calls"].get(p.function, 0)}
-        diff = _rel_diff(stu["losses"], lib["losses"])
-        parted = _parting(diff) if used else None
-        param_diff = None
-        if stu_params is not None and lib_params is not None:
-            scale = max(np.abs(lib_params).max(), 1e-300)
-            param_diff = float(np.abs(stu_params - lib_params).max() / scale)
-            if parted is None and not param_diff <= AGREE_RTOL:
-                parted = steps - 1
-        if stu.get("error") and parted is None:
-            parted = stu.get("steps_done", 0)
-        result["max_rel_diff"] = (None if not np.isfinite(diff).all() or not len(diff)
-                                  else float(diff.max()))
-        result["param_rel_diff"] = param_diff
-        result["parted_at"] = parted
-        result["agree"] = bool(used) and parted is None and not stu.get("error")
-        if parted is not None and used:
-            if stu.get("failed_function"):
-                result["responsible"] = [stu["failed_function"]]
-            else:
-                short = min(steps, parted + 1 + PAST_PARTING)
-                for name in used:
-                    one, _ = _run_child({name: files[name]}, cfg, short, False, work)
-                    if one.get("error") or _parting(_rel_diff(one["losses"],
-                                                              lib["losses"][:short])) is not None:
-                        result["responsible"].append(name)
-        result["seconds"] = round(time.perf_counter() - t0, 1)
+        todo = [("custom" if custom else "course", {})]
+        while todo:
+            name, extra = todo.pop(0)
+            model, st = _compare(name, files, dict(cfg, **extra), steps, work)
+            models.append(model)
+            status.update(st)
+            if custom or name != "course":
+                continue
+            called = set(model["used"])
+            todo = [v for v in VARIANTS[1:]
+                    if any(NEEDS.get(fn) == v[0] for fn, s in st.items()
+                           if s == "ok" and fn not in called)]
+    functions = {}
+    for ex, p in catalogue.library_parts():
+        st = status.get(p.function, "no file" if p.function not in files else "not found")
+        functions[p.function] = {
+            "exercise": ex.key, "library": p.library,
+            "source": "student" if st == "ok" else "library", "status": st,
+            "calls": sum(m["calls"].get(p.function, 0) for m in models),
+            "models": [m["model"] for m in models if p.function in m["used"]]}
+    responsible = sorted({fn for m in models for fn in m["responsible"]}, key=order.get)
+    result = {"dir": str(directory), "steps": steps, "tolerance": AGREE_RTOL, "dtype": "float64",
+              "seed": cfg["seed"], "functions": functions, "models": models,
+              "agree": bool(models) and all(m["agree"] or not m["used"] for m in models)
+              and any(m["used"] for m in models),
+              "responsible": responsible,
+              "library_losses": models[0]["library_losses"],
+              "student_losses": models[0]["student_losses"],
+              "seconds": round(time.perf_counter() - t0, 1)}
     result["figure"] = _figure(result, figure) if figure else None
     for line in report_lines(result):
         log(line)
@@ -357,54 +411,62 @@ def check_train(directory, steps=None, config=None, figure="check_train.png", lo
 def report_lines(result):
     """The printed report."""
     from ..exercises import catalogue
-    cfg = result["config"]
     ex_of = {p.function: ex for ex, p in catalogue.library_parts()}
-    lines = [f"check train: the course VAE on the shapes data "
-             f"({784}-{'-'.join(map(str, cfg['hidden']))}-{cfg['z_dim']}, {cfg['activation']}, "
-             f"{cfg['likelihood']} decoder, {cfg['covariance']} posterior), {result['steps']} "
-             f"Adam steps of batch {cfg['batch_size']}, float64, seed {cfg['seed']}",
+    m0 = result["models"][0]
+    lines = [f"check train: the course VAE on the shapes data trained twice from seed "
+             f"{result['seed']} in float64, with the library's kernels and with yours "
+             f"({result['steps']} Adam steps of batch {m0['config']['batch_size']} each)",
              f"  folder: {result['dir']}", "", "  functions:"]
     for name, info in result["functions"].items():
         ex = ex_of[name]
         if info["source"] == "student":
-            what = f"YOURS    called {info['calls']} times in training"
-            if info["calls"] == 0:
-                what += (" (this model does not use it; see --activation, --likelihood, "
-                         "--covariance)")
+            what = f"YOURS    called {info['calls']} times"
+            what += (f" (model: {', '.join(info['models'])})" if info["models"] else
+                     " (no model here calls it)")
         else:
             what = f"library  ({info['status']})"
         lines.append(f"    {ex.number:02d} {name:<36} {what}")
     mine = [n for n, i in result["functions"].items() if i["source"] == "student"]
     if not mine:
         lines += ["", "  none of the functions in the folder is implemented yet: nothing to "
-                      "compare (run numpyvae check NN for each exercise first)"]
+                      "compare (run numpyvae check NN for each exercise first)",
+                  "", "  result: NOTHING TO COMPARE"]
         return lines
-    lines += ["", "  loss (nats per example)", f"    {'step':>5}  {'library':>14}  "
-              f"{'yours':>14}  {'rel. diff':>9}"]
-    lib, stu = result["library_losses"], result["student_losses"]
-    n = len(lib)
-    parted = result["parted_at"]
-    show = sorted({0, n - 1, *range(0, n, max(1, n // 10)),
-                   *([] if parted is None else [min(parted, n - 1)])})
-    for t in show:
-        a = lib[t]
-        b = stu[t] if t < len(stu) else None
-        d = "-" if b is None or a is None else f"{abs(a - b) / max(abs(a), 1e-300):.1e}"
-        mark = "  <- the curves part here" if parted is not None and t == parted else ""
-        lines.append(f"    {t + 1:>5}  {_num(a):>14}  {_num(b):>14}  {d:>9}{mark}")
+    for m in result["models"]:
+        if not m["used"]:
+            continue
+        lines += ["", f"  model {m['model']}: {m['description']}; your "
+                      f"{', '.join(m['used'])}",
+                  f"    {'step':>5}  {'library':>14}  {'yours':>14}  {'rel. diff':>9}"]
+        lib, stu = m["library_losses"], m["student_losses"]
+        n = len(lib)
+        parted = m["parted_at"]
+        rows = 10 if m is m0 else 4
+        show = sorted({0, n - 1, *range(0, n, max(1, n // rows)),
+                       *([] if parted is None else [min(parted, n - 1)])})
+        for t in show:
+            a = lib[t]
+            b = stu[t] if t < len(stu) else None
+            d = "-" if b is None or a is None else f"{abs(a - b) / max(abs(a), 1e-300):.1e}"
+            mark = "  <- the curves part here" if parted is not None and t == parted else ""
+            lines.append(f"    {t + 1:>5}  {_num(a):>14}  {_num(b):>14}  {d:>9}{mark}")
+        if m["error"]:
+            lines.append(f"    training with your functions stopped at step "
+                         f"{len(stu) + 1}: {m['error']}")
+        if m["agree"]:
+            lines.append(f"    agree: largest relative difference {_num(m['max_rel_diff'], 'e')}"
+                         f" of the loss, {_num(m['param_rel_diff'], 'e')} of the final "
+                         f"parameters (tolerance {AGREE_RTOL:.0e})")
+        else:
+            names = ", ".join(m["responsible"]) or "no single function alone"
+            lines.append(f"    PART at step {(parted or 0) + 1}: {names}")
     lines.append("")
-    if result["error"]:
-        lines.append(f"  training with your functions stopped at step "
-                     f"{len(stu) + 1}: {result['error']}")
     if result["agree"]:
-        lines.append(f"  result: AGREE - the two curves agree to float64 rounding (largest "
-                     f"relative difference {_num(result['max_rel_diff'], 'e')} of the loss, "
-                     f"{_num(result['param_rel_diff'], 'e')} of the final parameters, "
-                     f"tolerance {AGREE_RTOL:.0e}): your {len(mine)} function(s) train the VAE "
-                     f"exactly as the library's do")
+        lines.append(f"  result: AGREE - the curves agree to float64 rounding (tolerance "
+                     f"{AGREE_RTOL:.0e} relative): your functions train the VAE exactly as "
+                     f"the library's do")
     else:
-        lines.append(f"  result: PART - the curves part at step {(parted or 0) + 1} "
-                     f"(tolerance {AGREE_RTOL:.0e})")
+        lines.append("  result: PART - with your functions the training goes differently")
         for name in result["responsible"]:
             ex = ex_of[name]
             lines.append(f"    responsible: exercise {ex.number:02d} ({ex.name}), {name}: "
@@ -428,27 +490,33 @@ def _figure(result, path):
     if "MPLBACKEND" not in os.environ:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    lib = np.array([np.nan if v is None else v for v in result["library_losses"]])
-    stu = np.array([np.nan if v is None else v for v in result["student_losses"]])
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
-                                 gridspec_kw={"height_ratios": [2, 1]})
-    t = np.arange(1, len(lib) + 1)
-    ax.semilogy(t, lib, lw=2.5, color="0.6", label="library kernels")
-    ax.semilogy(t[:len(stu)], stu, lw=1, color="C3", label="your kernels")
-    ax.set_ylabel("loss (nats per example)")
-    ax.set_title("check train: " + ("the curves agree" if result["agree"] else
-                                    f"the curves part at step {(result['parted_at'] or 0) + 1}"))
-    ax.legend()
-    m = min(len(lib), len(stu))
-    diff = np.abs(stu[:m] - lib[:m]) / np.abs(lib[:m])
-    bx.semilogy(t[:m], np.maximum(diff, 1e-17), color="C0")
-    bx.axhline(AGREE_RTOL, color="k", ls="--", lw=1, label=f"tolerance {AGREE_RTOL:.0e}")
-    bx.set_ylabel("relative difference\n(0 drawn at 1e-17)")
-    bx.set_xlabel("training step")
-    bx.legend()
+    models = [m for m in result["models"] if m["used"]] or result["models"][:1]
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 3.2 * len(models)), squeeze=False)
+    for (ax, bx), m in zip(axes, models, strict=True):
+        lib = np.array([np.nan if v is None else v for v in m["library_losses"]])
+        stu = np.array([np.nan if v is None else v for v in m["student_losses"]])
+        t = np.arange(1, len(lib) + 1)
+        plot = ax.semilogy if np.nanmin(np.r_[lib, stu, 1.0]) > 0 else ax.plot   # a Gaussian
+        plot(t, lib, lw=2.5, color="0.6", label="library kernels")          # decoder's loss
+        plot(t[:len(stu)], stu, lw=1, color="C3", label="your kernels")     # can be < 0
+        ax.set_ylabel("loss (nats per example)")
+        verdict = ("agree" if m["agree"] else f"part at step {(m['parted_at'] or 0) + 1}"
+                   if m["used"] else "none of yours used")
+        ax.set_title(f"{m['model']}: {verdict}", fontsize=10)
+        ax.legend(fontsize=8)
+        k = min(len(lib), len(stu))
+        with np.errstate(all="ignore"):
+            diff = np.abs(stu[:k] - lib[:k]) / np.abs(lib[:k])
+        bx.semilogy(t[:k], np.maximum(diff, 1e-17), color="C0")
+        bx.axhline(AGREE_RTOL, color="k", ls="--", lw=1, label=f"tolerance {AGREE_RTOL:.0e}")
+        bx.set_ylabel("relative difference\n(0 drawn at 1e-17)")
+        bx.set_ylim(1e-18, 10)
+        bx.legend(fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("training step")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return str(path)
 
