@@ -21,6 +21,9 @@ COMMANDS = {
 }
 
 
+_THREADED = ("train", "variance", "check", "lesson")   # commands taking --threads N
+
+
 def _load(name):
     try:
         return importlib.import_module(f"numpyvae.commands.{COMMANDS[name]}")
@@ -40,11 +43,18 @@ def build_parser():
             continue
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        if name in _THREADED and not any("--threads" in a.option_strings for a in p._actions):
+            p.add_argument("--threads", metavar="N", type=int, default=None,
+                           help="BLAS threads (1 is faster on a shared or small machine)")
         p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv=None):
+    from . import _threads          # --threads N: BLAS threads, set before the command runs
+    threads = _threads.threads_from_argv(sys.argv[1:] if argv is None else list(argv))
+    if threads is not None:
+        _threads.set_blas_threads(threads)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

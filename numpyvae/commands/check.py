@@ -1,14 +1,20 @@
 """``numpyvae check``: grade a gradient-check exercise.
 
-    numpyvae check 03                         lessons/exercises/03_softplus.py
+    numpyvae check 03                         the stub 03_softplus.py (see --dir below)
     numpyvae check softplus --file my.py      a student's copy
     numpyvae check all [--dir DIR]            every exercise (the files NN_name.py in DIR)
     numpyvae check list                       the exercises
     numpyvae check 03 --json result.json      machine-readable result for an autograder
+    numpyvae check all --dir submission --gradescope results.json --points 03=5,12=20
     numpyvae check 03 --show-solution         the reference solution (for instructors)
 
-Exit status: 0 when every gradient passes, 1 when any fails (or is not implemented yet),
-2 for a usage error (unknown exercise, missing file).
+The student's file is imported and run in a child process with a time limit (``--timeout``,
+default 60 s per exercise) and a memory limit (``--memory``); the verdict is computed here, from
+the values the student's functions returned (see :mod:`numpyvae.exercises.sandbox`).
+
+Exit status: 0 only when every graded exercise passes; 1 when any fails, is not implemented yet,
+raised, timed out or is missing; 2 for a usage error (unknown exercise, bad option).  With
+``--json`` or ``--gradescope`` the file is written on every run, a usage error included.
 """
 from __future__ import annotations
 
@@ -26,19 +32,38 @@ def add_arguments(parser):
     parser.add_argument(
         "exercise", metavar="EXERCISE",
         help="number (3 or 03), name (softplus) or file stem (03_softplus) of the exercise; "
-             "'all' for every exercise, 'list' to list them")
+             "'all' for every exercise, 'list' to list them, 'train' to train the VAE with "
+             "your functions (with --dir)")
     parser.add_argument("--file", metavar="PATH",
                         help="the student's file (default: NN_name.py in the exercises folder)")
     parser.add_argument("--dir", metavar="DIR",
                         help="folder holding the student's NN_name.py files (default: "
                              "$NUMPYVAE_LESSONS/exercises, else ./lessons/exercises, else the "
-                             "source checkout's lessons/exercises)")
+                             "stubs installed with numpyvae)")
     parser.add_argument("--json", metavar="PATH",
                         help="also write the result as JSON to PATH ('-' for stdout)")
+    parser.add_argument("--gradescope", metavar="PATH",
+                        help="also write Gradescope's results.json (one test per exercise)")
+    parser.add_argument("--points", metavar="SPEC", default="1",
+                        help="points per exercise for --gradescope: a number for every exercise "
+                             "and/or EXERCISE=P pairs, comma-separated, e.g. '2,12=10' "
+                             "(default 1 each)")
+    parser.add_argument("--partial-credit", action="store_true",
+                        help="--gradescope: give the fraction of passing gradients of an "
+                             "exercise that does not pass, instead of 0")
+    parser.add_argument("--timeout", metavar="S", type=float, default=None,
+                        help="seconds allowed for the student's code per exercise (default 60)")
+    parser.add_argument("--memory", metavar="MB", type=int, default=None,
+                        help="memory limit of the student's code in MiB where the OS offers one "
+                             "(default 2048; 0 for none)")
     parser.add_argument("--show-solution", action="store_true",
                         help="print the reference solution instead of grading (instructors)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random test inputs (default 0)")
+    parser.add_argument("--threads", metavar="N", type=int, default=None,
+                        help="BLAS threads of the student's code (default 1)")
+    from .check_train import add_arguments as train_arguments    # numpyvae check train
+    train_arguments(parser)
 
 
 def _print(text=""):
@@ -52,14 +77,14 @@ def _print(text=""):
     print(text)
 
 
-def _write_json(path, data):
+def _write_json(path, data, flag="--json"):
     text = json.dumps(data, indent=2, allow_nan=False)
     if path == "-":
         _print(text)
         return
     path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"--json {path}: the folder {path.parent} does not exist")
+        raise FileNotFoundError(f"{flag} {path}: the folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -70,10 +95,115 @@ def _write_json(path, data):
         raise
 
 
+def parse_points(spec, exercises):
+    """``{exercise number: points}`` from ``--points`` (see its help); ValueError naming the
+    argument on a bad item."""
+    from ..exercises import catalogue
+    points = {ex.number: 1.0 for ex in exercises}
+    for item in str(spec).split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.rpartition("=")
+        try:
+            p = float(value)
+        except ValueError:
+            raise ValueError(f"--points: {item!r} is not a number or EXERCISE=POINTS") from None
+        if not p >= 0 or p == float("inf"):
+            raise ValueError(f"--points: {item!r}: points must be finite and >= 0")
+        if not sep:
+            points = {n: p for n in points}
+        else:
+            points[catalogue.find_exercise(key).number] = p
+    return points
+
+
+def _timeout(args):
+    from ..exercises import sandbox
+    if args.timeout is None:
+        return sandbox.DEFAULT_TIMEOUT
+    if not args.timeout > 0:
+        raise ValueError(f"--timeout must be positive seconds, got {args.timeout}")
+    return args.timeout
+
+
+def _memory(args):
+    from ..exercises import sandbox
+    if args.memory is None:
+        return sandbox.DEFAULT_MEMORY_MB
+    if args.memory < 0:
+        raise ValueError(f"--memory must be MiB >= 0, got {args.memory}")
+    return args.memory
+
+
+def gradescope(results, points, partial=False):
+    """Gradescope's autograder ``results.json`` for ``results`` (one test per exercise)."""
+    from ..exercises import grader
+    tests = []
+    for r in results:
+        ex = r.exercise
+        max_score = float(points.get(ex.number, 1.0))
+        if r.passed:
+            score = max_score
+        elif partial and r.checks and r.status in ("fail", "error"):
+            score = max_score * sum(c.passed for c in r.checks) / len(r.checks)
+        else:
+            score = 0.0
+        tests.append({
+            "name": f"{ex.number:02d} {ex.name}: {ex.title}", "number": f"{ex.number}",
+            "score": round(score, 6), "max_score": max_score,
+            "status": "passed" if r.passed else "failed",
+            "output": f"[{r.status}]\n" + grader.format_result(r),
+            "visibility": "visible"})
+    n_pass = sum(r.passed for r in results)
+    return {"score": round(sum(t["score"] for t in tests), 6),
+            "output": f"{n_pass} of {len(results)} exercises pass "
+                      f"(numpyvae check; statuses: "
+                      + ", ".join(f"{r.exercise.number:02d} {r.status}" for r in results) + ")",
+            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+
+
+def _grade_one(ex, args, grader, timeout, memory):
+    """The Result for one exercise; a missing file is a Result with status "missing"."""
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            return grader.missing(ex, path, f"--file {path}: no such file", seed=args.seed)
+    else:
+        try:
+            path = grader.default_file(ex, args.dir)
+        except FileNotFoundError as err:
+            return grader.missing(ex, None, str(err), seed=args.seed)
+    return grader.grade_file(ex, path, seed=args.seed, timeout=timeout, memory_mb=memory,
+                             threads=args.threads or 1)
+
+
+def _error_json(args, message):
+    """On a usage error, the --json / --gradescope files still say what happened."""
+    data = {"status": "error", "passed": False, "message": message}
+    for flag, target in (("--json", args.json), ("--gradescope", args.gradescope)):
+        if target:
+            with contextlib.suppress(OSError):
+                _write_json(target, data if flag == "--json" else
+                            {"score": 0.0, "output": f"numpyvae check: {message}", "tests": []},
+                            flag)
+
+
 def run(args):
+    try:
+        return _run(args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        _error_json(args, str(err))
+        raise
+
+
+def _run(args):
     from ..exercises import catalogue, grader
 
     spec = args.exercise.strip().lower()
+    if spec == "train":        # the student's kernels train the VAE (check_train.py)
+        from .check_train import run_train
+        return run_train(args)
     if spec == "list":
         for ex in catalogue.EXERCISES:
             fns = ", ".join(p.function for p in ex.parts)
@@ -85,6 +215,8 @@ def run(args):
         exercises = list(catalogue.EXERCISES)
     else:
         exercises = [catalogue.find_exercise(args.exercise)]
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
 
     if args.show_solution:
         for i, ex in enumerate(exercises):
@@ -93,17 +225,19 @@ def run(args):
             _print(grader.solution_source(ex))
         return 0
 
+    points = parse_points(args.points, exercises)
+    timeout, memory = _timeout(args), _memory(args)
+    if args.dir is not None and not Path(args.dir).is_dir():
+        if spec != "all":
+            raise FileNotFoundError(f"--dir {args.dir}: no such directory")
     results = []
     for i, ex in enumerate(exercises):
-        path = Path(args.file) if args.file else grader.default_file(ex, args.dir)
-        if not path.is_file():
-            raise FileNotFoundError(f"--file {path}: no such file")
-        if args.json == "-":       # stdout carries only the JSON: students' prints go to stderr
-            with contextlib.redirect_stdout(sys.stderr):
-                result = grader.grade_file(ex, path, seed=args.seed)
-        else:
-            result = grader.grade_file(ex, path, seed=args.seed)
+        result = _grade_one(ex, args, grader, timeout, memory)
         results.append(result)
+        if result.status == "missing" and args.file:     # a usage error, but still the files
+            _write_outputs(args, spec, results, points)
+            print(f"numpyvae check: error: {result.message}", file=sys.stderr)
+            return 2
         if args.json != "-":
             if i:
                 _print("\n" + "-" * 72)
@@ -117,11 +251,21 @@ def run(args):
         n_pass = sum(r.passed for r in results)
         _print(f"  {n_pass} of {len(results)} exercises pass")
 
+    _write_outputs(args, spec, results, points)
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+def _write_outputs(args, spec, results, points):
+    from ..exercises import grader
     if args.json:
         if spec == "all":
             data = {"passed": all(r.passed for r in results), "seed": args.seed,
+                    "status": "pass" if all(r.passed for r in results) else "fail",
+                    "n_pass": sum(r.passed for r in results), "n_exercises": len(results),
                     "exercises": [grader.result_to_dict(r) for r in results]}
         else:
             data = grader.result_to_dict(results[0])
         _write_json(args.json, data)
-    return 0 if all(r.passed for r in results) else 1
+    if args.gradescope:
+        _write_json(args.gradescope, gradescope(results, points, args.partial_credit),
+                    "--gradescope")

@@ -25,11 +25,23 @@ wrongly-shaped result can be diagnosed as well.
 Nothing a student's function does escapes as a traceback from the grader: exceptions,
 missing functions, wrong numbers or types of outputs, wrong shapes and dtypes become messages,
 with the student's own traceback lines (from their file) where that helps.
+
+Isolation.  :func:`grade_file` never imports the student's file in this process: a child process
+(:mod:`numpyvae.exercises.sandbox`) imports it, calls its functions on the cases sent to it and
+returns only their return values; the cases, the central differences and the verdict are
+computed here.  The child has a time limit (``timeout``, default 60 s for the whole exercise)
+and, where the OS offers one, a memory limit (``memory_mb``).  So ``sys.exit``, ``os._exit``,
+an endless loop, patching numpyvae or raising ``BaseException`` gives an error or a timeout,
+never a pass.  :func:`grade` runs trusted functions (the reference, the known mistakes) in this
+process.
+
+Statuses: ``pass``, ``fail`` (a wrong gradient), ``error`` (the code raised, returned the wrong
+kind of thing, could not be imported, or ended the process), ``timeout``, ``not_implemented``
+(a stub still raising NotImplementedError) and ``missing`` (no file to grade).
 """
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import itertools
 import os
 import sys
@@ -42,7 +54,8 @@ from pathlib import Path
 import numpy as np
 
 from ..gradcheck import rel_error
-from . import solutions as S
+from . import diagnosis
+from . import sandbox
 from .catalogue import EXERCISES, THRESHOLD
 
 DISTINCT = 1e-3        # a variant is diagnostic only where it differs from the truth by this much
@@ -92,11 +105,13 @@ class PartResult:
 class Result:
     exercise: object
     file: str | None
-    status: str                          # pass | fail | error | not_implemented
+    status: str                  # pass | fail | error | timeout | not_implemented | missing
     parts: list = field(default_factory=list)
-    message: str | None = None
+    message: str | None = None   # why the file could not be graded at all, if it could not
     seed: int = 0
     n_cases: int = 0
+    output: str = ""             # what the student's code printed (the end of it)
+    seconds: float | None = None     # wall-clock time of the child process
 
     @property
     def passed(self):
@@ -107,7 +122,7 @@ class Result:
         return [c for p in self.parts for c in p.checks]
 
 
-_STATUS_ORDER = ("error", "fail", "not_implemented", "pass")
+_STATUS_ORDER = ("missing", "timeout", "error", "fail", "not_implemented", "pass")
 
 
 def _combine(statuses):
@@ -124,7 +139,8 @@ def find_exercises_dir(directory=None):
     """The folder holding the exercise stubs.
 
     ``directory`` if given; else ``$NUMPYVAE_LESSONS/exercises``; else ``./lessons/exercises``;
-    else ``lessons/exercises`` beside the package source (a source checkout).
+    else ``lessons/exercises`` beside the package source (a source checkout); else the copy
+    installed with the package (``numpyvae/lessons/exercises``).
     Raises FileNotFoundError naming the places looked at."""
     if directory is not None:
         d = Path(directory)
@@ -136,6 +152,7 @@ def find_exercises_dir(directory=None):
         candidates.append(Path(os.environ["NUMPYVAE_LESSONS"]) / "exercises")
     candidates.append(Path.cwd() / "lessons" / "exercises")
     candidates.append(Path(__file__).resolve().parents[2] / "lessons" / "exercises")
+    candidates.append(Path(__file__).resolve().parents[1] / "lessons" / "exercises")  # installed
     for c in candidates:
         if c.is_dir():
             return c
@@ -152,6 +169,10 @@ def default_file(exercise, directory=None):
     if path.is_file():
         return path
     matches = sorted(d.glob(f"{exercise.number:02d}_*.py"))
+    if not matches:             # a submission in a subfolder (an upload of a whole folder)
+        matches = sorted(p for p in d.rglob(f"{exercise.number:02d}_*.py")
+                         if "__pycache__" not in p.parts and not any(
+                             part.startswith(".") for part in p.relative_to(d).parts))
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -240,6 +261,7 @@ class _Prepared:
     numeric: dict        # function -> [ {output: array} per case ]
     reference: dict      # function -> [ {output: array} per case ]
     specific: dict       # function -> [ (Mistake, [ {output: array} | None per case ]) ]
+    exercise: object = None
 
 
 _PREPARED: dict = {}
@@ -251,6 +273,8 @@ def _copy_input(v):
         return v.copy()
     if isinstance(v, dict):
         return {k: _copy_input(x) for k, x in v.items()}
+    if isinstance(v, tuple):                    # a cache, e.g. (x, W)
+        return tuple(_copy_input(x) for x in v)
     return v
 
 
@@ -290,7 +314,7 @@ def _prepare(exercise, seed):
             specific[part.function].append((m, per_case))
     if len(_PREPARED) >= _MAX_PREPARED:           # a long-lived process grading many seeds
         _PREPARED.pop(next(iter(_PREPARED)))
-    _PREPARED[key] = _Prepared(cases, numeric, reference, specific)
+    _PREPARED[key] = _Prepared(cases, numeric, reference, specific, exercise)
     return _PREPARED[key]
 
 
@@ -316,6 +340,8 @@ def _describe(value):
         return f"a {type(value).__name__} of {len(value)} values"
     if isinstance(value, dict):
         return f"a dict with keys {sorted(map(str, value))}"
+    if isinstance(value, sandbox.Opaque):
+        return f"a {value.type_name}"
     return f"a {type(value).__name__}"
 
 
@@ -355,6 +381,8 @@ def _changed(before, after):
                     and np.array_equal(after, before, equal_nan=True))
     if isinstance(before, dict):
         return any(_changed(before[k], after.get(k)) for k in before)
+    if isinstance(before, tuple):
+        return not isinstance(after, tuple) or any(map(_changed, before, after))
     return False
 
 
@@ -377,6 +405,21 @@ def _call(fn, part, case, path):
             run.notes.append(f"your function changed its argument {name!r} in place; a backward "
                              f"pass must leave its inputs alone (the caller may still need them)")
     run.outputs, run.structure = _unpack(value, part)
+    return run
+
+
+def _replay(recorded, ci, part):
+    """The :class:`_Run` of case ``ci`` from what the child process sent back."""
+    run = _Run()
+    if ci >= len(recorded.calls):
+        run.error = RuntimeError("the grader got no result for this case from the child process")
+        return run
+    call = recorded.calls[ci]
+    run.notes = list(call.notes)
+    if call.error is not None:
+        run.error, run.frames = call.error, list(call.frames)
+        return run
+    run.outputs, run.structure = _unpack(call.value, part)
     return run
 
 
@@ -520,7 +563,7 @@ def _check_output(part, output, runs, prep):
     check.passed = (check.problem is None and check.error is not None
                     and check.error < THRESHOLD)
     if not check.passed:
-        check.diagnosis = _diagnose(part, output, student, failing, prep)
+        check.diagnosis = diagnosis.diagnose(part, output, student, failing, prep)
     return check
 
 
@@ -530,8 +573,9 @@ def _check_output(part, output, runs, prep):
 def _grade_part(part, fn, prep, path):
     result = PartResult(part.function, part.signature, "pass")
     runs = []
-    for case in prep.cases:
-        run = _call(fn, part, case, path)
+    for ci, case in enumerate(prep.cases):
+        run = _replay(fn, ci, part) if isinstance(fn, sandbox.Recorded) else \
+            _call(fn, part, case, path)
         if isinstance(run.error, NotImplementedError):
             result.status = "not_implemented"
             detail = str(run.error).strip()
@@ -559,6 +603,7 @@ def _grade_part(part, fn, prep, path):
         run, case = structure[0]
         result.message = f"{part.function} {run.structure}"
     result.checks = [_check_output(part, o, runs, prep) for o in part.outputs]
+    diagnosis.review(prep.exercise, part, result, runs, prep)
     if errors or structure:
         result.status = "error"
     elif not all(c.passed for c in result.checks):
@@ -590,23 +635,64 @@ def grade(exercise, functions, seed=0, file=None, path=None):
     return result
 
 
-def grade_file(exercise, path, seed=0):
-    """Import the student's file (isolated) and grade it.  A file that cannot be imported gives
-    a Result with status "error" and the reason; a missing file raises FileNotFoundError."""
+def ungraded(exercise, file, status, message, problem, frames=(), seed=0):
+    """A Result for a file that could not be graded at all (missing, not importable, timed
+    out, ended the process): every check fails with ``problem``."""
+    result = Result(exercise, None if file is None else str(file), status, seed=int(seed),
+                    message=message)
+    for part in exercise.parts:
+        pr = PartResult(part.function, part.signature, "error" if status != "missing" else status,
+                        message=f"not graded: {problem}", traceback=list(frames))
+        pr.checks = [Check(part.function, o, problem=problem) for o in part.outputs]
+        result.parts.append(pr)
+    return result
+
+
+def missing(exercise, file, message=None, seed=0):
+    """The Result for an exercise whose file is not there."""
+    name = exercise.stub if file is None else Path(file).name
+    return ungraded(exercise, file, "missing", message or f"no file {name} to grade",
+                    "no file", seed=seed)
+
+
+def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
+               memory_mb=sandbox.DEFAULT_MEMORY_MB, threads=1):
+    """Grade the student's file ``path``: it is imported and run in a child process (see the
+    module docstring), at most ``timeout`` seconds and ``memory_mb`` MiB.  -> :class:`Result`
+
+    A file that cannot be imported, takes too long or ends the child process gives a Result
+    with status "error" or "timeout" and the reason; a missing file raises FileNotFoundError."""
     path = Path(path)
-    try:
-        module = load_module(path)
-    except LoadError as err:
-        result = Result(exercise, str(path), "error", seed=int(seed), message=str(err))
-        for part in exercise.parts:
-            pr = PartResult(part.function, part.signature, "error",
-                            message="not graded: the file could not be imported",
-                            traceback=err.frames)
-            pr.checks = [Check(part.function, o, problem="file could not be imported")
-                         for o in part.outputs]
-            result.parts.append(pr)
-        return result
-    return grade(exercise, module, seed=seed, file=path, path=path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    prep = _prepare(exercise, seed)
+    out = sandbox.run_student(path, exercise.parts, prep.cases, timeout=timeout,
+                              memory_mb=memory_mb, threads=threads)
+    doing = f" (it was {out.progress})" if out.progress else ""
+    if out.status == "import_error":
+        result = ungraded(exercise, path, "error", out.import_message,
+                          "file could not be imported", out.import_frames, seed)
+    elif out.status == "timeout":
+        result = ungraded(
+            exercise, path, "timeout",
+            f"your code did not finish within the time limit of {timeout:g} s{doing}: an "
+            f"endless loop, or far too much work? The grader stopped it.",
+            "timed out", seed=seed)
+    elif out.status == "crashed":
+        code = out.returncode
+        why = ("the memory limit, or a crash" if code is not None and code < 0 else
+               "os._exit(), a call that ends the process, or the memory limit")
+        extra = f"; {'; '.join(out.notes)}" if out.notes else ""
+        result = ungraded(
+            exercise, path, "error",
+            f"the process running your code ended before it returned its results (exit "
+            f"status {code}){doing}: {why}{extra}", "the process ended early", seed=seed)
+    else:
+        functions = {name: rec for name, rec in out.parts.items() if rec is not None}
+        result = grade(exercise, functions, seed=seed, file=path, path=path)
+    result.n_cases = len(prep.cases)
+    result.output, result.seconds = out.output, out.seconds
+    return result
 
 
 # ---------------------------------------------------------------------- output
@@ -618,8 +704,8 @@ def _fmt_err(e):
     return "inf" if not np.isfinite(e) else f"{e:.1e}"
 
 
-_STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR",
-                "not_implemented": "NOT IMPLEMENTED"}
+_STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
+                "not_implemented": "NOT IMPLEMENTED", "missing": "MISSING"}
 
 
 def format_result(result):
@@ -629,9 +715,13 @@ def format_result(result):
     if result.file:
         lines.append(f"  file: {_display_path(result.file)}")
     if result.message:
-        lines.append(f"  could not load your file: {result.message}")
+        label = {"missing": "not graded", "timeout": "stopped"}.get(
+            result.status, "could not load your file" if result.parts and
+            "imported" in (result.parts[0].message or "") else "could not grade your file")
+        lines += _wrap(f"{label}: {result.message}", "  ", hang=2)
         for p in result.parts[:1]:
             lines += [f"    {t}" for t in p.traceback]
+        lines += _printed(result)
         lines.append(f"  result: {_STATUS_WORD[result.status]}")
         return "\n".join(lines)
     lines.append(f"  {result.n_cases} random float64 cases (seed {result.seed}), "
@@ -668,6 +758,7 @@ def format_result(result):
         lines += [f"    note: {n}" for n in p.notes]
     n_bad = sum(not c.passed for c in result.checks)
     total = len(result.checks)
+    lines += _printed(result)
     lines.append("")
     todo = [p.function for p in result.parts if p.status == "not_implemented"]
     if result.status == "not_implemented":
@@ -681,6 +772,16 @@ def format_result(result):
         lines.append(f"  result: {_STATUS_WORD[result.status]} - {n_bad} of {total} gradients "
                      f"not passing")
     return "\n".join(lines)
+
+
+def _printed(result):
+    """The student's printed output, indented, for the report."""
+    text = (result.output or "").rstrip()
+    if not text:
+        return []
+    shown = text.splitlines()[-20:]
+    return ["", "  your code printed" + (" (the last 20 lines):" if len(text.splitlines()) > 20
+                                         else ":")] + [f"    | {t}" for t in shown]
 
 
 def _wrap(text, indent, width=100, hang=0):
@@ -709,6 +810,7 @@ def result_to_dict(result):
         "exercise": ex.key, "number": ex.number, "name": ex.name, "title": ex.title,
         "file": result.file, "seed": result.seed, "threshold": THRESHOLD,
         "status": result.status, "passed": result.passed, "message": result.message,
+        "output": result.output or "", "seconds": result.seconds,
         "parts": [{"function": p.function, "status": p.status, "message": p.message,
                    "traceback": p.traceback, "notes": p.notes} for p in result.parts],
         "checks": [{
@@ -723,14 +825,9 @@ def result_to_dict(result):
 
 def solution_source(exercise):
     """The reference solution of ``exercise`` as Python source (helpers first)."""
-    blocks = [f"# Exercise {exercise.number:02d} ({exercise.name}): {exercise.title}\n"
-              f"# reference solution, from numpyvae/exercises/solutions.py\n"
-              "import numpy as np\n"]
-    for name in (*exercise.helpers, *(p.function for p in exercise.parts)):
-        blocks.append(inspect.getsource(getattr(S, name)))
-    return "\n\n".join(blocks)
+    return exercise.solution_source()
 
 
 __all__ = ["EXERCISES", "grade", "grade_file", "format_result", "result_to_dict",
            "solution_source", "find_exercises_dir", "default_file", "load_module", "Result",
-           "Check", "PartResult", "Diagnosis", "LoadError"]
+           "Check", "PartResult", "Diagnosis", "LoadError", "ungraded", "missing"]

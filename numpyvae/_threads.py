@@ -1,0 +1,116 @@
+"""``--threads N``: the number of BLAS threads, for ``numpyvae train``, ``variance``, ``check`` and
+``lesson``.
+
+OpenBLAS (and MKL, BLIS, Accelerate) read their thread count from the environment when NumPy is
+first imported.  :func:`set_blas_threads` therefore sets the environment variables -- they hold
+for NumPy when it has not been imported yet and for every child process (the grader's, a lesson
+run in a subprocess) -- and, when NumPy is already loaded in this process, also asks the loaded
+OpenBLAS (or MKL) to change its thread count through its ``*_set_num_threads`` function.
+``import numpyvae`` loads NumPy, so :func:`numpyvae.cli.main` takes the second way for the
+command's own process (before the command runs) and the first for the grader's child processes.
+
+One thread is the faster choice when the machine is shared (several jobs or students on few
+cores: OpenBLAS threads then wait for each other), for the small matrices of the exercises and
+the quick lessons, and when several processes run at once; more threads help the large matrix
+products of full-size training on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+
+VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+            "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
+_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+            "openblas_get_num_threads64_", "openblas_get_num_threads", "MKL_Get_Max_Threads")
+
+
+def check_threads(n, name="--threads"):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")
+    return n
+
+
+def env_matches(n):
+    return all(os.environ.get(v) == str(n) for v in VARIABLES)
+
+
+def _loaded_blas():
+    """Paths of the BLAS libraries loaded in this process (Linux: /proc/self/maps; elsewhere the
+    libraries bundled beside numpy)."""
+    paths = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                p = line.split()[-1] if line.strip() else ""
+                low = os.path.basename(p).lower()
+                if ("openblas" in low or "mkl_rt" in low) and p not in paths:
+                    paths.append(p)
+    except OSError:
+        np_mod = sys.modules.get("numpy")
+        if np_mod is not None:
+            base = os.path.dirname(os.path.dirname(np_mod.__file__))
+            for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*",
+                            "scipy_openblas*/lib/*openblas*"):
+                paths += glob.glob(os.path.join(base, pattern))
+    return paths
+
+
+def _call(names, *args):
+    done = []
+    for path in _loaded_blas():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in names:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                done.append(fn(*args) if args else fn())
+                break
+    return done
+
+
+def blas_threads():
+    """The thread count the loaded BLAS reports (None when NumPy is not loaded or it cannot
+    tell)."""
+    if "numpy" not in sys.modules:
+        return None
+    got = _call(_GETTERS)
+    return int(got[0]) if got else None
+
+
+def set_blas_threads(n):
+    """Use ``n`` BLAS threads: the environment (for NumPy not yet imported and for child
+    processes) and, if NumPy is loaded, the loaded BLAS itself.  Returns True when the loaded
+    BLAS was changed (or NumPy is not loaded yet, so the environment will do)."""
+    n = check_threads(n)
+    for v in VARIABLES:
+        os.environ[v] = str(n)
+    if "numpy" not in sys.modules:
+        return True
+    return bool(_call(_SETTERS, ctypes.c_int(n)))
+
+
+def threads_from_argv(argv):
+    """The N of ``--threads N`` / ``--threads=N`` in ``argv`` (None when absent or not a whole
+    number: argparse then reports the error)."""
+    for i, a in enumerate(argv):
+        if a == "--":
+            break
+        value = None
+        if a == "--threads" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif a.startswith("--threads="):
+            value = a.split("=", 1)[1]
+        if value is not None:
+            try:
+                n = int(value)
+            except ValueError:
+                return None
+            return n if n >= 1 else None
+    return None
