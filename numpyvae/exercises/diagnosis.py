@@ -21,11 +21,14 @@ after all its gradients are checked (it sees them together).  The grader
 :func:`review` marks gradients correct where the function returned as passed even if the
 function raised in other cases (the failure belongs to the output that made it raise), fails a
 gradient that passed the threshold but agrees with the reference only to float32 rounding, and
-for exercise 12 names the first wrong block of the backward pass.
+for exercise 12 names the first wrong block of the backward pass (a later block is "downstream"
+of it unless the same mistake explains both; a known mistake that would also have made a
+gradient wrong that came out right is refuted there and not named).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -218,11 +221,40 @@ def review(exercise, part, result, runs, prep):
                 check.passed = False
                 check.diagnosis = Diagnosis("precision", _precision_message(check.gradient,
                                                                             max(errs)))
-    if exercise.blocks:
-        _review_blocks(exercise, result)
+    if exercise.blocks:                  # gradients chained through one backward pass
+        _drop_refuted(part, result, runs, prep)
+        _review_blocks(exercise, result, {m.message for m, _ in prep.specific[part.function]})
 
 
-def _review_blocks(exercise, result):
+def _failing(student, numeric, output, n_cases):
+    return [ci for ci in range(n_cases) if ci in student and not (
+        student[ci].shape == numeric[ci][output].shape
+        and _rel(student[ci], numeric[ci][output]) < THRESHOLD)]
+
+
+def _drop_refuted(part, result, runs, prep):
+    """Exercise 12: a known mistake named for one gradient is refuted when a gradient it gets
+    wrong came out right (in one backward pass, a mistake upstream reaches everything below it):
+    diagnose that gradient again without the refuted mistakes."""
+    passed = {c.gradient for c in result.checks if c.passed}
+    specific = prep.specific[part.function]
+    refuted = [(m, v) for m, v in specific if set(m.affects) & passed]
+    if not refuted:
+        return
+    messages = {m.message for m, _ in refuted}
+    kept = SimpleNamespace(cases=prep.cases, numeric=prep.numeric, reference=prep.reference,
+                           specific={part.function: [mv for mv in specific if mv not in refuted]})
+    numeric = prep.numeric[part.function]
+    for c in result.checks:
+        if c.passed or c.diagnosis is None or not any(
+                c.diagnosis.message == msg or msg in c.diagnosis.message for msg in messages):
+            continue
+        student = _student_values(runs, c.gradient)
+        failing = _failing(student, numeric, c.gradient, len(prep.cases))
+        c.diagnosis = diagnose(part, c.gradient, student, failing, kept) if failing else None
+
+
+def _review_blocks(exercise, result, registered):
     """Exercise 12: group the gradients into the blocks of the backward pass and name the first
     wrong one; a later block that is wrong only because of it says so."""
     checks = {c.gradient: c for c in result.checks}
@@ -242,10 +274,20 @@ def _review_blocks(exercise, result):
         firsts.add(first + 1)
     name, grads, where = exercise.blocks[first]
     right_before = [b[0] for b in exercise.blocks[:first]]
+    # a later block keeps its own diagnosis only if the same mistake explains the first block
+    # (a known mistake that also explains the first block, or the same generic slip, e.g. every
+    # gradient negated)
+    first_diags = [checks[g].diagnosis for i in firsts for g in exercise.blocks[i][1]
+                   if checks[g].diagnosis is not None]
+    first_messages = {d.message for d in first_diags}
+    first_kinds = {d.kind for d in first_diags}
     for i, (bname, bgrads, bwhere) in enumerate(exercise.blocks):
         for g in bgrads:
             c = checks[g]
-            if c.passed or c.diagnosis is not None:
+            d = c.diagnosis
+            if c.passed or d is not None and (
+                    i in firsts or d.message in first_messages
+                    or d.message not in registered and d.kind in first_kinds):
                 continue
             if i in firsts:
                 after = (f"; the blocks before it in the backward pass ({', '.join(right_before)}) "
