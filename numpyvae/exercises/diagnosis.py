@@ -103,7 +103,7 @@ def candidates(part, output, prep):
         out.append((m.kind, m.message, values))
     refs = [np.asarray(r[output], np.float64) for r in prep.reference[part.function]]
     for kind, make, message, _ in GENERIC:
-        values = [make(r, c.batch) for r, c in zip(refs, prep.cases)]
+        values = [make(r, c.batch) for r, c in zip(refs, prep.cases, strict=True)]
         kind2, message2 = part.hints.get((output, kind), (kind, message.format(g=output)))
         out.append((kind2, message2, values))
     # two mistakes at once: a known mistake, then one generic transformation on top of it
@@ -112,7 +112,7 @@ def candidates(part, output, prep):
             if also is None:
                 continue
             combo = []
-            for v, c in zip(values, prep.cases):
+            for v, c in zip(values, prep.cases, strict=True):
                 try:
                     combo.append(None if v is None else make(np.asarray(v, np.float64), c.batch))
                 except Exception:  # noqa: BLE001 - e.g. a scalar has no transpose
@@ -260,7 +260,7 @@ def _review_blocks(exercise, result, registered):
     checks = {c.gradient: c for c in result.checks}
     verdicts = []
     first = None
-    for i, (name, grads, where) in enumerate(exercise.blocks):
+    for i, (name, grads, _) in enumerate(exercise.blocks):
         ok = all(checks[g].passed for g in grads)
         verdicts.append(f"{name} ({', '.join(grads)}): {'right' if ok else 'WRONG'}")
         if not ok and first is None:
