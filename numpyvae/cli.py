@@ -4,7 +4,8 @@
     numpyvae evaluate RUN_DIR   importance-sampled test log-likelihood
     numpyvae sample RUN_DIR     samples from a trained model
     numpyvae check EXERCISE     grade a gradient-check exercise
-    numpyvae lesson list|run    the course lessons
+    numpyvae lesson list|run    the course lessons (also: copy, notebook)
+    numpyvae exercises init DIR a student workspace with the exercise stubs
     numpyvae variance           score-function vs pathwise estimator variance study
     numpyvae bench              throughput benchmark
     numpyvae reproduce NAME     re-run a paper experiment
@@ -17,7 +18,8 @@ import sys
 
 COMMANDS = {
     "train": "train", "evaluate": "evaluate", "sample": "sample", "check": "check",
-    "lesson": "lesson", "variance": "variance", "bench": "bench", "reproduce": "reproduce",
+    "lesson": "lesson", "exercises": "exercises",
+    "variance": "variance", "bench": "bench", "reproduce": "reproduce",
 }
 
 

@@ -13,6 +13,12 @@ A lesson is a ``# %%`` cell script (it opens as a notebook in VS Code or jupytex
 Tests and the command line run a lesson in-process with :func:`run_lesson`, which returns the
 recorded checks ``{name: Check(numerical, analytic, passed)}``.
 
+In a notebook (``numpyvae lesson notebook NN`` writes one with jupytext) figures also show
+inline, the values :func:`check`, :func:`savefig` and :func:`finish` return display nothing
+(no stray ``True`` or a long dictionary under a cell), and each lesson writes to its own
+``lesson_out/NN_topic/``.  The kernel's own arguments are ignored; set
+``NUMPYVAE_LESSON_ARGS="--quick"`` in the environment to run a notebook in quick mode.
+
 All output goes through ``print``.  Text the terminal cannot encode (✓, σ, ‖ … on a non-UTF-8
 stdout) is replaced rather than crashing the lesson, and ✓/✗ become OK/FAIL.
 """
@@ -24,6 +30,7 @@ import builtins
 import os
 import re
 import runpy
+import shlex
 import sys
 import textwrap
 import time
@@ -33,7 +40,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
-    "Check", "parse_args", "section", "say", "table", "check", "check_true", "summary",
+    "Check", "Verdict", "Results",
+    "parse_args", "section", "say", "table", "check", "check_true", "summary",
     "savefig", "check_yourself", "finish", "results", "run_lesson", "list_lessons",
     "find_lessons_dir",
 ]
@@ -44,6 +52,31 @@ class Check(NamedTuple):
     numerical: object
     analytic: object
     passed: bool
+
+
+class Verdict(int):
+    """What :func:`check` and :func:`check_true` return: true or false like a bool (``if``,
+    ``assert``, ``not``, ``== True``), printed as ``True``/``False``, and shown as nothing when
+    it is the last value of a notebook cell."""
+
+    def __new__(cls, passed):
+        return super().__new__(cls, bool(passed))
+
+    def __repr__(self):
+        return repr(bool(self))
+
+    __str__ = __repr__
+
+    def _ipython_display_(self):
+        pass
+
+
+class Results(dict):
+    """What :func:`finish` and :func:`summary` return: ``{name: Check}``, shown as nothing at the
+    end of a notebook cell (the summary is printed already)."""
+
+    def _ipython_display_(self):
+        pass
 
 
 class _State:
@@ -124,7 +157,7 @@ def parse_args(description=None, argv=None, name=None):
     """
     if name is None:
         caller_file = sys._getframe(1).f_globals.get("__file__")
-        name = Path(caller_file).stem if caller_file else "lesson"
+        name = Path(caller_file).stem if caller_file else _name_from_doc(description)
     parser = argparse.ArgumentParser(
         description=description, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,13 +166,42 @@ def parse_args(description=None, argv=None, name=None):
     parser.add_argument("--quick", action="store_true",
                         help="smaller sizes so the lesson runs in a few seconds")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    args, _unknown = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if argv is None:
+        argv = (shlex.split(os.environ.get("NUMPYVAE_LESSON_ARGS", "")) if _in_notebook()
+                else sys.argv[1:])
+    args, _unknown = parser.parse_known_args(list(argv))
     if args.out is None:
         args.out = Path.cwd() / "lesson_out" / name
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     _state.reset()
     return args
+
+
+def _in_notebook():
+    """True inside a Jupyter kernel (IPython with a kernel), where sys.argv is the kernel's."""
+    shell = sys.modules.get("IPython")
+    try:
+        ip = shell.get_ipython() if shell is not None else None
+    except Exception:  # noqa: BLE001 - an odd IPython
+        return False
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+def _name_from_doc(description):
+    """The lesson's file stem from its docstring's number ("06 · ..." -> "06_gradient_estimators"
+    when that lesson is found, else "lesson_06"); "lesson" without a number."""
+    m = re.match(r"\s*(\d+)\s*[·.:\-–—]", str(description or ""))
+    if not m:
+        return "lesson"
+    number = int(m.group(1))
+    try:
+        for n, _, path in list_lessons():
+            if n == number:
+                return path.stem
+    except (FileNotFoundError, OSError):
+        pass
+    return f"lesson_{number:02d}"
 
 
 def section(title):
@@ -195,7 +257,7 @@ def check(name, numerical, analytic, rtol=1e-7, atol=0.0):
         line += f"  (max |diff| = {float(np.max(np.abs(num - ana))):.3g})"
     _emit(line)
     _record(name, Check(numerical, analytic, passed))
-    return passed
+    return Verdict(passed)
 
 
 def check_true(name, condition, detail=""):
@@ -205,7 +267,7 @@ def check_true(name, condition, detail=""):
     detail = str(detail).strip()
     _emit(f"{name}: {detail + ' ' if detail else ''}{ok if passed else bad}")
     _record(name, Check(passed, True, passed))
-    return passed
+    return Verdict(passed)
 
 
 def savefig(fig, args, name):
@@ -217,7 +279,17 @@ def savefig(fig, args, name):
     plt.close(fig)
     _state.figures.append(path)
     _emit(f"[figure saved: {path}]")
-    return path
+    if _in_notebook():                    # the saved PNG, inline under the cell
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
+    return _QuietPath(path)
+
+
+class _QuietPath(type(Path())):
+    """A Path that shows as nothing at the end of a notebook cell."""
+
+    def _ipython_display_(self):
+        pass
 
 
 def check_yourself(questions):
@@ -231,7 +303,7 @@ def check_yourself(questions):
 
 def results():
     """The checks recorded so far: ``{name: Check(numerical, analytic, passed)}`` (a copy)."""
-    return dict(_state.checks)
+    return Results(_state.checks)
 
 
 def summary():
