@@ -196,3 +196,20 @@ def test_train_curve_is_reproducible_and_float64():
     assert np.array_equal(a, b) and np.array_equal(pa, pb) and pa.dtype == np.float64
     assert isinstance(nv.VAE, type)
     assert S.reference("gaussian_backward") is nv.reparam.gaussian_backward
+
+
+def test_json_on_stdout_is_strict_even_when_training_blows_up(tmp_path, capsys):
+    d = folder(tmp_path, "nan", {"06_kl.py": """
+        import numpy as np
+
+        def kl_std_normal_backward(dkl, cache):
+            mu, var = cache
+            return mu * dkl[:, None] * np.nan, 0.5 * (var - 1) * dkl[:, None]
+        """})
+    code = main(["check", "train", "--dir", str(d), "--steps", "3", "--json", "-",
+                 "--figure", str(tmp_path / "f.png")])
+    captured = capsys.readouterr()
+    assert code == 1
+    data = json.loads(captured.out, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert data["responsible"] == ["kl_std_normal_backward"]
+    assert "result: PART" in captured.err                    # the report went to stderr
