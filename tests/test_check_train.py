@@ -95,8 +95,8 @@ def test_the_vae_calls_every_exercise_kernel_through_its_module_attribute(monkey
         calls.clear()
         T.train_curve(dict(T.DEFAULTS, **SMALL, **extra), 2)
         seen[name] = set(calls)
-    assert seen["course"] == {"dense_backward", "relu_backward", "bernoulli_log_likelihood_backward",
-                              "kl_std_normal_backward", "gaussian_backward"}
+    assert seen["course"] == {"dense_backward", "relu_backward", "kl_std_normal_backward",
+                              "bernoulli_log_likelihood_backward", "gaussian_backward"}
     for fn, variant in T.NEEDS.items():
         assert fn in seen[variant], (fn, variant)
     assert set().union(*seen.values()) == {p.function for _, p in catalogue.library_parts()}
