@@ -254,3 +254,11 @@ def test_every_new_kind_is_used_by_a_registered_mistake_or_a_rule():
     kinds = {m.kind for m in M.MISTAKES}
     assert {"not_summed", "applied_twice", "overflow", "broadcast", "sample_axis",
             "batch_size_one"} <= kinds
+
+
+def test_exercise_12_weight_wrong_with_its_bias_right_points_at_the_weight():
+    def only_w2(g, c, p):
+        g["W2"] = g["W2"].T.T * 1.2
+    result, c = graded("vae", "vae_backward", _vae_with(only_w2))
+    assert kind(c["W2"]) == "block"
+    assert "b2 is right" in c["W2"].diagnosis.message and "exercise 01" in c["W2"].diagnosis.message

@@ -293,6 +293,11 @@ def _review_blocks(exercise, result, registered):
                 after = (f"; the blocks before it in the backward pass ({', '.join(right_before)}) "
                          "are right, so the error enters here" if right_before else
                          "; it is the first block of the backward pass")
+                right = [x for x in bgrads if checks[x].passed]
+                if right and g.startswith("W"):    # the bias is right: so is the upstream grad
+                    after += (f"; {', '.join(right)} is right, so the gradient arriving at this "
+                              f"layer is too, and the mistake is in {g} = (the layer's input)^T "
+                              "(that gradient), exercise 01")
                 c.diagnosis = Diagnosis("block", f"the first wrong block is {bname} "
                                         f"({', '.join(bgrads)}){after}: {bwhere}")
             else:
