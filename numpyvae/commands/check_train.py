@@ -15,6 +15,12 @@ DIR that is defined and does not raise NotImplementedError on the grader's first
 the library fills in the rest, and the report says which were the student's and how often the
 training loop called each.
 
+The course VAE calls dense, ReLU, the Bernoulli log-likelihood, the KL and the diagonal node;
+for a student's tanh, sigmoid, softplus, Gaussian log-likelihood or full-covariance node the
+model variant that calls it is trained as well (:data:`VARIANTS`), unless ``--activation``,
+``--likelihood`` or ``--covariance`` chooses one model.  Exercises 09-12 are not kernels of the
+VAE; ``numpyvae check`` grades them.
+
 Both loss curves are printed side by side and drawn (``--figure``).  They agree when the
 relative difference of the losses, and of the final parameters, stays within float64 rounding
 (:data:`AGREE_RTOL`; a correct kernel that orders its arithmetic differently from the library's
