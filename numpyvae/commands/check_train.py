@@ -174,19 +174,18 @@ def _copy(v):
 
 
 def substitute(functions, calls):
-    """Set the library's module (and layer-class) attributes to the adapted student functions.
-    ``functions``: {stub function name: callable}."""
+    """Set the library's module attributes to the adapted student functions.
+    ``functions``: {stub function name: callable}.  The model looks every kernel up in its module
+    at call time, the activation layers included (ARCHITECTURE.md, "Kernels are looked up at call
+    time"), so the module attribute is all there is to set."""
     import importlib
 
-    from .. import layers
     from ..exercises import catalogue
     target = {p.function: p.library for _, p in catalogue.library_parts()}
     for name, fn in functions.items():
         module_name, attr = target[name].split(":")
         wrapped = _wrap(name, fn, calls)
         setattr(importlib.import_module(module_name), attr, wrapped)
-        if name in _LAYER_CLASS:
-            getattr(layers, _LAYER_CLASS[name])._bwd = staticmethod(wrapped)
 
 
 def train_curve(config, steps):
