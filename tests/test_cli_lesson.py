@@ -1,4 +1,5 @@
 """``numpyvae lesson list`` and ``numpyvae lesson run``, called in-process through cli.main."""
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,45 @@ def test_missing_action_and_missing_dir(tmp_path, capsys):
     assert info.value.code == 2
     assert cli.main(["lesson", "list", "--lessons-dir", str(tmp_path / "nowhere")]) == 2
     assert "no lessons directory" in capsys.readouterr().err
+
+
+def test_list_and_run_work_from_any_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("NUMPYVAE_LESSONS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lesson", "list"]) == 0
+    assert capsys.readouterr().out.startswith("01  ")
+    assert cli.main(["lesson", "run", "02", "--quick", "--threads", "1"]) == 0
+    assert list((tmp_path / "lesson_out" / "02_generative_by_counting").glob("*.png"))
+
+
+def test_notebook_without_jupytext_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jupytext", None)      # import jupytext -> ImportError
+    assert cli.main(["lesson", "notebook", "06", str(tmp_path)]) == 2
+    assert "numpyvae[notebooks]" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_notebook_has_the_docstring_as_doc_and_is_kept(tmp_path, capsys):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("jupytext")
+    assert cli.main(["lesson", "notebook", "6", str(tmp_path)]) == 0
+    path = tmp_path / "06_gradient_estimators.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert first.source.startswith('__doc__ = """06 ')
+    assert sum(c.cell_type == "markdown" for c in nb.cells) >= 1
+    path.write_text(path.read_text(encoding="utf-8").replace("Gradient", "GRADIENT"),
+                    encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["lesson", "notebook", "6", str(tmp_path)]) == 0
+    assert "kept" in capsys.readouterr().out and "GRADIENT" in path.read_text(encoding="utf-8")
+    assert cli.main(["lesson", "notebook", "6", str(tmp_path), "--force"]) == 0
+    assert "GRADIENT" not in path.read_text(encoding="utf-8")
+
+
+def test_quiet_values_in_notebooks():
+    v = lessonkit.Verdict(True)
+    assert v and v == True and repr(v) == "True" and not lessonkit.Verdict(False)  # noqa: E712
+    assert hasattr(v, "_ipython_display_") and hasattr(lessonkit.Results(), "_ipython_display_")
+    assert lessonkit._name_from_doc("06 · Gradient estimators") == "06_gradient_estimators"
+    assert lessonkit._name_from_doc("no number") == "lesson"
