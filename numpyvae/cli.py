@@ -54,8 +54,9 @@ def build_parser():
 
 def main(argv=None):
     from . import _threads          # --threads N: BLAS threads, set before the command runs
-    threads = _threads.threads_from_argv(sys.argv[1:] if argv is None else list(argv))
-    if threads is not None:
+    words = sys.argv[1:] if argv is None else list(argv)
+    threads = _threads.threads_from_argv(words)
+    if threads is not None and words and words[0] in _THREADED:   # (bench has its own --threads)
         _threads.set_blas_threads(threads)
     parser = build_parser()
     args = parser.parse_args(argv)

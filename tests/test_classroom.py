@@ -408,3 +408,10 @@ def test_wheel_installed_in_a_fresh_venv_works_from_an_empty_folder(tmp_path):
     assert json.loads((empty / "good.json").read_text())["status"] == "pass"
     assert sorted(p.name for p in empty.iterdir()) == \
         ["good.json", "good.py", "lesson_out", "stub.json", "ws"]
+
+
+def test_bench_threads_are_not_taken_for_blas_threads(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "7")
+    with pytest.raises(SystemExit):
+        main(["bench", "--threads", "1", "2", "--help"])
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "7"
