@@ -153,7 +153,8 @@ def parse_args(description=None, argv=None, name=None):
                   calling file (``lesson`` when there is none, as in a notebook).
 
     Returns an ``argparse.Namespace`` with ``out`` (a ``pathlib.Path``, created; default
-    ``lesson_out/<name>/`` under the current directory), ``quick`` (bool) and ``seed`` (int).
+    ``lesson_out/<name>/`` under the current directory), ``quick`` (bool), ``seed`` (int) and
+    ``threads`` (``--threads N``: the BLAS threads, set at once; None when not given).
     """
     if name is None:
         caller_file = sys._getframe(1).f_globals.get("__file__")
@@ -166,10 +167,15 @@ def parse_args(description=None, argv=None, name=None):
     parser.add_argument("--quick", action="store_true",
                         help="smaller sizes so the lesson runs in a few seconds")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="BLAS threads (1 is faster on a shared machine and for --quick)")
     if argv is None:
         argv = (shlex.split(os.environ.get("NUMPYVAE_LESSON_ARGS", "")) if _in_notebook()
                 else sys.argv[1:])
     args, _unknown = parser.parse_known_args(list(argv))
+    if args.threads is not None:
+        from . import _threads
+        _threads.set_blas_threads(_threads.check_threads(args.threads))
     if args.out is None:
         args.out = Path.cwd() / "lesson_out" / name
     args.out = Path(args.out)
