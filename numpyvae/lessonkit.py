@@ -144,13 +144,15 @@ def _fmt(v):
 # the lesson's life cycle
 
 def parse_args(description=None, argv=None, name=None):
-    """Parse ``--out DIR``, ``--quick`` and ``--seed S`` and start recording a fresh lesson.
+    """Parse ``--out DIR``, ``--quick``, ``--seed S`` and ``--threads N`` and start recording a
+    fresh lesson.
 
     description : shown by ``--help`` (a lesson passes its ``__doc__``)
-    argv        : the arguments; default ``sys.argv[1:]``.  Unknown arguments are ignored, so this
-                  also works inside Jupyter/IPython, whose kernel adds its own.
+    argv        : the arguments; default ``sys.argv[1:]``, in a Jupyter kernel
+                  ``$NUMPYVAE_LESSON_ARGS`` (e.g. ``--quick``).  Unknown arguments are ignored.
     name        : the lesson's name for the default output directory; default the stem of the
-                  calling file (``lesson`` when there is none, as in a notebook).
+                  calling file, in a notebook the lesson whose number starts ``description``
+                  (``06_gradient_estimators``), else ``lesson``.
 
     Returns an ``argparse.Namespace`` with ``out`` (a ``pathlib.Path``, created; default
     ``lesson_out/<name>/`` under the current directory), ``quick`` (bool), ``seed`` (int) and
