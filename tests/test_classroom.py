@@ -107,6 +107,12 @@ HOSTILE = {
                 pass
         """,
     "sleeps": "import time\ntime.sleep(1000)\n",
+    "prints_without_end": """
+        import sys
+        def softplus_backward(dy, cache):
+            while True:
+                sys.stdout.write("x" * 100000)
+        """,
 }
 
 

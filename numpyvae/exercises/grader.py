@@ -680,8 +680,7 @@ def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
             "timed out", seed=seed)
     elif out.status == "crashed":
         code = out.returncode
-        why = ("the memory limit, or a crash" if code is not None and code < 0 else
-               "os._exit(), a call that ends the process, or the memory limit")
+        why = sandbox.why_it_ended(code)
         extra = f"; {'; '.join(out.notes)}" if out.notes else ""
         result = ungraded(
             exercise, path, "error",
@@ -781,7 +780,8 @@ def _printed(result):
         return []
     shown = text.splitlines()[-20:]
     return ["", "  your code printed" + (" (the last 20 lines):" if len(text.splitlines()) > 20
-                                         else ":")] + [f"    | {t}" for t in shown]
+                                         else ":")] + [
+        f"    | {t[:160]}" + (" ..." if len(t) > 160 else "") for t in shown]
 
 
 def _wrap(text, indent, width=100, hang=0):

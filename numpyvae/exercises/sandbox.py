@@ -290,6 +290,21 @@ def run_student(path, parts, cases, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_M
         return outcome
 
 
+def why_it_ended(returncode):
+    """A guess, for the report, at why the child ended without its results."""
+    if returncode is None or returncode >= 0:
+        return ("os._exit(), exit() in a thread, or another call that ends the process "
+                "(or the memory limit)")
+    names = {getattr(signal, n): text for n, text in (
+        ("SIGXFSZ", f"it wrote more than {MAX_FILE_BYTES // 2 ** 20} MiB (printed output "
+                    f"included)"),
+        ("SIGXCPU", "it used up its CPU-time limit"),
+        ("SIGSEGV", "a crash (segmentation fault)"),
+        ("SIGABRT", "a crash (abort), often memory running out"),
+        ("SIGKILL", "it was killed (the memory limit or the system)")) if hasattr(signal, n)}
+    return names.get(-returncode, f"it was ended by signal {-returncode}")
+
+
 def _read_small(path, limit=2000):
     try:
         return path.read_text(encoding="utf-8", errors="replace")[:limit].strip()
