@@ -93,11 +93,10 @@ eps = rng.standard_normal((1, N_MC))
 _, sf_terms = est.score_function(f, THETA, SIGMA, eps, return_terms=True)
 _, pw_terms = est.pathwise(df, THETA, SIGMA, eps, return_terms=True)
 sf_terms, pw_terms, eps = sf_terms[0], pw_terms[0], eps[0]
-lessonkit.check("numpyvae score_function terms vs (θ + σε)² ε/σ (max |diff|)",
-                np.max(np.abs(sf_terms - (THETA + SIGMA * eps) ** 2 * eps / SIGMA)), 0.0,
-                atol=1e-12)
-lessonkit.check("numpyvae pathwise terms vs 2(θ + σε) (max |diff|)",
-                np.max(np.abs(pw_terms - 2 * (THETA + SIGMA * eps))), 0.0, atol=1e-12)
+lessonkit.check_below("numpyvae score_function terms vs (θ + σε)² ε/σ (max |diff|)",
+                      np.max(np.abs(sf_terms - (THETA + SIGMA * eps) ** 2 * eps / SIGMA)), 1e-12)
+lessonkit.check_below("numpyvae pathwise terms vs 2(θ + σε) (max |diff|)",
+                      np.max(np.abs(pw_terms - 2 * (THETA + SIGMA * eps))), 1e-12)
 sf_term = lambda e: f(THETA + SIGMA * e) * e / SIGMA                # noqa: E731
 pw_term = lambda e: df(THETA + SIGMA * e)                           # noqa: E731
 lessonkit.check("E[ĝ_SF] by quadrature vs 2θ", E(sf_term), 2 * THETA, rtol=1e-10)
@@ -137,7 +136,8 @@ lessonkit.say("Step 3: the variance:")
 var_sf = THETA ** 4 / SIGMA ** 2 + 14 * THETA ** 2 + 15 * SIGMA ** 2
 lessonkit.check("E[ĝ²] − (2θ)² vs θ⁴/σ² + 14θ² + 15σ²", second / SIGMA ** 2 - (2 * THETA) ** 2,
                 var_sf, rtol=1e-14)
-lessonkit.check("Var ĝ_SF at θ = 2, σ = 1", var_sf, 87.0, rtol=1e-14)
+lessonkit.say(f"At θ = 2, σ = 1 the formula gives Var ĝ_SF = {var_sf:g} (the quadrature below "
+              "checks it).")
 sf_moments = ref.score_function_moments(f, THETA, SIGMA)
 lessonkit.check("Var ĝ_SF by quadrature (estimators.exact) vs the formula", sf_moments.var,
                 var_sf, rtol=1e-10)

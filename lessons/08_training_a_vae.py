@@ -141,12 +141,13 @@ def train(m, x, steps, binarize, lr=LR, evaluate=None, every=100):
 
 
 elbo_start = mean_elbo(model, x_test_bin)
+elbo_train_start = mean_elbo(model, x_train_bin[:N_TEST])
 losses, evals = train(model, x_train, STEPS, binarize=True,
                       evaluate=lambda m: mean_elbo(m, x_test_bin), every=max(STEPS // 10, 1))
 elbo_end = mean_elbo(model, x_test_bin)
 elbo_train = mean_elbo(model, x_train_bin[:N_TEST])
 lessonkit.table(["", "test ELBO", "train ELBO"], [
-    ("before training", elbo_start, float("nan")), (f"after {STEPS} steps", elbo_end, elbo_train)],
+    ("before training", elbo_start, elbo_train_start), (f"after {STEPS} steps", elbo_end, elbo_train)],
     floatfmt=".2f")
 lessonkit.check_true("training raised the test ELBO by more than 50 nats",
                      elbo_end > elbo_start + 50, f"{elbo_start:.1f} → {elbo_end:.1f}")
@@ -344,8 +345,8 @@ def aggregate(m):
 
 mu_a, lv_a, agg_mean, agg_cov = aggregate(model)
 draws = (mu_a + np.exp(0.5 * lv_a) * rng.standard_normal((20, *mu_a.shape))).reshape(-1, Z_DIM)
-lessonkit.check("Cov of 20 samples from each q(z|xₙ) vs Cov(μ) + mean diag σ² (max |diff|)",
-                np.max(np.abs(np.cov(draws.T, bias=True) - agg_cov)), 0.0, atol=0.05)
+lessonkit.check_below("Cov of 20 samples from each q(z|xₙ) vs Cov(μ) + mean diag σ² (max |diff|)",
+                      np.max(np.abs(np.cov(draws.T, bias=True) - agg_cov)), 0.05)
 
 
 def standardized(m, shift, scale):
@@ -449,10 +450,10 @@ num_mu = gradcheck.numerical_gradient(lambda: local_elbo(model64, x64, m64, lv64
                                                          False)[0].sum(), m64)
 num_lv = gradcheck.numerical_gradient(lambda: local_elbo(model64, x64, m64, lv64, eps64,
                                                          False)[0].sum(), lv64)
-lessonkit.check("relative error of ∂ELBO/∂μᵢ (hand-written vs central differences)",
-                gradcheck.rel_error(gmu, num_mu), 0.0, atol=1e-6)
-lessonkit.check("relative error of ∂ELBO/∂log σᵢ² (hand-written vs central differences)",
-                gradcheck.rel_error(glv, num_lv), 0.0, atol=1e-6)
+lessonkit.check_below("relative error of ∂ELBO/∂μᵢ (hand-written vs central differences)",
+                      gradcheck.rel_error(gmu, num_mu), 1e-6)
+lessonkit.check_below("relative error of ∂ELBO/∂log σᵢ² (hand-written vs central differences)",
+                      gradcheck.rel_error(glv, num_lv), 1e-6)
 
 x_loc = x_test_bin[:N_LOCAL]
 mu_enc, lv_enc = model.encode(x_loc)

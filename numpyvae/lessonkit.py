@@ -41,7 +41,7 @@ import numpy as np
 
 __all__ = [
     "Check", "Verdict", "Results",
-    "parse_args", "section", "say", "table", "check", "check_true", "summary",
+    "parse_args", "section", "say", "table", "check", "check_true", "check_below", "summary",
     "savefig", "check_yourself", "finish", "results", "run_lesson", "list_lessons",
     "find_lessons_dir",
 ]
@@ -275,6 +275,18 @@ def check_true(name, condition, detail=""):
     detail = str(detail).strip()
     _emit(f"{name}: {detail + ' ' if detail else ''}{ok if passed else bad}")
     _record(name, Check(passed, True, passed))
+    return Verdict(passed)
+
+
+def check_below(name, value, bound):
+    """Record that a non-negative error (a relative error, a distance in standard errors ...) is at
+    most ``bound``; prints ``name: 1.46e-09 (≤ 1e-06) ✓`` and records
+    ``Check(value, bound, passed)``.  NaN fails."""
+    v = float(np.max(np.asarray(value, dtype=float)))
+    passed = bool(v <= float(bound))                        # NaN compares False: a failure
+    ok, bad = _marks()
+    _emit(f"{name}: {v:.3g} (≤ {float(bound):.3g}) {ok if passed else bad}")
+    _record(name, Check(value, bound, passed))
     return Verdict(passed)
 
 

@@ -69,6 +69,26 @@ def loo_law(s, var):
     return lambda t: (a + b / (np.asarray(t, float) - 1)) / np.asarray(t, float)
 
 
+def block_labels(layers):
+    """Readable names for parameter blocks such as ``encoder.0.W``, ``encoder.2.b``: the
+    Sequential index becomes the dense layer's number in order (``dense 1 weights``,
+    ``dense 2 bias``); other names are kept."""
+    indices = []
+    for layer in layers:
+        parts = layer.replace("encoder.", "").split(".")
+        if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) not in indices:
+            indices.append(int(parts[0]))
+    kinds = {"W": "weights", "b": "bias"}
+    out = []
+    for layer in layers:
+        parts = layer.replace("encoder.", "").split(".")
+        if len(parts) == 2 and parts[0].isdigit():
+            out.append(f"dense {indices.index(int(parts[0])) + 1}\n{kinds.get(parts[1], parts[1])}")
+        else:
+            out.append(layer.replace("encoder.", ""))
+    return out
+
+
 def _s_ticks(ax, sizes):
     ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
     ax.set_xticks([], minor=True)
@@ -78,8 +98,9 @@ def plot_encoder_variance(rows, path, *, title=None):
     """One row of panels per model (e.g. untrained, trained), three panels each:
 
     variance per parameter against S and median SNR against S (log-log; markers empirical,
-    dashed lines the analytic laws: 1/S for the variance and √S for the SNR through each
-    estimator's first point; for the leave-one-out baseline the law (A + B/(S − 1))/S, fitted);
+    dashed lines reference laws, not analytic values: variance ∝ 1/S and SNR ∝ √S scaled
+    through each estimator's first point; for the leave-one-out baseline (A + B/(S − 1))/S with
+    A and B fitted);
     and the variance of each parameter block (W, b of every encoder layer) at one S, as bars.
     rows : from :func:`numpyvae.estimators.encoder.variance_study` (several models concatenated);
     path : the .png to write;  title : optional suptitle (e.g. naming the data and architecture).
@@ -136,9 +157,8 @@ def plot_encoder_variance(rows, path, *, title=None):
             values = [row[f"var_{layer}"] for layer in layers]
             ax_bar.bar(np.arange(len(layers)) + (j - (len(names) - 1) / 2) * width, values,
                        width=width, color=STYLE[name][0], edgecolor="black", linewidth=0.4)
-        ax_bar.set_xticks(np.arange(len(layers)), [layer.replace("encoder.", "")
-                                                   for layer in layers])
-        ax_bar.set(yscale="log", xlabel="encoder parameter block (layer.W / layer.b)",
+        ax_bar.set_xticks(np.arange(len(layers)), block_labels(layers))
+        ax_bar.set(yscale="log", xlabel="encoder parameter block",
                    ylabel="variance per parameter\n(mean within the block)",
                    title=f"{model}: variance by parameter block at S = {s_bar}")
         for ax in (ax_var, ax_snr, ax_bar):
@@ -146,7 +166,8 @@ def plot_encoder_variance(rows, path, *, title=None):
     handles = [Line2D([], [], color=STYLE[n][0], marker=STYLE[n][1], ls="none", label=LABELS[n],
                       **_MARKERS) for n in names]
     handles.append(Line2D([], [], color="grey", ls="--",
-                          label="analytic: variance 1/S, SNR √S through the first point;\n"
+                          label="reference laws (not analytic): variance ∝ 1/S, SNR ∝ √S "
+                                "through the first point;\n"
                                 "leave-one-out: (A + B/(S−1))/S, A and B fitted"))
     fig.suptitle(title or "Gradient of the ELBO with respect to the VAE encoder's parameters: "
                           "score function vs pathwise", fontsize=13, y=1 - 0.15 / height)
@@ -230,8 +251,16 @@ def plot_elbo_curves(histories, path, *, title=None):
         z_pad = 0.15 * (z_hi - z_lo if z_hi > z_lo else abs(z_hi) * 0.01 + 0.1)
         ax_zoom.set_xlim(steps // 2 - steps * 0.02, steps * 1.03)
         ax_zoom.set_ylim(z_lo - z_pad, z_hi + z_pad)
+        left_out = [LABELS.get(h["estimator"], h["estimator"]) for h in histories
+                    if not any(h is c for c in close)]
+    else:
+        left_out = []
+    zoom_title = "Test ELBO, zoom on the second half"
+    if left_out:
+        zoom_title += ("\nbelow the axis, > 10% under the best final test ELBO:\n"
+                       + ", ".join(left_out))
     ax_zoom.set(xlabel="training step", ylabel="test ELBO (nats per example, fixed noise)",
-                title="Test ELBO, zoom on the second half")
+                title=zoom_title)
     note = f" (step 0: {start[0]:.0f}, off the scale)" if start else ""
     ax_tr.set(xlabel="training step", ylabel="ELBO on the minibatch (nats per example)",
               title=f"Train ELBO, moving average over {window} steps{note}")
