@@ -80,8 +80,13 @@ def _find(spec, lessons):
     """The lesson whose number is ``spec`` ("06", "6"); ValueError naming the known ones."""
     text = str(spec).strip()
     known = ", ".join(f"{n:02d}" for n, _, _ in lessons) or "none"
+    by_name = [path for _, _, path in lessons               # a name: "elbo", "04_elbo", "reparam"
+               if path.stem.lower() == text.lower()
+               or path.stem.split("_", 1)[-1].lower().startswith(text.lower().replace("-", "_"))]
+    if not text.isdigit() and len(by_name) == 1:
+        return by_name[0]
     if not text.isdigit():
-        raise ValueError(f"NN must be a lesson number such as 06, got {spec!r} "
+        raise ValueError(f"NN must be a lesson number such as 06 or a name such as elbo, got {spec!r} "
                          f"(lessons: {known})")
     matches = [path for number, _, path in lessons if number == int(text)]
     if not matches:
