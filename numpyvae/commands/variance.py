@@ -16,6 +16,18 @@ Writes into ``--out`` (default ``runs/variance``), and prints every table:
 4. ``elbo_curves.csv``, ``elbo_test.csv``, ``elbo_summary.{csv,txt}``, ``elbo_curves.png``  the same
    VAE trained from the same initialisation with the encoder's gradient from each estimator.
 
+5. ``discrete.{csv,txt}``, ``discrete_tau.png``, ``discrete_traces.{csv,png}``  discrete latents:
+   the score function with its baselines, Gumbel-softmax / concrete, straight-through and REBAR on
+   the t = 0.499 toy and a categorical problem, each mean and variance beside the exact gradient
+   and the exact variance (:mod:`numpyvae.estimators.discrete`); θ traces under Adam.
+6. ``snr.{csv,png}``  IWAE gradient SNR against K on Rainforth et al.'s Gaussian toy (iwae, stl,
+   dreg; encoder and decoder) and on the trained VAE of part 3 (iwae)
+   (:mod:`numpyvae.estimators.snr`).
+
+Part 1 prints each empirical/analytic variance ratio with its 95% band (χ² with the exact fourth
+moment, :mod:`numpyvae.estimators.intervals`); part 2 adds the measure-valued estimator
+(:mod:`numpyvae.estimators.measure_valued`) to the cost-family curves.
+
 The "trained" VAE of part 3 is trained here first, with the ordinary VAE gradient (pathwise,
 analytic KL, one sample, Adam).
 """
@@ -33,7 +45,11 @@ HELP = "score-function vs pathwise estimator variance study (1-D examples and a 
 OUTPUTS = ("classroom.csv", "classroom.txt", "classroom.png", "cost_family.csv",
            "cost_family.png", "encoder_variance.csv", "encoder_variance.txt",
            "encoder_variance.png", "elbo_curves.csv", "elbo_test.csv", "elbo_summary.csv",
-           "elbo_summary.txt", "elbo_curves.png")
+           "elbo_summary.txt", "elbo_curves.png", "discrete.csv", "discrete.txt",
+           "discrete_tau.png", "discrete_traces.csv", "discrete_traces.png", "snr.csv", "snr.png")
+DISCRETE_COLUMNS = ("problem", "estimator", "tau", "phi", "mean", "var", "exact_grad",
+                    "exact_var")
+SNR_COLUMNS = ("model", "estimator", "part", "K", "snr")
 
 # Architecture per dataset: (hidden widths, latent size).
 ARCHITECTURES = {"shapes": ([256], 8), "mnist": ([200], 10)}
@@ -42,13 +58,21 @@ SETTINGS = {
     "full": {"n_train": 20000, "n_test": 1000, "pretrain_steps": 3000, "study_examples": 100,
              "sample_sizes": (1, 2, 5, 10, 20, 50, 100), "repetitions": 64,
              "curve_steps": 1500, "curve_samples": 5, "eval_every": 100, "batch_size": 100,
-             "classroom_Ns": (10, 100, 1000, 10000, 100000), "cost_ks": None},
+             "classroom_Ns": (10, 100, 1000, 10000, 100000), "cost_ks": None,
+             "discrete_n": 200000, "discrete_taus": (0.1, 0.2, 0.5, 1.0, 2.0),
+             "discrete_phis": (0.0, 1.0), "tau_sweep": np.geomspace(0.05, 3.0, 13),
+             "trace_steps": 5000, "snr_Ks": (1, 3, 10, 30, 100, 300), "snr_reps": 1000,
+             "snr_points": 4, "vae_Ks": (1, 4, 16, 64, 256), "vae_reps": 100, "vae_points": 8},
     "quick": {"n_train": 5000, "n_test": 500, "pretrain_steps": 300, "study_examples": 32,
               "sample_sizes": (1, 2, 5, 10, 20), "repetitions": 20,
               "curve_steps": 250, "curve_samples": 5, "eval_every": 50, "batch_size": 64,
               "classroom_Ns": (10, 100, 1000, 10000),
               "cost_ks": {"quadratic": np.linspace(-3.0, 3.0, 13),
-                          "exp": np.linspace(0.1, 3.0, 12), "cos": np.linspace(0.1, 3.0, 12)}},
+                          "exp": np.linspace(0.1, 3.0, 12), "cos": np.linspace(0.1, 3.0, 12)},
+              "discrete_n": 20000, "discrete_taus": (0.1, 0.5, 1.0), "discrete_phis": (0.0, 1.0),
+              "tau_sweep": np.geomspace(0.05, 3.0, 7), "trace_steps": 5000,
+              "snr_Ks": (1, 3, 10, 30, 100), "snr_reps": 400, "snr_points": 2,
+              "vae_Ks": (1, 8, 64), "vae_reps": 30, "vae_points": 4},
 }
 CURVE_ESTIMATORS = ("pathwise", "score_loo", "score")
 
@@ -109,9 +133,11 @@ def _load(dataset, n_train, n_test, data_dir, rng):
 
 def _classroom(out, cfg, rng):
     from numpyvae import estimators as E
+    from numpyvae.estimators import intervals as I
     from numpyvae.plots import estimators as P
     rows = E.classroom_experiment(Ns=cfg["classroom_Ns"], repetitions=100, rng=rng)
-    table = E.format_table(rows)
+    I.add_classroom_intervals(rows, level=0.95)
+    table = E.format_table(rows) + "\n\n" + I.format_intervals(rows)
     _say("== 1. classroom: d/dθ E[z²], z ~ N(θ=2, σ²=1), true gradient 4")
     _say(table)
     _write_csv(os.path.join(out, "classroom.csv"), rows)
@@ -121,18 +147,22 @@ def _classroom(out, cfg, rng):
 
 def _cost_family(out, cfg):
     from numpyvae.estimators import exact as R
+    from numpyvae.estimators import measure_valued as MV
     from numpyvae.plots import estimators as P
-    curves = R.cost_family_curves(ks=cfg["cost_ks"])
+    curves = MV.add_to_cost_family(R.cost_family_curves(ks=cfg["cost_ks"]))
     rows = []
     for cost in curves["costs"]:
         for i, k in enumerate(cost["k"]):
             for wrt in ("mu", "sigma"):
                 row = {"cost": cost["name"], "k": float(k), "wrt": wrt,
                        "gradient": float(cost["gradient"][wrt][i])}
+                row["var_measure_valued"] = ""           # built for the mean only
                 for est, v in cost["variance"][wrt].items():
                     row[f"var_{est}"] = float(v[i])
                 rows.append(row)
-    _write_csv(os.path.join(out, "cost_family.csv"), rows)
+    _write_csv(os.path.join(out, "cost_family.csv"), rows,
+               columns=["cost", "k", "wrt", "gradient", "var_score", "var_score_optimal",
+                        "var_pathwise", "var_measure_valued"])
     P.plot_cost_family(curves, os.path.join(out, "cost_family.png"))
     _say("\n== 2. cost family (Mohamed et al. 2020, §3): exact single-sample variances, "
          "x ~ N(1, 1); which estimator wins, by k")
@@ -143,6 +173,11 @@ def _cost_family(out, cfg):
             _say(f"  {cost['name']:<9} wrt {wrt:<5}: pathwise below the score function with the "
                  f"optimal baseline at {wins:5.0%} of the k grid "
                  f"(k from {cost['k'][0]:g} to {cost['k'][-1]:g})")
+        v = cost["variance"]["mu"]
+        wins = np.mean(v["measure_valued"] < np.minimum(v["pathwise"], v["score_optimal"]))
+        _say(f"  {cost['name']:<9} wrt mu   : measure-valued (coupled) lowest of the three at "
+             f"{wins:5.0%} of the k grid; its quadrature mean matches the gradient to "
+             f"{np.max(np.abs(cost['mvd_mean'] - cost['gradient']['mu'])):.1e}")
 
 
 def _encoder_study(out, cfg, dataset, model, init, x_train, x_test, seeds):
@@ -231,6 +266,141 @@ def _elbo_curves(out, cfg, dataset, model, init, x_train, x_test, seed):
     return summary
 
 
+def _var_se(x):
+    """The sample variance of x and its standard error sqrt((m4 − s⁴)/n)."""
+    c = x - x.mean()
+    v = float(np.mean(c * c))
+    return float(x.var(ddof=1)), float(np.sqrt(max(np.mean(c ** 4) - v * v, 0.0) / x.size))
+
+
+def _discrete(out, cfg, rng):
+    from numpyvae.estimators import discrete as DS
+    from numpyvae.plots import discrete as PD
+    n = cfg["discrete_n"]
+    _say(f"\n== 5. discrete latents: single-sample estimators of d/dφ E[f], {n:,} samples each; "
+         "exact gradients and variances by enumeration / quadrature")
+    rows = []
+    for phi in cfg["discrete_phis"]:
+        g = DS.toy_exact_gradient(phi)
+        for tau in cfg["discrete_taus"]:
+            exact = DS.toy_moments(phi, tau=tau)
+            mc = DS.toy_monte_carlo(phi, n, rng=rng, tau=tau)
+            for est in DS.BERNOULLI_ESTIMATORS:
+                if est not in DS.RELAXED and tau != cfg["discrete_taus"][0]:
+                    continue                                  # no temperature: one row
+                v, se = _var_se(mc[est])
+                rows.append({"problem": "rebar_toy", "estimator": est,
+                             "tau": tau if est in DS.RELAXED else "", "phi": phi,
+                             "mean": float(mc[est].mean()), "var": v,
+                             "se_mean": float(mc[est].std() / np.sqrt(n)), "se_var": se,
+                             "exact_grad": g, "exact_mean": exact[est][0],
+                             "exact_var": exact[est][1]})
+    logits, a, cost = DS.categorical_problem(0.5)
+    gexact = float(DS.categorical_exact_gradient(logits, cost)[0])
+    cat_exact, _ = DS.categorical_moments(logits, cost)
+    for tau in cfg["discrete_taus"]:
+        terms = DS.categorical_terms(logits, a, cost, DS.gumbel_noise(rng, (n, a.size)),
+                                     DS.gumbel_noise(rng, (n, a.size)), tau=tau)
+        for est in DS.CATEGORICAL_ESTIMATORS:
+            relaxed = est in ("gumbel", "straight_through")
+            if not relaxed and tau != cfg["discrete_taus"][0]:
+                continue
+            v, se = _var_se(terms[est])
+            rows.append({"problem": "categorical", "estimator": est, "tau": tau if relaxed else "",
+                         "phi": float(logits[0]), "mean": float(terms[est].mean()), "var": v,
+                         "se_mean": float(terms[est].std() / np.sqrt(n)), "se_var": se,
+                         "exact_grad": gexact,
+                         "exact_mean": "" if relaxed else cat_exact[est][0],
+                         "exact_var": "" if relaxed else cat_exact[est][1]})
+    head = (f"{'problem':<11} {'estimator':<16} {'tau':>4} {'phi':>4} {'mean ± 2 s.e.':>22} "
+            f"{'exact mean':>11} {'exact grad':>10} {'var ± 2 s.e.':>20} {'exact var':>10}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        tau = "" if r["tau"] == "" else f"{r['tau']:g}"
+        em = "" if r["exact_mean"] == "" else f"{r['exact_mean']:.5f}"
+        ev = "(none)" if r["exact_var"] == "" else f"{r['exact_var']:.4g}"
+        lines.append(f"{r['problem']:<11} {r['estimator']:<16} {tau:>4} {r['phi']:>4g} "
+                     f"{r['mean']:>10.5f} ± {2 * r['se_mean']:<9.2g} {em:>11} "
+                     f"{r['exact_grad']:>10.5f} {r['var']:>9.4g} ± {2 * r['se_var']:<8.2g} "
+                     f"{ev:>10}")
+    lines.append("exact mean: of the estimator (≠ exact grad: biased); (none): no exact value, "
+                 "the ± is 2 standard errors from the sample fourth moment")
+    table = "\n".join(lines)
+    _say(table)
+    _write_csv(os.path.join(out, "discrete.csv"), rows, columns=list(DISCRETE_COLUMNS))
+    _write_text(os.path.join(out, "discrete.txt"), table)
+    phi = 1.0
+    sweep = {"tau": cfg["tau_sweep"], "exact_grad": DS.toy_exact_gradient(phi), "exact": {},
+             "mc": {}, "score": {}}
+    m_sweep = [DS.toy_moments(phi, tau=t) for t in sweep["tau"]]
+    mc_sweep = [DS.toy_monte_carlo(phi, n, rng=rng, tau=t) for t in sweep["tau"]]
+    for est in DS.RELAXED:
+        sweep["exact"][est] = {"mean": [m[est][0] for m in m_sweep],
+                               "var": [m[est][1] for m in m_sweep]}
+        sweep["mc"][est] = {"mean": [m[est].mean() for m in mc_sweep],
+                            "var": [m[est].var() for m in mc_sweep],
+                            "se": [m[est].std() / np.sqrt(n) for m in mc_sweep]}
+    for est in ("score", "score_const", "score_loo"):
+        sweep["score"][est] = m_sweep[0][est][1]
+    PD.plot_temperature(sweep, os.path.join(out, "discrete_tau.png"),
+                        title=f"E[(b − 0.499)²], b ~ Bernoulli(σ(φ)), φ = {phi:g}: relaxed "
+                              "estimators against τ (REBAR uses λ = τ, η = 1)")
+    traces = DS.toy_traces(rng=rng, steps=cfg["trace_steps"])
+    _write_csv(os.path.join(out, "discrete_traces.csv"),
+               [{"estimator": e, "step": int(s), "theta": float(t)}
+                for e, th in traces["theta"].items() for s, t in zip(traces["step"], th)])
+    PD.plot_traces(traces, os.path.join(out, "discrete_traces.png"),
+                   title=f"Adam (lr 0.01, batch 1), {cfg['trace_steps']} steps, from θ = 0.5: "
+                         "θ for each estimator (the optimum is θ = 0)")
+    _say("θ after the traces: " + ", ".join(f"{e} {th[-1]:.3f}"
+                                            for e, th in traces["theta"].items()))
+    return rows
+
+
+def _snr_toy(cfg, rng):
+    from numpyvae.estimators import snr as S
+    toy = S.make_toy(rng=rng)
+    rows, samples = S.snr_study(toy, Ks=cfg["snr_Ks"], repetitions=cfg["snr_reps"], rng=rng,
+                                n_points=cfg["snr_points"])
+    _say(f"\n== 6. gradient SNR of the IWAE bound against K (Rainforth et al. 2018): Gaussian "
+         f"toy, D = {toy['mu'].size}, {cfg['snr_reps']} repetitions, {cfg['snr_points']} data "
+         "points, parameters perturbed by N(0, 0.01²) around the optimum")
+    for est, part, ref in (("iwae", "encoder", "-1/2"), ("iwae", "decoder", "+1/2"),
+                           ("stl", "encoder", "rises"), ("dreg", "encoder", "rises")):
+        values = " ".join(f"{r['snr']:.3g}" for r in rows
+                          if r["estimator"] == est and r["part"] == part)
+        _say(f"  {est:<4} {part:<7}: log-log slope {S.loglog_slope(rows, est, part):+.3f} "
+             f"(expected {ref});  SNR at K = {list(cfg['snr_Ks'])}: {values}")
+    for k, by in samples.items():
+        d = {e: np.concatenate(v) for e, v in by.items()}
+        t_d, p_d = S.paired_t(d["dreg"], d["iwae"])
+        t_s, p_s = S.paired_t(d["stl"], d["iwae"])
+        m = t_d.size
+        _say(f"  K = {k:>4}: paired t-test against the standard IWAE gradient of b (Bonferroni "
+             f"over {m}): dreg max|t| = {np.max(np.abs(t_d)):.2f}, p = "
+             f"{min(1.0, m * p_d.min()):.3g};  stl max|t| = {np.max(np.abs(t_s)):.2f}, p = "
+             f"{min(1.0, m * p_s.min()):.3g}")
+    eps = rng.standard_normal((cfg["snr_reps"], 1, toy["mu"].size))
+    std, stl = S.stl_at_exact_posterior(toy["x"][0], toy["mu"], eps)
+    v, se = _var_se(std[:, 0])
+    _say(f"  q = p(z|x), K = 1: STL gradient max |g| = {np.max(np.abs(stl)):.1e} (every sample "
+         f"0); standard pathwise gradient variance {v:.3f} ± {2 * se:.3f} (exact 4σ_q² = 2)")
+    return rows
+
+
+def _snr_vae(cfg, model, x, rng):
+    from numpyvae.estimators import snr as S
+    rows = S.vae_snr(model, np.ascontiguousarray(x[:cfg["vae_points"]]), Ks=cfg["vae_Ks"],
+                     repetitions=cfg["vae_reps"], rng=rng)
+    for part, ref in (("encoder", "-1/2"), ("decoder", "+1/2")):
+        values = " ".join(f"{r['snr']:.3g}" for r in rows if r["part"] == part)
+        _say(f"  trained VAE, iwae {part}: log-log slope "
+             f"{S.loglog_slope(rows, 'iwae', part):+.3f} (toy: {ref});  SNR at K = "
+             f"{list(cfg['vae_Ks'])}: {values}  (noise floor about "
+             f"{1 / np.sqrt(cfg['vae_reps']):.2f}; STL and DReG not done for the VAE)")
+    return rows
+
+
 def run(args):
     if not isinstance(args.seed, int) or args.seed < 0:
         raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
@@ -252,9 +422,20 @@ def run(args):
     model = nv.VAE(784, hidden, k, rng=np.random.default_rng(seeds[2]))
     init = model.params.copy()
     _encoder_study(out, cfg, args.dataset, model, init, x_train, x_test, seeds[3:5])
+    trained = model.params.copy()
     t0 = time.perf_counter()
     _elbo_curves(out, cfg, args.dataset, model, init, x_train, x_test, seeds[5])
     _say(f"[part 4: {time.perf_counter() - t0:.1f} s]")
+    t0 = time.perf_counter()
+    model.params[...] = trained            # the VAE trained in part 3
+    extra = np.random.SeedSequence([args.seed, 16]).generate_state(3)
+    _discrete(out, cfg, np.random.default_rng(extra[0]))
+    snr_rows = _snr_toy(cfg, np.random.default_rng(extra[1]))
+    snr_rows += _snr_vae(cfg, model, x_train, np.random.default_rng(extra[2]))
+    from numpyvae.plots import snr as PS
+    _write_csv(os.path.join(out, "snr.csv"), snr_rows, columns=list(SNR_COLUMNS))
+    PS.plot_snr(snr_rows, os.path.join(out, "snr.png"))
+    _say(f"[parts 5-6: {time.perf_counter() - t0:.1f} s]")
     missing = [name for name in OUTPUTS if not os.path.exists(os.path.join(out, name))]
     if missing:
         print(f"numpyvae variance: missing outputs {missing}", file=sys.stderr)

@@ -79,8 +79,14 @@ def plot_classroom(table, path):
         _, exact, _ = _series(table, name, "analytic_var")
         _, mean, _ = _series(table, name, "mean")
         ls = "-" if all(r.get("analytic_exact", True) for r in rows) else "--"
+        band = all("var_lo" in r and "var_hi" in r for r in rows)
         for ax, scale in ((ax_var, 1.0), (ax_nvar, ns)):
             ax.plot(ns, exact * scale, color=colour, lw=1.3, ls=ls, alpha=0.8)
+            if band:    # interval for the true variance given the empirical one
+                lo = np.array([r["var_lo"] for r in rows]) * scale
+                hi = np.array([r["var_hi"] for r in rows]) * scale
+                ax.errorbar(ns * nudge[name], var * scale, yerr=[var * scale - lo, hi - var * scale],
+                            ls="none", color=colour, capsize=2.5, lw=1, alpha=0.9)
             ax.plot(ns * nudge[name], var * scale, ls="none", marker=marker, color=colour,
                     **marker_style)
         se = np.sqrt(var / np.array([r["repetitions"] for r in rows]))
@@ -92,7 +98,9 @@ def plot_classroom(table, path):
     ax_var.set(yscale="log", ylabel="variance of the N-sample estimate",
                title=f"Variance over {row0['repetitions']} repetitions")
     ax_var.legend(handles=handles, fontsize=8.5, loc="lower left", framealpha=0.9,
-                  title="markers: empirical, lines: exact\n(dashed: large-N value)",
+                  title="markers: empirical, lines: exact\n(dashed: large-N value)"
+                        + ("\nbars: 95% interval (χ², exact 4th moment)"
+                           if all("var_lo" in r for r in table) else ""),
                   title_fontsize=8.5)
     ax_nvar.set(yscale="log", ylabel="N x variance  (= variance of one term)",
                 title="The same, times N")
@@ -114,7 +122,8 @@ def plot_classroom(table, path):
 
 _CURVE_STYLE = {"score": ("tab:red", "score function"),
                 "score_optimal": ("tab:blue", "score, optimal baseline"),
-                "pathwise": ("tab:green", "pathwise")}
+                "pathwise": ("tab:green", "pathwise"),
+                "measure_valued": ("tab:purple", "measure-valued (coupled), wrt μ only")}
 _WRT_LABEL = {"mu": r"$\mu$", "sigma": r"$\sigma$"}
 
 
@@ -135,11 +144,14 @@ def plot_cost_family(curves, path):
             ax = axes[row, col]
             values = cost["variance"][wrt]
             for est, (colour, label) in _CURVE_STYLE.items():
-                ax.plot(cost["k"], values[est], color=colour, lw=1.8, label=label)
-            v = np.concatenate([values[e] for e in _CURVE_STYLE])
-            v = v[v > 0]
+                if est in values:
+                    ax.plot(cost["k"], values[est], color=colour, lw=1.8, label=label,
+                            ls="--" if est == "measure_valued" else "-")
+            v = np.concatenate([values[e] for e in _CURVE_STYLE if e in values])
+            v = v[v > 1e-9 * v.max()]          # an exact zero (e.g. coupled MVD at k = μ) is not drawn to 1e-31
             if v.size and v.max() / v.min() > 30:
                 ax.set_yscale("log")
+                ax.set_ylim(bottom=v.min() / 2)
                 _plain_log_ticks(ax)
             ax.grid(True, which="major", alpha=0.3)
             ax.set_xlabel("k")
