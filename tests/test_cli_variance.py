@@ -17,6 +17,8 @@ CSV_COLUMNS = {
     "elbo_curves.csv": {"estimator", "step", "train_elbo"},
     "elbo_test.csv": {"estimator", "step", "test_elbo"},
     "elbo_summary.csv": {"estimator", "final_test_elbo"},
+    "discrete.csv": set(variance.DISCRETE_COLUMNS),
+    "snr.csv": set(variance.SNR_COLUMNS),
 }
 
 
@@ -67,7 +69,8 @@ def test_quick_run_writes_every_file(quick_run):
 def test_quick_run_is_reproducible(quick_run, tmp_path):
     out, _, _ = quick_run
     assert cli.main(["variance", "--quick", "--out", str(tmp_path), "--seed", "1"]) == 0
-    for name in ("classroom.csv", "encoder_variance.csv", "elbo_summary.csv"):
+    for name in ("classroom.csv", "encoder_variance.csv", "elbo_summary.csv",
+                 "discrete.csv", "snr.csv"):
         a = [{k: v for k, v in r.items() if k != "seconds"}
              for r in csv.DictReader(open(os.path.join(out, name), newline=""))]
         b = [{k: v for k, v in r.items() if k != "seconds"}
@@ -104,3 +107,41 @@ def test_quick_run_on_mnist(tmp_path):
                      "--out", str(tmp_path)])
     assert code == 0
     _check_outputs(tmp_path)
+
+
+def test_quick_run_discrete_and_snr_tables(quick_run):
+    out, _, _ = quick_run
+    rows = list(csv.DictReader(open(os.path.join(out, "discrete.csv"), newline="")))
+    assert list(rows[0]) == list(variance.DISCRETE_COLUMNS)      # exactly the issue's columns
+    assert {r["problem"] for r in rows} == {"rebar_toy", "categorical"}
+    assert {"score", "score_loo", "score_optimal", "gumbel", "straight_through", "rebar"} <= {
+        r["estimator"] for r in rows}
+    for r in rows:
+        assert (r["tau"] == "") == (r["estimator"] not in ("gumbel", "straight_through", "rebar"))
+        if r["problem"] == "rebar_toy":       # exact gradient σ'(φ)(1 − 2t), exact variance given
+            th = 1 / (1 + np.exp(-float(r["phi"])))
+            assert np.isclose(float(r["exact_grad"]), th * (1 - th) * (1 - 2 * 0.499))
+            assert r["exact_var"] != ""
+            v, ev = float(r["var"]), float(r["exact_var"])
+            assert abs(v - ev) <= 0.1 * ev + 1e-12, r
+    snr = list(csv.DictReader(open(os.path.join(out, "snr.csv"), newline="")))
+    assert list(snr[0]) == list(variance.SNR_COLUMNS)
+    assert {r["model"] for r in snr} == {"gaussian_toy", "vae"}
+    assert {r["estimator"] for r in snr if r["model"] == "gaussian_toy"} == {"iwae", "stl", "dreg"}
+    assert {r["part"] for r in snr} == {"encoder", "decoder"}
+    enc = sorted((int(r["K"]), float(r["snr"])) for r in snr if r["model"] == "gaussian_toy"
+                 and r["estimator"] == "iwae" and r["part"] == "encoder")
+    assert enc[-1][1] < enc[0][1] / 3                   # the encoder's SNR falls with K
+
+
+def test_quick_run_classroom_intervals(quick_run):
+    out, _, _ = quick_run
+    rows = list(csv.DictReader(open(os.path.join(out, "classroom.csv"), newline="")))
+    assert {"ratio", "ratio_lo", "ratio_hi", "var_lo", "var_hi"} <= set(rows[0])
+    for r in rows:
+        assert float(r["ratio_lo"]) < 1 < float(r["ratio_hi"])
+        assert np.isclose(float(r["ratio"]), float(r["var"]) / float(r["analytic_var"]))
+    text = open(os.path.join(out, "classroom.txt")).read()
+    assert "band" in text
+    cost = list(csv.DictReader(open(os.path.join(out, "cost_family.csv"), newline="")))
+    assert all((r["var_measure_valued"] == "") == (r["wrt"] == "sigma") for r in cost)
