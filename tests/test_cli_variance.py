@@ -109,9 +109,14 @@ def test_quick_run_on_mnist(tmp_path):
     _check_outputs(tmp_path)
 
 
+def _rows(out, name):
+    with open(os.path.join(out, name), newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_quick_run_discrete_and_snr_tables(quick_run):
     out, _, _ = quick_run
-    rows = list(csv.DictReader(open(os.path.join(out, "discrete.csv"), newline="")))
+    rows = _rows(out, "discrete.csv")
     assert list(rows[0]) == list(variance.DISCRETE_COLUMNS)      # exactly the columns
     assert {r["problem"] for r in rows} == {"rebar_toy", "categorical"}
     assert {"score", "score_loo", "score_optimal", "gumbel", "straight_through", "rebar"} <= {
@@ -124,7 +129,7 @@ def test_quick_run_discrete_and_snr_tables(quick_run):
             assert r["exact_var"] != ""
             v, ev = float(r["var"]), float(r["exact_var"])
             assert abs(v - ev) <= 0.1 * ev + 1e-12, r
-    snr = list(csv.DictReader(open(os.path.join(out, "snr.csv"), newline="")))
+    snr = _rows(out, "snr.csv")
     assert list(snr[0]) == list(variance.SNR_COLUMNS)
     assert {r["model"] for r in snr} == {"gaussian_toy", "vae"}
     assert {r["estimator"] for r in snr if r["model"] == "gaussian_toy"} == {"iwae", "stl", "dreg"}
@@ -136,12 +141,13 @@ def test_quick_run_discrete_and_snr_tables(quick_run):
 
 def test_quick_run_classroom_intervals(quick_run):
     out, _, _ = quick_run
-    rows = list(csv.DictReader(open(os.path.join(out, "classroom.csv"), newline="")))
+    rows = _rows(out, "classroom.csv")
     assert {"ratio", "ratio_lo", "ratio_hi", "var_lo", "var_hi"} <= set(rows[0])
     for r in rows:
         assert float(r["ratio_lo"]) < 1 < float(r["ratio_hi"])
         assert np.isclose(float(r["ratio"]), float(r["var"]) / float(r["analytic_var"]))
-    text = open(os.path.join(out, "classroom.txt")).read()
+    with open(os.path.join(out, "classroom.txt")) as fh:
+        text = fh.read()
     assert "band" in text
-    cost = list(csv.DictReader(open(os.path.join(out, "cost_family.csv"), newline="")))
+    cost = _rows(out, "cost_family.csv")
     assert all((r["var_measure_valued"] == "") == (r["wrt"] == "sigma") for r in cost)

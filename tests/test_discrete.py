@@ -28,7 +28,7 @@ def test_hard_sample_has_no_pathwise_gradient():
 
 def test_score_of_bernoulli_is_the_derivative_of_log_p():
     for b in (0.0, 1.0):
-        logp = lambda p, b=b: np.log(D.sigmoid(p)) * b + np.log(1 - D.sigmoid(p)) * (1 - b)  # noqa: E731
+        logp = lambda p, b=b: np.log(D.sigmoid(p)) * b + np.log(1 - D.sigmoid(p)) * (1 - b)
         assert np.isclose(_fd(logp, 0.7), b - D.sigmoid(0.7), rtol=1e-7)
 
 
@@ -38,11 +38,11 @@ def test_relaxed_pathwise_terms_are_derivatives_at_fixed_noise(tau):
     u, v = rng.random(50), rng.random(50)
     phi = 0.4
     terms = D.toy_terms(phi, u, v, tau=tau)
-    relaxed = lambda p: D.toy_cost(D.sigmoid((p + D.logit(u)) / tau))   # noqa: E731
+    relaxed = lambda p: D.toy_cost(D.sigmoid((p + D.logit(u)) / tau))
     assert np.allclose(terms["gumbel"], _fd(relaxed, phi), rtol=1e-6, atol=1e-9)
     # straight-through: f'(b) at the hard b times d b̃/dφ
     b = (phi + D.logit(u) > 0).astype(float)
-    bt = lambda p: D.sigmoid((p + D.logit(u)) / tau)                     # noqa: E731
+    bt = lambda p: D.sigmoid((p + D.logit(u)) / tau)
     assert np.allclose(terms["straight_through"], 2 * (b - D.T_TOY) * _fd(bt, phi), rtol=1e-6,
                        atol=1e-9)
 
@@ -53,7 +53,7 @@ def test_rebar_own_gradient_against_finite_differences():
     u, v = rng.random(200), rng.random(200)
     phi, lam, eta = -0.3, 0.5, 1.3
     b = (phi + D.logit(u) > 0).astype(float)
-    hold_b = lambda p, which: D.toy_cost(D.sigmoid(                         # noqa: E731
+    hold_b = lambda p, which: D.toy_cost(D.sigmoid(
         (p + D.logit(u) if which == 0 else D.conditional_z(p, b, v)[0]) / lam))
     d_z = _fd(lambda p: hold_b(p, 0), phi)
     d_zt = _fd(lambda p: hold_b(p, 1), phi)
@@ -73,7 +73,7 @@ def test_rebar_own_gradient_check_can_fail():
     u, v = rng.random(200), rng.random(200)
     phi = 0.2
     b = (phi + D.logit(u) > 0).astype(float)
-    zt, dzt = D.conditional_z(phi, b, v)
+    _zt, dzt = D.conditional_z(phi, b, v)
     fd = _fd(lambda p: D.conditional_z(p, b, v)[0], phi)
     assert np.allclose(dzt, fd, rtol=1e-6)
     assert not np.allclose(np.ones_like(dzt), fd, rtol=1e-3)
@@ -117,7 +117,7 @@ def test_optimal_baseline_minimises_the_exact_variance():
 
 def test_rebar_optimal_eta_minimises_variance():
     eta = D.rebar_optimal_eta(0.5, tau=0.5)
-    v = lambda e: D.toy_moments(0.5, tau=0.5, eta=e)["rebar"][1]                # noqa: E731
+    v = lambda e: D.toy_moments(0.5, tau=0.5, eta=e)["rebar"][1]
     assert v(eta) <= min(v(eta + 0.1), v(eta - 0.1))
 
 

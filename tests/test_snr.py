@@ -25,7 +25,7 @@ def test_iwae_gradients_against_finite_differences(toy):
     x, mu, A, b = toy["x"][0], toy["mu"], toy["A"], toy["b"]
     eps = np.random.default_rng(1).standard_normal((1, 7, mu.size))
     g = S.gradients(x, mu, A, b, eps)
-    bound = lambda mu_, A_, b_: float(S.iwae_bound(x, mu_, A_, b_, eps)[0])   # noqa: E731
+    bound = lambda mu_, A_, b_: float(S.iwae_bound(x, mu_, A_, b_, eps)[0])
     assert np.allclose(g["mu"][0], _fd(lambda m: bound(m, A, b), mu), rtol=1e-6, atol=1e-8)
     assert np.allclose(g["iwae"]["b"][0], _fd(lambda v: bound(mu, A, v), b), rtol=1e-6,
                        atol=1e-8)
@@ -65,14 +65,14 @@ def test_snr_slopes_and_dreg_unbiased():
         t, p = S.paired_t(np.concatenate(by["dreg"]), np.concatenate(by["iwae"]))
         assert min(1.0, p.min() * p.size) > 1e-3, k     # Bonferroni: no evidence of bias
     # the same test detects STL's bias at K > 1 (so it can fail)
-    t, p = S.paired_t(np.concatenate(samples[64]["stl"]), np.concatenate(samples[64]["iwae"]))
+    _t, p = S.paired_t(np.concatenate(samples[64]["stl"]), np.concatenate(samples[64]["iwae"]))
     assert p.min() * p.size < 1e-6
 
 
 def test_paired_t_detects_a_shift():
     rng = np.random.default_rng(6)
     a = rng.standard_normal((500, 3))
-    t, p = S.paired_t(a + 0.3, a + rng.standard_normal((500, 3)) * 0.1)
+    _t, p = S.paired_t(a + 0.3, a + rng.standard_normal((500, 3)) * 0.1)
     assert np.all(p < 1e-6)
 
 
