@@ -62,7 +62,7 @@ def test_snr_slopes_and_dreg_unbiased():
     assert abs(S.loglog_slope(rows, "iwae", "decoder") - 0.5) < 0.15
     assert S.loglog_slope(rows, "dreg", "encoder") > 0.1
     for k, by in samples.items():
-        t, p = S.paired_t(np.concatenate(by["dreg"]), np.concatenate(by["iwae"]))
+        _t, p = S.paired_t(np.concatenate(by["dreg"]), np.concatenate(by["iwae"]))
         assert min(1.0, p.min() * p.size) > 1e-3, k     # Bonferroni: no evidence of bias
     # the same test detects STL's bias at K > 1 (so it can fail)
     _t, p = S.paired_t(np.concatenate(samples[64]["stl"]), np.concatenate(samples[64]["iwae"]))
