@@ -48,9 +48,10 @@ lessonkit.section("1. The graph before and after")
 
 
 def probe_node(fn, inputs, repeats=2):
-    """What a node's code says about it: which inputs it depends on (perturbing that input alone
-    changes the output) and whether it is random (the same inputs twice give different outputs,
-    or it moves NumPy's global random state)."""
+    """What a node's code says about it: whether it is random (the same inputs twice give
+    different outputs, or it moves NumPy's global random state) and which inputs it depends on
+    (perturbing that input alone changes the output).  A random node's output changes anyway,
+    so its parents are taken to be all its array inputs."""
     state = np.random.get_state()[1].copy()
     outs = [np.asarray(fn(**{k: np.copy(v) for k, v in inputs.items()})) for _ in range(repeats)]
     random = (not all(np.array_equal(outs[0], o) for o in outs[1:])
@@ -58,6 +59,9 @@ def probe_node(fn, inputs, repeats=2):
     parents = []
     for k, v in inputs.items():
         if not isinstance(v, np.ndarray):
+            continue
+        if random:
+            parents.append(k)
             continue
         moved = dict(inputs, **{k: v + 0.1})
         if not np.array_equal(np.asarray(fn(**moved)), outs[0]):

@@ -1,19 +1,27 @@
-"""Shared by the lesson tests: run lessons once with --quick and look up their checks."""
+"""Shared by the lesson tests: run lessons once with --quick and look up their checks.
+
+A lesson run with the same arguments is kept for the whole pytest session, so the test modules
+that look at the same lesson (test_lessons_*.py, test_claims.py) share one run of it."""
 from pathlib import Path
 
 from numpyvae import lessonkit
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_CACHE = {}
 
 
 def run_quick(tmp_path_factory, numbers, seed=None):
-    """{number: (checks, out_dir)}: each lesson run once, in-process, with --quick."""
+    """{number: (checks, out_dir)}: each lesson run once per session, in-process, with --quick."""
+    seed = 0 if seed is None else int(seed)
     out = {}
     for number in numbers:
-        d = tmp_path_factory.mktemp(f"lesson{number:02d}")
-        argv = ["--quick", "--out", str(d)] + ([] if seed is None else ["--seed", str(seed)])
-        out[number] = (lessonkit.run_lesson(number, argv, lessons_dir=LESSONS), d)
+        key = (int(number), seed)
+        if key not in _CACHE:
+            d = tmp_path_factory.mktemp(f"lesson{number:02d}")
+            argv = ["--quick", "--out", str(d), "--seed", str(seed)]
+            _CACHE[key] = (lessonkit.run_lesson(number, argv, lessons_dir=LESSONS), d)
+        out[number] = _CACHE[key]
     return out
 
 

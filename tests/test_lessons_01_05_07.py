@@ -4,8 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from numpyvae import lessonkit
+from lesson_runs import run_quick
 
 LESSONS = Path(__file__).resolve().parents[1] / "lessons"
 FILES = {1: "01_autoencoders.py", 5: "05_closed_form_kl.py", 7: "07_reparameterization.py"}
@@ -18,14 +17,8 @@ FIGURES = {
 
 @pytest.fixture(scope="module")
 def lesson_runs(tmp_path_factory):
-    """Run each lesson once for the whole module: {number: (checks, out_dir)}."""
-    runs = {}
-    for number in FIGURES:
-        out = tmp_path_factory.mktemp(f"lesson{number:02d}")
-        checks = lessonkit.run_lesson(LESSONS / FILES[number],
-                                      ["--quick", "--out", str(out), "--seed", "0"])
-        runs[number] = (checks, out)
-    return runs
+    """Each lesson run once (shared with the other lesson tests): {number: (checks, out_dir)}."""
+    return run_quick(tmp_path_factory, FIGURES, seed=0)
 
 
 def _value(checks, name):
@@ -92,5 +85,29 @@ def test_lesson_07_key_numbers(lesson_runs):
     assert _value(checks, "sample covariance vs L Lᵀ: largest deviation in standard errors") < 4
     slope = _value(checks, "fresh noise: slope of log std vs log h (std ∝ 1/h)")
     assert slope == pytest.approx(-1.0, abs=0.05)
-    assert checks["after: every node on the paths φ → loss is deterministic"].passed
-    assert checks["before: a random node lies on the path φ → loss"].passed
+    for name in ("after: every node on the paths φ → loss is deterministic (graph from the probes)",
+                 "before: a random node lies on the path φ → loss (graph from the probes)",
+                 "after: z depends on each of μ, logvar and ε (perturbing one changes z)"):
+        assert checks[name].passed, name
+    assert not [n for n in checks if "predecessors" in n]       # no check of a typed dictionary
+
+
+def test_lesson_07_probe_detects_a_node_that_draws_its_own_noise():
+    """The graph check of lesson 07 could fail: its probe finds hidden randomness."""
+    import ast
+    src = (LESSONS / FILES[7]).read_text(encoding="utf-8")
+    tree = ast.parse(src)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "probe_node")
+    scope = {"np": np}
+    exec(compile(ast.Module([fn], []), "probe", "exec"), scope)  # noqa: S102 - the lesson's own code
+    probe = scope["probe_node"]
+    mu, lv, eps = np.zeros((1, 2)), np.zeros((1, 2)), np.ones((1, 2))
+    r = np.random.default_rng(0)
+    assert probe(lambda mu, logvar: mu + r.standard_normal(mu.shape),
+                 {"mu": mu, "logvar": lv}) == (["mu", "logvar"], True)
+    assert probe(lambda mu, logvar, eps: mu + np.random.standard_normal(mu.shape) * 0 + eps,
+                 {"mu": mu, "logvar": lv, "eps": eps})[1] is True
+    assert probe(lambda mu, logvar, eps: mu + eps,                # logvar ignored: found out
+                 {"mu": mu, "logvar": lv, "eps": eps}) == (["mu", "eps"], False)
+    assert probe(lambda mu, logvar, eps: mu + np.exp(0.5 * logvar) * eps,
+                 {"mu": mu, "logvar": lv, "eps": eps}) == (["mu", "logvar", "eps"], False)

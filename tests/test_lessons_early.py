@@ -42,7 +42,7 @@ def test_lesson02_key_numbers(runs):
 def test_lesson03_elbo_tight_after_e_step(runs):
     res = runs[3][0]
     gap = find(res, "ELBO gap after E-step")
-    assert abs(gap.numerical) < 1e-8 and gap.analytic == 0.0
+    assert abs(gap.numerical) < 1e-8 and gap.analytic == 1e-8       # a bound, not "analytic 0"
     assert find(res, "ELBO never decreases").passed
     assert find(res, "σ = 0.01: fraction of points where EM and k-means agree").numerical == 1.0
 
