@@ -6,6 +6,7 @@ A lesson is a ``# %%`` cell script (it opens as a notebook in VS Code or jupytex
     lessonkit.section("1. Something")
     lessonkit.say("prose for the student")
     lessonkit.check("log p(x)", numerical, analytic, rtol=1e-10)   # prints ✓ or ✗ and records it
+    lessonkit.check_below("rel. error", err, 1e-6)   # an error that must stay below a bound
     lessonkit.savefig(fig, args, "elbo")        # -> args.out / "elbo.png"
     lessonkit.check_yourself(["question", ...])
     lessonkit.finish()                          # summary; exit status 1 if any check failed

@@ -182,3 +182,13 @@ def test_savefig_writes_png_and_closes(tmp_path):
     path = lessonkit.savefig(fig, args, "line")
     assert path == tmp_path / "line.png" and path.is_file()
     assert not plt.fignum_exists(fig.number)
+
+
+def test_lesson_run_accepts_a_name(tmp_path, capsys):
+    """`numpyvae lesson run elbo` finds 04_elbo.py, as `numpyvae check softplus` takes names."""
+    from numpyvae import cli
+    assert cli.main(["lesson", "run", "elbo", "--quick", "--out", str(tmp_path)]) == 0
+    assert "checks passed" in capsys.readouterr().out
+    assert cli.main(["lesson", "run", "04_elbo", "--quick", "--out", str(tmp_path)]) == 0
+    assert cli.main(["lesson", "run", "no-such-lesson", "--quick"]) == 2
+    assert "no-such-lesson" in capsys.readouterr().err
