@@ -196,7 +196,7 @@ for part in ("encoder", "decoder"):
                   + ", ".join(f"{r['snr']:.3g}" for r in vae_rows if r["part"] == part)
                   + f"  (slope {S.loglog_slope(vae_rows, 'iwae', part):+.2f}; noise floor about "
                     f"{1 / np.sqrt(vae_reps):.2f})")
-png = plot_snr(rows + vae_rows, Path(args.out) / "snr.png")
+png = plot_snr(rows + vae_rows, Path(args.out) / "snr.png", floors={"vae": 1 / np.sqrt(vae_reps)})
 lessonkit.say(f"[figure saved: {png}]")
 
 # %%

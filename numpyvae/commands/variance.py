@@ -434,7 +434,8 @@ def run(args):
     snr_rows += _snr_vae(cfg, model, x_train, np.random.default_rng(extra[2]))
     from numpyvae.plots import snr as PS
     _write_csv(os.path.join(out, "snr.csv"), snr_rows, columns=list(SNR_COLUMNS))
-    PS.plot_snr(snr_rows, os.path.join(out, "snr.png"))
+    PS.plot_snr(snr_rows, os.path.join(out, "snr.png"),
+                floors={"vae": 1 / np.sqrt(cfg["vae_reps"])})
     _say(f"[parts 5-6: {time.perf_counter() - t0:.1f} s]")
     missing = [name for name in OUTPUTS if not os.path.exists(os.path.join(out, name))]
     if missing:

@@ -11,9 +11,11 @@ STYLE = {("iwae", "encoder"): ("tab:red", "o", "IWAE, encoder"),
          ("iwae", "decoder"): ("tab:green", "D", "IWAE, decoder")}
 
 
-def plot_snr(rows, path, *, title=""):
+def plot_snr(rows, path, *, title="", floors=None):
     """rows: snr.csv rows (model, estimator, part, K, snr).  One panel per model; a dotted
-    reference line of slope −½ and +½ through the first IWAE encoder / decoder point."""
+    reference line of slope −½ and +½ through the first IWAE encoder / decoder point.
+    floors: optional {model: SNR noise floor (about 1/√R where the mean comes from the same R
+    draws)}, drawn as a grey band's top."""
     models = [m for m in ("gaussian_toy", "vae") if any(r["model"] == m for r in rows)]
     fig = Figure(figsize=(6.5 * len(models), 5))
     axes = np.atleast_1d(fig.subplots(1, len(models)))
@@ -29,11 +31,17 @@ def plot_snr(rows, path, *, title=""):
                 slope = -0.5 if part == "encoder" else 0.5
                 ax.plot(k, s[0] * (k / k[0]) ** slope, color=c, ls=":", lw=1,
                         label=f"slope {slope:+g} (reference)")
+        if floors and model in floors:
+            ax.axhspan(1e-6, floors[model], color="grey", alpha=0.15,
+                       label=f"noise floor ≈ 1/√R = {floors[model]:.2g}")
         ax.set(xscale="log", yscale="log", xlabel="K (importance samples)",
                ylabel="SNR = |E g| / std g  (median over parameters)",
                title={"gaussian_toy": "Rainforth et al.'s Gaussian toy (D = 20)",
                       "vae": "trained VAE (standard IWAE gradient)"}[model])
         ax.grid(True, which="major", alpha=0.3)
+        lo = min([r["snr"] for r in rows if r["model"] == model]
+                 + ([floors[model]] if floors and model in floors else []))
+        ax.set_ylim(bottom=lo / 2)
         ax.legend(fontsize=8)
     fig.suptitle(title or "Tighter bounds starve the encoder: gradient SNR against K", fontsize=12)
     fig.tight_layout()
