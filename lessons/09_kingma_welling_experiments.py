@@ -182,7 +182,7 @@ for i, d in enumerate(DATA):
             start of overfitting; a test bound above it says the test images are easier
             than the training images (see below for MNIST).
         """)
-    if d["binarize"]:
+    if d["name"] == "MNIST":
         lessonkit.say(f"""
             Why a test bound can still beat the training bound on MNIST: the test set is not
             exchangeable with the training set end to end.  Its first 5000 digits are the
