@@ -11,6 +11,7 @@ i.e. the worst entry's error measured against the size of the gradient as a whol
 each entry against *its own* size would flag entries that are almost zero, where finite
 differences carry no relative accuracy at all.  ``rel_error(a, b, elementwise=True)`` gives the
 per-entry CS231n form ``|a - b| / (|a| + |b|)`` for when that is what you want.  0/0 is 0.
+A NaN or inf in either gradient gives a relative error of NaN, and any non-finite error fails a report.
 """
 from __future__ import annotations
 
@@ -96,6 +97,8 @@ def rel_error(a, b, elementwise=False):
     if a.size == 0:
         return 0.0
     err = np.abs(a - b)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("nan")            # a NaN or inf gradient is never "close": it fails
     if elementwise:
         scale = np.abs(a) + np.abs(b)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -114,21 +117,25 @@ class CheckReport:
 
     @property
     def worst(self):
-        return max(self.errors.values(), default=0.0)
+        # non-finite errors win (Python's max() would skip a NaN depending on order)
+        values = list(self.errors.values())
+        bad = [e for e in values if not np.isfinite(e)]
+        return bad[0] if bad else max(values, default=0.0)
 
     @property
     def passed(self):
-        return self.worst < self.threshold
+        return all(np.isfinite(e) and e < self.threshold for e in self.errors.values())
 
     def add(self, name, analytic, numeric):
         self.errors[name] = rel_error(analytic, numeric)
-        diff = np.abs(np.asarray(analytic, np.float64) - numeric)
+        diff = np.abs(np.asarray(analytic, np.float64) - np.asarray(numeric, np.float64))
+        diff = np.where(np.isfinite(diff), diff, np.inf)   # point at the first non-finite entry
         self.worst_index[name] = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape)) if diff.size else ()
 
     def __str__(self):
         lines = [f"{'array':<16}{'rel. error':>12}  {'worst at':<14} result (threshold {self.threshold:.0e})"]
         for name, e in self.errors.items():
-            ok = "PASS" if e < self.threshold else "FAIL"
+            ok = "PASS" if np.isfinite(e) and e < self.threshold else "FAIL"
             lines.append(f"{name:<16}{e:>12.2e}  {str(self.worst_index[name]):<14} {ok}")
         return "\n".join(lines)
 

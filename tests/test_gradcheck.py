@@ -84,3 +84,30 @@ def test_bad_arguments():
         numerical_gradient(lambda: 0.0, x, h=-1.0)
     with pytest.raises(TypeError, match="x"):
         numerical_gradient(lambda: 0.0, [0.0, 1.0])
+
+
+def test_non_finite_errors_fail_everywhere():
+    from numpyvae.gradcheck import CheckReport, rel_error
+    r = CheckReport()
+    r.add("a", np.ones(3), np.ones(3))
+    r.add("b", np.array([np.nan, 1, 1]), np.ones(3))
+    assert not r.passed and not np.isfinite(r.worst)
+    assert "FAIL" in str(r).splitlines()[2]
+    assert r.worst_index["b"] == (0,)
+    assert np.isnan(rel_error(np.array([1.0, np.inf]), np.ones(2)))
+    assert np.isnan(rel_error(np.array([np.nan, 1.0]), np.ones(2), elementwise=True))
+    r2 = CheckReport()
+    r2.add("c", np.array([np.inf, 1.0]), np.array([np.inf, 1.0]))
+    assert not r2.passed
+
+
+def test_check_layer_fails_on_a_nan_gradient():
+    class NaNDense(nv.Dense):
+        def backward(self, dy, cache):
+            dx = super().backward(dy, cache)
+            self.grads["b"][0] = np.nan
+            return dx
+    rng = np.random.default_rng(0)
+    layer = NaNDense(3, 2, rng=rng, dtype=np.float64)
+    report = check_layer(layer, rng.normal(size=(4, 3)), rng=rng)
+    assert not report.passed and "FAIL" in str(report)
