@@ -261,7 +261,9 @@ def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, 
             eps = rng.standard_normal((s, xb.shape[0], model.z_dim), dtype=model.dtype)
             try:                       # x was checked: a ValueError here is NaN/inf inside
                 r = model.forward_backward(xb, eps, config.objective)
-            except ValueError as err:
+            except ValueError as err:  # ... only if the parameters really are non-finite
+                if np.isfinite(model.params).all():
+                    raise              # a genuine bug: keep its own message and traceback
                 raise TrainingDiverged(f"training diverged at step {state.step + 1} ({err}); "
                                        "try a smaller learning rate") from err
             if not math.isfinite(r["loss"]):

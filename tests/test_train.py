@@ -267,3 +267,14 @@ def test_minibatches_are_gathered_rows_and_fresh_binarizations():
     assert set(np.unique(b1)) == {0.0, 1.0} and abs(b1.mean() - 0.3) < 0.01
     assert (b1 != b2).mean() > 0.3                           # 2 p (1 - p) = 0.42 expected
     np.testing.assert_array_equal(big, np.float32(0.3))      # the data itself is untouched
+
+
+def test_a_value_error_from_a_bug_is_not_called_divergence(data, monkeypatch):
+    model, opt, rng = setup()
+
+    def buggy(*args, **kwargs):
+        raise ValueError("a genuine bug in a kernel")
+    monkeypatch.setattr(model, "forward_backward", buggy)
+    with pytest.raises(ValueError, match="genuine bug") as info:
+        train(model, opt, *data, TrainConfig(epochs=1, batch_size=BATCH), rng)
+    assert not isinstance(info.value, TrainingDiverged)
