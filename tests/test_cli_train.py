@@ -44,7 +44,7 @@ def run2d(tmp_path_factory):
 
 
 def test_a_run_writes_every_output(run2d):
-    names = set(os.listdir(run2d))
+    names = set(os.listdir(run2d)) - {".lock"}       # the writer's lock file (see lock_run_folder)
     assert names == {"config.json", "metrics.csv", "checkpoint.npz", "report.md", "curves.png",
                      "reconstructions.png", "samples.png", "traversals.png", "manifold.png",
                      "latents.png"}
@@ -257,3 +257,53 @@ def test_a_gaussian_decoder_with_a_fixed_variance(tmp_path):
     model = json.load(open(out / "config.json"))["model"]
     assert model["likelihood"] == "gaussian" and model["decoder_logvar"] == -3.0
     assert imread(out / "samples.png").ndim == 3
+
+
+def test_a_second_writer_fails_at_once_naming_the_holder(tmp_path, capsys):
+    import fcntl
+    out = tmp_path / "race"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); f.truncate(0); "
+                               "f.write('%d' % __import__('os').getpid()); f.flush(); "
+                               "print('locked', flush=True); time.sleep(60)",
+                               str(out / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert train(out, "--epochs", "1") == 2
+        err = capsys.readouterr().err
+        assert f"in use by process {holder.pid}" in err
+        assert not (out / "config.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train(out, "--epochs", "1") == 0          # the lock went with its holder
+    with open(out / ".lock") as f:                   # and this run released its own
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_overwrite_removes_every_derived_file_and_stale_temporaries(tmp_path):
+    out = tmp_path / "r"
+    assert train(out, "--epochs", "1", "--z-dim", "2") == 0
+    assert main(["sample", str(out), "--n", "4", "--seed", "3"]) == 0
+    assert main(["evaluate", str(out), "--k", "5", "--n", "10"]) == 0
+    (out / ".tmp-abc123.npz").write_bytes(b"x" * 100)     # a kill -9 during a checkpoint write
+    (out / "notes.txt").write_text("mine")
+    assert train(out, "--epochs", "1", "--z-dim", "3", "--overwrite") == 0
+    names = set(os.listdir(out))
+    assert "evaluate.json" not in names and "samples-seed3.png" not in names
+    assert "manifold.png" not in names and ".tmp-abc123.npz" not in names
+    assert "notes.txt" in names                        # not the package's: left alone
+
+
+def test_contradictory_flags_are_refused(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert train(out, "--epochs", "2") == 0
+    before = snapshot(out)
+    assert main(["train", "--out", str(out), "--resume", "--overwrite", "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 1" in err and "2" in err
+    assert snapshot(out) == before

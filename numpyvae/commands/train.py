@@ -245,9 +245,14 @@ LABELS = {"shapes": ("shape", ("square", "ellipse", "triangle")), "mnist": ("dig
 # ----------------------------------------------------------------------------- run
 
 def run(args):
-    from ..train import Progress, TrainingDiverged, TrainingInterrupted, format_row, train
     s = _setup(args)                   # checks everything; nothing is written before this
-    _start_writing(s, args.overwrite and not args.resume)
+    with lock_run_folder(s.out):       # one writer per run folder, for the whole run
+        return _run_locked(args, s)
+
+
+def _run_locked(args, s):
+    from ..train import Progress, TrainingDiverged, TrainingInterrupted, format_row, train
+    _start_writing(s, args.overwrite)
     say = (lambda *a: None) if args.quiet else print
     say(f"{s.model!r}\non {s.opts['dataset']}: {len(s.train)} train / {len(s.test)} test "
         f"examples, {s.opts['optimizer']} lr {s.opts['lr']}, batch {s.opts['batch_size']}, "
@@ -284,6 +289,8 @@ def _setup(args):
     from ..train import CHECKPOINT_NAME, TrainConfig, restore
 
     out, saved = args.out, None
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues a run and --overwrite starts afresh: give one")
     if args.resume:
         out = out or os.path.join("runs", args.dataset or DEFAULTS["dataset"])
         path = os.path.join(out, CHECKPOINT_NAME)
@@ -313,6 +320,9 @@ def _setup(args):
                          dynamic_binarize=opts["binarize"] == "dynamic", eval_seed=opts["seed"],
                          checkpoint_every=opts["checkpoint_every"]).check()
     state = restore(checkpoint, model, optimizer, rng, config) if args.resume else None
+    if state is not None and opts["epochs"] < state.epoch:
+        raise ValueError(f"--epochs {opts['epochs']}: the checkpoint has already trained "
+                         f"{state.epoch} epochs; give --epochs {state.epoch} or more to resume")
     return SimpleNamespace(opts=opts, out=out, train=train, test=test, model=model,
                            optimizer=optimizer, rng=rng, config=config, state=state)
 
@@ -321,16 +331,64 @@ def _start_writing(s, overwrite):
     """Create the run folder (clearing an old run's outputs with --overwrite), write config.json."""
     from .. import __version__, checkpoint as ckpt
     os.makedirs(s.out, exist_ok=True)
-    if overwrite:
-        for name in OUTPUTS:
-            if os.path.exists(os.path.join(s.out, name)):
-                os.remove(os.path.join(s.out, name))
+    for name in os.listdir(s.out):
+        if _is_temporary(name) or (overwrite and _is_derived(name)):
+            os.remove(os.path.join(s.out, name))
     info = {"numpyvae": __version__, "options": s.opts, "model": s.model.config,
             "optimizer": {"name": s.opts["optimizer"], "lr": s.opts["lr"]},
             "data": {"train": len(s.train), "test": len(s.test),
                      "image_shape": list(s.train.image_shape)},
             "command": command_line(s.opts, s.out)}
     ckpt.atomic_write_text(os.path.join(s.out, "config.json"), json.dumps(info, indent=2) + "\n")
+
+
+def _is_derived(name):
+    """Whether ``name`` is a file the package writes into a run folder (train, evaluate, sample)."""
+    import fnmatch
+    return name in OUTPUTS or name == "evaluate.json" or fnmatch.fnmatch(name, "samples-seed*.png")
+
+
+def _is_temporary(name):
+    """An atomic write's temporary (``.tmp-*``) left behind by a killed process."""
+    return name.startswith(".tmp-")
+
+
+LOCK_NAME = ".lock"
+
+
+class lock_run_folder:
+    """``with lock_run_folder(out):`` holds an exclusive ``fcntl.flock`` on ``out/.lock``
+    (creating the folder) for the whole run; another process holding it -> ValueError naming
+    its pid.  The lock goes with the process, so a killed run leaves no stale lock."""
+
+    def __init__(self, out):
+        self.out, self.file = out, None
+
+    def __enter__(self):
+        import fcntl
+        os.makedirs(self.out, exist_ok=True)
+        path = os.path.join(self.out, LOCK_NAME)
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise ValueError(f"--out {self.out}: run folder in use by process {holder} "
+                             f"(another 'numpyvae train' writes there)") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self.file = f
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+        return False
 
 
 def write_figures(model, test, history, out, seed):
