@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
 COMMANDS = {
     "train": "train", "evaluate": "evaluate", "sample": "sample", "check": "check",
@@ -58,8 +59,12 @@ def main(argv=None):
     threads = _threads.threads_from_argv(words)
     if threads is not None and words and words[0] in _THREADED:   # (bench has its own --threads)
         _threads.set_blas_threads(threads)
+    debug = "--debug" in words         # --debug: a traceback for every error
+    words = [w for w in words if w != "--debug"]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of any error")
+    args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -68,10 +73,38 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
-        # bad arguments and missing files: a one-line message, not a traceback
-        print(f"numpyvae {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError, OSError, MemoryError) as err:
+        if debug:
+            traceback.print_exc()
+            return 2 if _users_mistake(err) else 1
+        if _users_mistake(err):        # bad arguments, missing files, a full disk: one line
+            print(f"numpyvae {args.command}: error: {err or type(err).__name__}",
+                  file=sys.stderr)
+            return 2
+        traceback.print_exc()          # anything else is a bug: keep its traceback
+        print(f"numpyvae {args.command}: internal error (a bug in numpyvae, please report it "
+              f"with the traceback above)", file=sys.stderr)
+        return 1
+
+
+def _users_mistake(err):
+    """True for errors of the user's making: an OSError or MemoryError (the machine said no),
+    or a ValueError/TypeError that numpyvae raised itself with a ``raise`` statement (its
+    checks of arguments, files and data).  One raised inside NumPy, matplotlib or Python, or
+    by an operation in numpyvae's code (``None + 1``), is a bug: it keeps its traceback."""
+    import linecache
+    import os
+    if isinstance(err, (OSError, MemoryError)):
+        return True
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    where = os.path.abspath(tb.tb_frame.f_code.co_filename)
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    line = linecache.getline(where, tb.tb_lineno).strip()
+    return where.startswith(package) and line.startswith("raise ")
 
 
 if __name__ == "__main__":

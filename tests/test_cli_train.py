@@ -307,3 +307,57 @@ def test_contradictory_flags_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--epochs 1" in err and "2" in err
     assert snapshot(out) == before
+
+
+def test_sample_and_evaluate_name_the_argument_at_fault(run2d, tmp_path, capsys):
+    missing = str(tmp_path / "nonexist")
+    assert main(["sample", missing]) == 2
+    err = capsys.readouterr().err
+    assert "RUN_DIR" in err and "--out" not in err
+    assert main(["evaluate", missing]) == 2
+    assert "RUN_DIR" in capsys.readouterr().err
+    folder = tmp_path / "a.png"                  # --out is a folder, not a file
+    folder.mkdir()
+    assert main(["sample", str(run2d), "--out", str(folder)]) == 2
+    assert "--out" in capsys.readouterr().err
+    afile = tmp_path / "f"
+    afile.write_text("x")                        # --out's folder is a file
+    assert main(["sample", str(run2d), "--out", str(afile / "s.png")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_sample_into_a_read_only_folder_names_out(run2d, tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert main(["sample", str(run2d), "--out", str(ro / "s.png")]) == 2
+        assert "--out" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o700)
+
+
+def test_an_impossible_n_train_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "r"), "--n-train", "100000000",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--n-train" in err and "memory" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_library_bug_shows_its_traceback_and_a_user_mistake_does_not(run2d, tmp_path,
+                                                                       capsys, monkeypatch):
+    assert main(["sample", str(tmp_path / "nonexist")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["--debug", "sample", str(tmp_path / "nonexist")]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    from numpyvae.plots import training as plots
+
+    def buggy(*args, **kwargs):
+        return np.zeros(3) + np.zeros(4)         # a genuine bug: ValueError from NumPy
+    monkeypatch.setattr(plots, "plot_samples", buggy)
+    assert main(["sample", str(run2d), "--out", str(tmp_path / "s.png")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "operands could not be broadcast" in err

@@ -27,15 +27,31 @@ def run(args):
         raise ValueError(f"--n must be a positive integer, got {args.n}")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.out is not None:
+        _check_out(args.out)
+    model, opts, c = load_run(args.run_dir)   # a missing RUN_DIR is named as RUN_DIR
     out = args.out or os.path.join(args.run_dir, f"samples-seed{args.seed}.png")
-    if not out.lower().endswith(".png"):
-        raise ValueError(f"--out must name a .png file, got {out}")
-    if os.path.dirname(out) and not os.path.isdir(os.path.dirname(out)):
-        raise ValueError(f"--out: folder {os.path.dirname(out)} does not exist")
-    model, opts, c = load_run(args.run_dir)
     shape = tuple(c.meta["run"]["image_shape"])
     ncols = int(np.ceil(np.sqrt(args.n)))
-    plot_samples(model, np.random.default_rng(args.seed), shape, out, n=args.n, ncols=ncols)
+    try:
+        plot_samples(model, np.random.default_rng(args.seed), shape, out, n=args.n, ncols=ncols)
+    except OSError as err:
+        flag = "--out" if args.out is not None else "RUN_DIR"
+        raise ValueError(f"{flag}: cannot write {out} ({err.strerror or err})") from None
     print(f"wrote {out}")
     return 0
 
+
+def _check_out(out):
+    """--out must be a .png file name in an existing, writable folder; else ValueError naming --out."""
+    if not out.lower().endswith(".png"):
+        raise ValueError(f"--out must name a .png file, got {out}")
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out} is a folder; give a file name such as {out}/samples.png")
+    folder = os.path.dirname(out) or "."
+    if not os.path.exists(folder):
+        raise ValueError(f"--out: folder {folder} does not exist")
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: folder {folder} is not writable")

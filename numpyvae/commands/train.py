@@ -197,6 +197,9 @@ def load_data(opts, split, n=None, data_dir=None):
     [0, 1] (the trainer draws a binarization per epoch); other splits get one fixed draw from
     np.random.default_rng([seed, 2])."""
     from ..datasets import Dataset, binarize_dynamic, load_dataset
+    flag = {"train": "--n-train", "test": "--n-test"}.get(split, "--n")
+    if n is not None and opts["dataset"] == "shapes":
+        _check_fits_in_memory(n, flag)
     mode = {"none": None, "static": "static", "dynamic": None}[opts["binarize"]]
     data = load_dataset(opts["dataset"], split, binarize=mode, data_dir=data_dir)
     if n is not None and n > len(data) and opts["dataset"] == "shapes":
@@ -212,6 +215,18 @@ def load_data(opts, split, n=None, data_dir=None):
         x = binarize_dynamic(data.x, np.random.default_rng([opts["seed"], 2]))
         data = Dataset(x, data.labels, data.image_shape, data.name, data.factors, data.split)
     return data
+
+
+def _check_fits_in_memory(n, flag, x_dim=784, itemsize=4):
+    """ValueError naming ``flag`` if n images of x_dim float32 pixels exceed the machine's memory."""
+    need = n * x_dim * itemsize
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > total:
+        raise ValueError(f"{flag} {n}: {n} images need {need / 2**30:.1f} GiB, more than this "
+                         f"machine's memory ({total / 2**30:.1f} GiB); ask for fewer")
 
 
 def build_model(config, rng=None):
