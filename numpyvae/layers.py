@@ -105,7 +105,8 @@ class Dense(Layer):
             std = np.sqrt(2.0 / (in_features + out_features))
         elif init == "uniform":
             std = None
-        elif isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
+        elif (isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0
+              and np.isfinite(init)):
             std = float(init)
         else:
             raise ValueError(f"init must be 'he', 'xavier', 'uniform' or a positive float std, "
@@ -143,7 +144,15 @@ class Dense(Layer):
 
     def backward(self, dy, cache, need_dx=True):
         """dy : (N, out_features) -> dx : (N, in_features); writes grads['W'], grads['b'].
-        With ``need_dx=False`` the input gradient is skipped and None returned."""
+        With ``need_dx=False`` the input gradient is skipped and None returned.
+        dy must be a finite array of the layer's dtype and shape (N, out_features), N as in the
+        forward pass; else TypeError/ValueError naming dy, and nothing is written."""
+        n = cache[0].shape[0]
+        check_array(dy, "dy", dtype=self.params["W"].dtype, shape=(n, self.out_features))
+        return self._backward(dy, cache, need_dx)
+
+    def _backward(self, dy, cache, need_dx=True):
+        """backward without the checks of dy (Sequential's own pass: dy comes from a kernel)."""
         dx, _, _ = F.dense_backward(dy, cache, self.grads["W"], self.grads["b"], need_dx)
         return dx
 
@@ -261,7 +270,7 @@ class Sequential(Layer):
         for i in range(len(self.layers) - 1, -1, -1):
             layer, cache = self.layers[i], caches[i]
             if isinstance(layer, Dense):
-                dy = layer.backward(dy, cache, need_dx=need_dx or i > 0)
+                dy = layer._backward(dy, cache, need_dx=need_dx or i > 0)
                 owned = True
             elif isinstance(layer, _Elementwise):
                 dy = layer.backward(dy, cache, out=dy if owned else None)

@@ -87,3 +87,27 @@ def test_dense_initialisation_scales():
 def test_bad_input(call, word):
     with pytest.raises((ValueError, TypeError), match=word):
         call(np.random.default_rng(0))
+
+
+def test_dense_backward_refuses_a_bad_dy_naming_it():
+    rng = np.random.default_rng(0)
+    layer = nv.Dense(3, 2, rng=rng)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    _, cache = layer.forward(x)
+    before = layer.flat_grads.copy()
+    good = np.ones((4, 2), np.float32)
+    for bad, error in ((good.astype(np.float64), TypeError), (np.ones((4, 2), int), TypeError),
+                       (good.tolist(), TypeError), (np.full((4, 2), np.nan, np.float32), ValueError),
+                       (np.ones((4, 3), np.float32), ValueError),
+                       (np.ones((5, 2), np.float32), ValueError),
+                       (np.ones(8, np.float32), ValueError)):
+        with pytest.raises(error, match="dy"):
+            layer.backward(bad, cache)
+        assert np.array_equal(layer.flat_grads, before)     # nothing was written
+    assert layer.backward(good, cache).shape == (4, 3)
+
+
+@pytest.mark.parametrize("init", [float("inf"), float("nan"), -1.0, 0.0])
+def test_dense_refuses_a_non_finite_or_non_positive_init(init):
+    with pytest.raises(ValueError, match="init"):
+        nv.Dense(3, 2, np.random.default_rng(0), init=init)
