@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import http.server
 import os
+import time
 import socket
 import struct
 import threading
@@ -201,3 +202,20 @@ def test_data_root(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMPYVAE_DATA", str(tmp_path))
     assert ds.data_root() == tmp_path
     assert ds.data_root(tmp_path / "x") == tmp_path / "x"
+
+
+def test_a_killed_downloads_part_file_is_cleaned(server, tmp_path):
+    base, routes = server
+    serve(routes, "good.bin", GOOD)
+    dest = tmp_path / "good.bin"
+    stale = tmp_path / ".good.bin.abc123.part"         # left by a kill -9 an hour ago
+    stale.write_bytes(GOOD[:100])
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    live = tmp_path / ".good.bin.def456.part"          # another process writing right now
+    live.write_bytes(GOOD[:100])
+    other = tmp_path / ".other.bin.xyz.part"           # another file's: not ours to touch
+    other.write_bytes(b"x")
+    os.utime(other, (time.time() - 3600, time.time() - 3600))
+    assert ds.download(base + "good.bin", dest, GOOD_SHA, size=len(GOOD), timeout=5) == dest
+    assert sorted(os.listdir(tmp_path)) == sorted([".good.bin.def456.part", ".other.bin.xyz.part",
+                                                   "good.bin"])

@@ -120,6 +120,7 @@ def download(url, dest, sha256, *, size=None, timeout=60.0):
         raise ValueError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(dest, max(600.0, 10 * timeout))
         tmp = tempfile.NamedTemporaryFile(delete=False, dir=dest.parent,
                                           prefix=f".{dest.name}.", suffix=".part")
     except OSError as e:
@@ -166,6 +167,19 @@ def _check_download(n_bytes, digest, size, sha256):
     if digest != sha256:
         return f"sha256 is {digest}, expected {sha256} (the file is damaged or different)"
     return None
+
+
+def _remove_stale_parts(dest, age):
+    """Delete ``.<dest name>.*.part`` files beside ``dest`` untouched for ``age`` seconds: the
+    temporaries of killed downloads (a live download writes at least every ``timeout``)."""
+    import time
+    now = time.time()
+    for part in dest.parent.glob(f".{dest.name}.*.part"):
+        try:
+            if now - part.stat().st_mtime > age:
+                part.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _remove(path):
