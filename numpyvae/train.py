@@ -181,6 +181,32 @@ def _differ(path, what, saved, current, keys):
                              f"but this run has {current.get(key)!r}")
 
 
+def degenerate_reason(row, kl_per_latent, baseline=None, objective="elbo"):
+    """Why a finished run is degenerate, or None if it looks sane.
+
+    row           : the last metrics row (``state.history[-1]``)
+    kl_per_latent : the test KL of each latent (``evaluate.kl_per_dim``)
+    baseline      : the test ELBO of the model before training (same seed, same weights), or
+                    None; a run that ends below it made the model worse: degenerate (e.g. Adam at
+                    lr 10 on MNIST ends at -ELBO ~ 1e3, where the untrained model has ~ 550)
+    objective     : "elbo" or "iwae" (an IWAE run has no training parts: they are NaN)
+    """
+    keys = ["train_elbo", "test_elbo", "test_recon", "test_kl"]
+    if objective != "iwae":
+        keys[1:1] = ["train_recon", "train_kl"]
+    bad = [f"{k} = {row[k]}" for k in keys if k in row and not math.isfinite(row[k])]
+    kl = np.asarray(kl_per_latent, np.float64)
+    if not np.isfinite(kl).all():
+        bad.append(f"the KL of latent(s) {np.flatnonzero(~np.isfinite(kl)).tolist()} is "
+                   f"{kl[~np.isfinite(kl)][0]}")
+    if bad:
+        return "not finite: " + "; ".join(bad)
+    if baseline is not None and math.isfinite(baseline) and row["test_elbo"] < baseline:
+        return (f"the test -ELBO {-row['test_elbo']:.4g} is worse than the {-baseline:.4g} "
+                f"nats of the same model before training")
+    return None
+
+
 def write_metrics(path, history):
     """Write the metric rows (dicts with the METRICS keys) as CSV, atomically."""
     lines = [",".join(METRICS)]

@@ -361,3 +361,26 @@ def test_a_library_bug_shows_its_traceback_and_a_user_mistake_does_not(run2d, tm
     assert main(["sample", str(run2d), "--out", str(tmp_path / "s.png")]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "operands could not be broadcast" in err
+
+
+def test_a_degenerate_run_is_reported_as_degenerate(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--out", str(out), "--n-train", "512", "--n-test", "128", "--hidden",
+                 "32", "--epochs", "1", "--lr", "10", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "degenerate" in err
+    report = (out / "report.md").read_text()
+    assert "This run is degenerate" in report and "worse than" in report
+    assert train(tmp_path / "ok", "--epochs", "1") == 0      # a sane run is not flagged
+    assert "run is degenerate" not in (tmp_path / "ok" / "report.md").read_text()
+
+
+def test_degenerate_reasons():
+    from numpyvae.train import degenerate_reason
+    row = {"test_elbo": -90.0, "test_recon": -80.0, "test_kl": 10.0, "train_elbo": -95.0}
+    assert degenerate_reason(row, [1.0, 2.0], baseline=-200.0) is None
+    assert "inf" in degenerate_reason(row, [1.0, float("inf")], baseline=-200.0)
+    assert "before training" in degenerate_reason({**row, "test_elbo": -1000.0}, [1.0], baseline=-200.0)
+    assert "nan" in degenerate_reason({**row, "test_recon": float("nan")}, [1.0])
+    assert degenerate_reason({**row, "train_kl": float("nan")}, [1.0], objective="iwae") is None
+    assert degenerate_reason({**row, "train_kl": float("nan")}, [1.0]) is not None

@@ -290,9 +290,22 @@ def _run_locked(args, s):
         print(f"numpyvae train: error: {err}", file=sys.stderr)
         return 1
     write_figures(s.model, s.test, state.history, s.out, s.opts["seed"])
-    write_report(s.model, s.test, state.history, s.out, s.opts)
+    problem = write_report(s.model, s.test, state.history, s.out, s.opts, s.train)
     say(f"wrote {s.out}/report.md")
+    if problem:                        # written, so it can be looked at, but not "finished"
+        print(f"numpyvae train: warning: the run is degenerate ({problem}); try a smaller "
+              f"--lr", file=sys.stderr)
+        return 1
     return 0
+
+
+def untrained_elbo(model, test, seed):
+    """Mean test ELBO (nats) of the run's model as it was before its first step (the same
+    seed builds the same initial weights).  A run that ends below it made the model worse."""
+    from ..evaluate import elbo_parts
+    from ..train import eval_rng
+    start = build_model(model.config, np.random.default_rng(seed))
+    return float(elbo_parts(start, test.x, eval_rng(seed))[0].mean(dtype=np.float64))
 
 
 def _setup(args):
@@ -429,13 +442,17 @@ def write_figures(model, test, history, out, seed):
     return names
 
 
-def write_report(model, test, history, out, opts):
-    """report.md: the setup, the final numbers and links to the figures."""
+def write_report(model, test, history, out, opts, train=None):
+    """report.md: the setup, the final numbers and links to the figures.
+    -> why the run is degenerate (``train.degenerate_reason``), or None; said in the report."""
     from .. import checkpoint as ckpt
     from ..evaluate import active_units, kl_per_dim
+    from ..train import degenerate_reason
     last = history[-1]
     n_active, _ = active_units(model, test.x)
     kl = kl_per_dim(model, test.x)
+    baseline = untrained_elbo(model, test, opts["seed"]) if train is not None else None
+    problem = degenerate_reason(last, kl, baseline, opts["objective"])
     figures = [n for n in ("curves.png", "reconstructions.png", "samples.png",
                            "traversals.png", "manifold.png", "latents.png")
                if os.path.exists(os.path.join(out, n))]
@@ -445,8 +462,10 @@ def write_report(model, test, history, out, opts):
     else:
         train_row = (f"| train (running mean over the last epoch) | {-last['train_elbo']:.2f} | "
                      f"{-last['train_recon']:.2f} | {last['train_kl']:.2f} |")
+    warning = ([f"**This run is degenerate: {problem}.** Its numbers and figures describe a "
+                "broken model; train again with a smaller --lr.", ""] if problem else [])
     lines = [
-        f"# numpyvae run: {opts['dataset']}", "",
+        f"# numpyvae run: {opts['dataset']}", "", *warning,
         f"`{model!r}`", "",
         f"{opts['optimizer']} (lr {opts['lr']}), batch {opts['batch_size']}, "
         f"{last['epoch']} epochs ({last['step']} steps, {last['samples_seen']} examples seen), "
@@ -466,3 +485,4 @@ def write_report(model, test, history, out, opts):
         "[checkpoint.npz](checkpoint.npz).", ""]
     lines += [f"![{n[:-4]}]({n})\n" for n in figures]
     ckpt.atomic_write_text(os.path.join(out, "report.md"), "\n".join(lines))
+    return problem
