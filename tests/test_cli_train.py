@@ -384,3 +384,11 @@ def test_degenerate_reasons():
     assert "nan" in degenerate_reason({**row, "test_recon": float("nan")}, [1.0])
     assert degenerate_reason({**row, "train_kl": float("nan")}, [1.0], objective="iwae") is None
     assert degenerate_reason({**row, "train_kl": float("nan")}, [1.0]) is not None
+
+
+def test_train_out_at_a_file_names_out(tmp_path, capsys):
+    afile = tmp_path / "f"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        assert train(out, "--epochs", "1") == 2
+        assert "--out" in capsys.readouterr().err

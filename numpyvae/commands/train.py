@@ -394,9 +394,15 @@ class lock_run_folder:
 
     def __enter__(self):
         import fcntl
-        os.makedirs(self.out, exist_ok=True)
         path = os.path.join(self.out, LOCK_NAME)
-        f = open(path, "a+")
+        try:
+            if os.path.exists(self.out) and not os.path.isdir(self.out):
+                raise ValueError(f"--out {self.out} is a file, not a folder")
+            os.makedirs(self.out, exist_ok=True)
+            f = open(path, "a+")
+        except OSError as err:
+            raise ValueError(f"--out {self.out}: cannot write there "
+                             f"({err.strerror or err})") from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
