@@ -5,6 +5,10 @@
     exact        exact means and variances: closed forms for f = (z − k)², quadrature for any f
     classroom    d/dθ E[z²] by every estimator on shared noise, beside the exact variances
     encoder      the same comparison on a VAE's encoder, built on the public VAE and posterior API
+    discrete     Bernoulli / categorical latents: score baselines, concrete, straight-through, REBAR
+    measure_valued  the weak-derivative (measure-valued) gradient of a Gaussian mean
+    snr          IWAE gradient SNR against K (Rainforth et al.'s toy, STL, DReG, a VAE)
+    intervals    confidence bands for estimated variances (chi-square, bootstrap)
     checks       the argument checks they share
 
 ``nv.estimators.score_function``, ``pathwise`` and the closed forms are re-exported here.
