@@ -39,7 +39,7 @@ def _check_targets(x):
         raise ValueError("x (Bernoulli targets) must lie in [0, 1]")
 
 
-def _upstream(dout, shape, dtype):
+def upstream(dout, shape, dtype):
     """dout : one gradient per example (and sample) -> with a trailing axis, for broadcasting."""
     check_array(dout, "dout", shape=shape, dtype=dtype, finite=False)
     return dout[..., None]
@@ -65,7 +65,7 @@ def bernoulli_log_likelihood_forward(x, logits):
 def bernoulli_log_likelihood_backward(dll, cache):
     """dll : (N,) or (S, N)  ->  dlogits = ``(x - sigmoid(logits)) * dll``, the shape of logits."""
     x, logits = cache
-    d = _upstream(dll, logits.shape[:-1], logits.dtype)
+    d = upstream(dll, logits.shape[:-1], logits.dtype)
     g = F.sigmoid(logits)
     np.subtract(x, g, out=g)
     g *= d
@@ -129,7 +129,7 @@ def gaussian_log_likelihood_backward(dll, cache):
     ``dmean = (x - mean) / var * dll``,  ``dlogvar = 1/2 ((x - mean)^2 / var - 1) * dll``
     (``dlogvar`` is ``None`` when logvar is a fixed float)."""
     x, mean, logvar, inv_var = cache
-    d = _upstream(dll, mean.shape[:-1], mean.dtype)
+    d = upstream(dll, mean.shape[:-1], mean.dtype)
     dmean = np.subtract(x, mean)
     dmean *= inv_var
     if isinstance(logvar, float):
@@ -172,7 +172,7 @@ def log_std_normal_forward(z):
 def log_std_normal_backward(dlp, cache):
     """dlp : (...) -> dz = ``-z * dlp``, the shape of z."""
     z = cache
-    dz = z * _upstream(dlp, z.shape[:-1], z.dtype)
+    dz = z * upstream(dlp, z.shape[:-1], z.dtype)
     np.negative(dz, out=dz)
     return dz
 
@@ -209,7 +209,7 @@ def kl_std_normal_forward(mu, logvar):
 def kl_std_normal_backward(dkl, cache):
     """dkl : (N,) -> ``(dmu, dlogvar) = (mu dkl, 1/2 (exp(logvar) - 1) dkl)``."""
     mu, var = cache
-    d = _upstream(dkl, mu.shape[:1], mu.dtype)
+    d = upstream(dkl, mu.shape[:1], mu.dtype)
     dlogvar = var - 1
     dlogvar *= 0.5
     dlogvar *= d
@@ -275,7 +275,7 @@ def kl_full_cov_std_normal_forward(mu, L):
 def kl_full_cov_std_normal_backward(dkl, cache):
     """dkl : (N,) -> ``(dmu, dL) = (mu dkl, (L - diag(1 / L_ii)) dkl)``."""
     mu, L, diag = cache
-    d = _upstream(dkl, mu.shape[:1], mu.dtype)
+    d = upstream(dkl, mu.shape[:1], mu.dtype)
     dL = L.copy()
     idx = np.arange(mu.shape[1])
     dL[:, idx, idx] -= 1 / diag

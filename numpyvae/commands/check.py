@@ -66,7 +66,7 @@ def add_arguments(parser):
     train_arguments(parser)
 
 
-def _print(text=""):
+def say(text=""):
     """print, replacing what the terminal's encoding cannot show (σ, —, ε on a Latin-1 or
     ASCII console) instead of crashing."""
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
@@ -77,10 +77,10 @@ def _print(text=""):
     print(text)
 
 
-def _write_json(path, data, flag="--json"):
+def write_json(path, data, flag="--json"):
     text = json.dumps(data, indent=2, allow_nan=False)
     if path == "-":
-        _print(text)
+        say(text)
         return
     path = Path(path)
     if not path.parent.is_dir():
@@ -184,7 +184,7 @@ def _error_json(args, message):
     for flag, target in (("--json", args.json), ("--gradescope", args.gradescope)):
         if target:
             with contextlib.suppress(OSError):
-                _write_json(target, data if flag == "--json" else
+                write_json(target, data if flag == "--json" else
                             {"score": 0.0, "output": f"numpyvae check: {message}", "tests": []},
                             flag)
 
@@ -207,7 +207,7 @@ def _run(args):
     if spec == "list":
         for ex in catalogue.EXERCISES:
             fns = ", ".join(p.function for p in ex.parts)
-            _print(f"{ex.number:02d}  {ex.name:<12} {ex.title}   [{fns}]")
+            say(f"{ex.number:02d}  {ex.name:<12} {ex.title}   [{fns}]")
         return 0
     if spec == "all":
         if args.file:
@@ -221,8 +221,8 @@ def _run(args):
     if args.show_solution:
         for i, ex in enumerate(exercises):
             if i:
-                _print("\n")
-            _print(grader.solution_source(ex))
+                say("\n")
+            say(grader.solution_source(ex))
         return 0
 
     points = parse_points(args.points, exercises)
@@ -240,16 +240,16 @@ def _run(args):
             return 2
         if args.json != "-":
             if i:
-                _print("\n" + "-" * 72)
-            _print(grader.format_result(result))
+                say("\n" + "-" * 72)
+            say(grader.format_result(result))
 
     if len(results) > 1 and args.json != "-":
-        _print("\n" + "=" * 72)
+        say("\n" + "=" * 72)
         for r in results:
-            _print(f"  {r.exercise.number:02d} {r.exercise.name:<12} "
-                   f"{grader._STATUS_WORD[r.status]}")
+            say(f"  {r.exercise.number:02d} {r.exercise.name:<12} "
+                   f"{grader.STATUS_WORD[r.status]}")
         n_pass = sum(r.passed for r in results)
-        _print(f"  {n_pass} of {len(results)} exercises pass")
+        say(f"  {n_pass} of {len(results)} exercises pass")
 
     _write_outputs(args, spec, results, points)
     return 0 if results and all(r.passed for r in results) else 1
@@ -265,7 +265,7 @@ def _write_outputs(args, spec, results, points):
                     "exercises": [grader.result_to_dict(r) for r in results]}
         else:
             data = grader.result_to_dict(results[0])
-        _write_json(args.json, data)
+        write_json(args.json, data)
     if args.gradescope:
-        _write_json(args.gradescope, gradescope(results, points, args.partial_credit),
+        write_json(args.gradescope, gradescope(results, points, args.partial_credit),
                     "--gradescope")

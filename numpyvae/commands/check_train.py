@@ -533,7 +533,7 @@ def _figure(result, path):
 
 def run_train(args):
     """``numpyvae check train``: called by :mod:`numpyvae.commands.check`."""
-    from .check import _write_json
+    from .check import write_json
     directory = Path(args.dir) if args.dir else None
     if directory is None:
         from ..exercises.grader import find_exercises_dir
@@ -547,5 +547,5 @@ def run_train(args):
     result = check_train(directory, getattr(args, "steps", None), config,
                          getattr(args, "figure", None) or "check_train.png", log=log)
     if args.json:
-        _write_json(args.json, result)
+        write_json(args.json, result)
     return 0 if result["agree"] else 1

@@ -77,10 +77,10 @@ def init_workspace(directory, source=None):
 
 def run(args):
     if args.exercises_action == "list":
-        from .check import _print
+        from .check import say
         from ..exercises import catalogue
         for ex in catalogue.EXERCISES:
-            _print(f"{ex.number:02d}  {ex.stub:<20} {ex.title}")
+            say(f"{ex.number:02d}  {ex.stub:<20} {ex.title}")
         return 0
     init_workspace(args.dir, args.source)
     print(f"next: edit {Path(args.dir) / '03_softplus.py'} (or any NN_*.py), then\n"

@@ -260,7 +260,7 @@ def loo_variance(f, mu, sigma, n, *, wrt="mu", points=(), scale=None):
 
 # ---------------------------------------------------------------------- Mohamed et al. 2020, §3
 
-def _cost_table():
+def cost_table():
     """name -> (label, f(x, k), f'(x, k), default k grid, peaks(k), scale(k))."""
     return {
         "quadratic": ("$(x - k)^2$", lambda x, k: (x - k) ** 2, lambda x, k: 2.0 * (x - k),
@@ -292,7 +292,7 @@ def cost_family_curves(mu=1.0, sigma=1.0, ks=None):
     if unknown:
         raise ValueError(f"ks has unknown cost names {sorted(unknown)}; expected some of {COSTS}")
     out = {"mu": mu, "sigma": sigma, "costs": []}
-    for name, (label, f, df, grid, peaks, scale) in _cost_table().items():
+    for name, (label, f, df, grid, peaks, scale) in cost_table().items():
         grid = np.asarray(ks.get(name, grid), dtype=np.float64)
         if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
             raise ValueError(f"ks[{name!r}] must be a non-empty 1-D array of finite numbers")

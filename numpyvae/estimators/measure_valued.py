@@ -96,8 +96,8 @@ def add_to_cost_family(curves):
     :func:`numpyvae.estimators.exact.cost_family_curves`, in place, as
     ``cost["variance"]["mu"]["measure_valued"]`` (and ``cost["mvd_mean"]``, the quadrature mean,
     which equals the gradient).  Returns curves."""
-    from .exact import _cost_table
-    table = _cost_table()
+    from .exact import cost_table
+    table = cost_table()
     mu, sigma = curves["mu"], curves["sigma"]
     for cost in curves["costs"]:
         _, f, _, _, peaks, scale = table[cost["name"]]

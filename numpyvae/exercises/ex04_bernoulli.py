@@ -46,7 +46,7 @@ EXERCISE = Exercise(4, "bernoulli", "the Bernoulli log-likelihood w.r.t. the log
          numerical, D.bernoulli_log_likelihood_backward,
          "numpyvae.distributions:bernoulli_log_likelihood_backward"),
 ), cases, aliases=("bernoulli_loglik_grad", "bernoulli_log_likelihood"),
-    helpers=(D._upstream,),
+    helpers=(D.upstream,),
     preamble="import numpy as np\n\nfrom numpyvae import functional as F\n"
              "from numpyvae._validate import check_array\n")
 

@@ -46,7 +46,7 @@ EXERCISE = Exercise(5, "gaussian", "the Gaussian log-likelihood w.r.t. the mean 
          "cache = (x, mean, logvar, inv_var)", numerical, D.gaussian_log_likelihood_backward,
          "numpyvae.distributions:gaussian_log_likelihood_backward"),
 ), cases, aliases=("gaussian_loglik_grad", "gaussian_log_likelihood"),
-    helpers=(D._upstream,),
+    helpers=(D.upstream,),
     preamble="import numpy as np\n\nfrom numpyvae._validate import check_array\n")
 
 

@@ -38,7 +38,7 @@ EXERCISE = Exercise(6, "kl", "the diagonal Gaussian KL to N(0, I) w.r.t. mu and 
     Part("kl_std_normal_backward", ("dkl", "cache"), ("dmu", "dlogvar"), "tuple",
          "kl_std_normal_backward(dkl, cache) -> (dmu, dlogvar),  cache = (mu, var)", numerical,
          D.kl_std_normal_backward, "numpyvae.distributions:kl_std_normal_backward"),
-), cases, aliases=("kl_divergence", "kl_grad"), helpers=(D._upstream,),
+), cases, aliases=("kl_divergence", "kl_grad"), helpers=(D.upstream,),
     preamble="import numpy as np\n\nfrom numpyvae._validate import check_array\n")
 
 

@@ -703,7 +703,7 @@ def _fmt_err(e):
     return "inf" if not np.isfinite(e) else f"{e:.1e}"
 
 
-_STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
+STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
                 "not_implemented": "NOT IMPLEMENTED", "missing": "MISSING"}
 
 
@@ -721,7 +721,7 @@ def format_result(result):
         for p in result.parts[:1]:
             lines += [f"    {t}" for t in p.traceback]
         lines += _printed(result)
-        lines.append(f"  result: {_STATUS_WORD[result.status]}")
+        lines.append(f"  result: {STATUS_WORD[result.status]}")
         return "\n".join(lines)
     lines.append(f"  {result.n_cases} random float64 cases (seed {result.seed}), "
                  f"central differences, threshold {THRESHOLD:.0e}")
@@ -733,7 +733,7 @@ def format_result(result):
             lines += _wrap(p.message.removeprefix("not implemented yet - "), "      ")
             continue
         if p.message:
-            lines.append(f"    {_STATUS_WORD[p.status]}: {p.message}")
+            lines.append(f"    {STATUS_WORD[p.status]}: {p.message}")
             lines += [f"      {t}" for t in p.traceback]
         if p.status == "error" and all(c.error is None for c in p.checks):
             lines += [f"    note: {n}" for n in p.notes]
@@ -768,7 +768,7 @@ def format_result(result):
                      f"differences (worst rel. error {_fmt_err(max(c.error for c in result.checks))}"
                      f" < {THRESHOLD:.0e})")
     else:
-        lines.append(f"  result: {_STATUS_WORD[result.status]} - {n_bad} of {total} gradients "
+        lines.append(f"  result: {STATUS_WORD[result.status]} - {n_bad} of {total} gradients "
                      f"not passing")
     return "\n".join(lines)
 

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..estimators.encoder import ESTIMATORS, LABELS
-from .estimators import DPI, _check_path
+from .estimators import DPI, check_path
 
 STYLE = {   # estimator -> (colour, marker)
     "score": ("tab:red", "o"),
@@ -106,7 +106,7 @@ def plot_encoder_variance(rows, path, *, title=None):
     path : the .png to write;  title : optional suptitle (e.g. naming the data and architecture).
     """
     _check_rows(rows)
-    _check_path(path)
+    check_path(path)
     models = list(dict.fromkeys(r["model"] for r in rows))
     names = [e for e in ESTIMATORS if any(r["estimator"] == e for r in rows)]
     layers = [k[4:] for k in rows[0] if k.startswith("var_") and k != "var_mean"]
@@ -198,7 +198,7 @@ def plot_elbo_curves(histories, path, *, title=None):
     path : the .png to write.  The y axes start above the first few steps (the initial ELBO of an
     untrained model is far below everything else); the start value is given in the title.
     """
-    _check_path(path)
+    check_path(path)
     if not isinstance(histories, (list, tuple)) or not histories:
         raise TypeError("histories must be a non-empty list from train_with_estimator")
     for h in histories:

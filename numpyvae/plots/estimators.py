@@ -36,7 +36,7 @@ def _plain_log_ticks(ax):
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _check_path(path):
+def check_path(path):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     return path
@@ -66,7 +66,7 @@ def plot_classroom(table, path):
     (dashed where only the large-N value is known).
     """
     _check_table(table)
-    _check_path(path)
+    check_path(path)
     names = [n for n in ESTIMATORS if any(r["estimator"] == n for r in table)]
     nudge = dict(zip(names, np.geomspace(0.8, 1.25, len(names))))
     fig = Figure(figsize=(17, 5.6))
@@ -133,7 +133,7 @@ def plot_cost_family(curves, path):
     curves : the dict from :func:`numpyvae.estimators.exact.cost_family_curves`;  path : .png
     The y axis is logarithmic in a panel whose positive values span more than a factor of 30.
     """
-    _check_path(path)
+    check_path(path)
     if not isinstance(curves, dict) or "costs" not in curves:
         raise TypeError("curves must be the dict returned by cost_family_curves")
     costs = curves["costs"]
