@@ -28,9 +28,15 @@ class Optimizer:
         self.state = {}
 
     def _check(self, params, grad):
+        """Check everything before any state is touched: a step that raises changes nothing."""
         check_array(params, "params", ndim=1, finite=False)
         check_array(grad, "grad", shape=params.shape, dtype=params.dtype)
-        if not self.state or next(iter(self.state.values())).shape != params.shape:
+        if not params.flags.writeable:
+            raise ValueError("params must be writeable (the update is in place)")
+        if self.state and self.state["scratch"].shape != params.shape:
+            raise ValueError(f"params has size {params.size} but this optimizer holds state for "
+                             f"size {self.state['scratch'].size}: use a new optimizer")
+        if not self.state:
             self.state = {name: np.zeros_like(params) for name in self._buffers}
             self.state["scratch"] = np.empty_like(params)
 
@@ -43,25 +49,35 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self):
-        """Arrays and the step count, for a checkpoint (``np.savez`` friendly)."""
+        """Arrays and the step count, for a checkpoint (``np.savez`` friendly).
+        Refuses non-finite state: a diverged run must not be saved as if it could resume."""
         out = {f"opt_{k}": v for k, v in self.state.items() if k != "scratch"}
+        for k, v in out.items():
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"optimizer state {k} is non-finite ({int(np.sum(~np.isfinite(v)))} "
+                                 "entries): the run diverged; lower --lr")
         out["opt_t"] = np.array(self.t, np.int64)
         return out
 
     def load_state_dict(self, d, params):
-        """Restore what ``state_dict`` returned, for parameters like ``params``."""
-        self.state = {}
-        for name in self._buffers:
-            key = f"opt_{name}"
+        """Restore what ``state_dict`` returned, for parameters like ``params``.
+        Everything is checked first; on an error the optimizer is unchanged."""
+        state = {}
+        for key in [f"opt_{name}" for name in self._buffers] + ["opt_t"]:
             if key not in d:
                 raise ValueError(f"optimizer state is missing {key!r}")
+        for name in self._buffers:
+            key = f"opt_{name}"
             arr = np.asarray(d[key])
             if arr.shape != params.shape or arr.dtype != params.dtype:
                 raise ValueError(f"optimizer state {key!r} has shape {arr.shape}/{arr.dtype}, "
                                  f"expected {params.shape}/{params.dtype}")
-            self.state[name] = arr.copy()
-        self.state["scratch"] = np.empty_like(params)
-        self.t = int(d["opt_t"])
+            state[name] = arr.copy()
+        t = np.asarray(d["opt_t"])
+        if t.shape != () or not np.issubdtype(t.dtype, np.integer) or int(t) < 0:
+            raise ValueError(f"optimizer state 'opt_t' must be an integer >= 0, got {t!r}")
+        state["scratch"] = np.empty_like(params)
+        self.state, self.t = state, int(t)
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr})"
