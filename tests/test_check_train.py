@@ -134,7 +134,7 @@ def test_reparam_without_the_half_parts_and_names_exercise_07(tmp_path, capsys):
     info = data["functions"]
     assert info["gaussian_backward"]["source"] == "student"
     assert info["dense_backward"] == {**info["dense_backward"], "source": "library",
-                                      "status": "not_implemented"}
+                                      "status": "not-implemented"}
     assert [m["model"] for m in data["models"]] == ["course"]     # nothing else to exercise
 
 
@@ -178,7 +178,7 @@ def test_the_shipped_stubs_have_nothing_to_compare(capsys, tmp_path):
                  "--figure", str(tmp_path / "f.png")])
     out = capsys.readouterr().out
     assert code == 1 and "nothing to compare" in out.lower()
-    assert out.count("library  (not_implemented)") == 10
+    assert out.count("library  (not-implemented)") == 10
 
 
 def test_one_model_by_flag(tmp_path):

@@ -200,7 +200,7 @@ def test_all_with_three_of_twelve_files_reports_missing_and_writes_gradescope(tm
                       parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
     statuses = {e["number"]: e["status"] for e in data["exercises"]}
     assert len(data["exercises"]) == 12
-    assert statuses[3] == "pass" and statuses[1] == "not_implemented" and statuses[12] == "error"
+    assert statuses[3] == "pass" and statuses[1] == "not-implemented" and statuses[12] == "error"
     assert {statuses[n] for n in statuses if n not in (1, 3, 12)} == {"missing"}
     g = json.loads(gs.read_text())
     assert {"score", "tests"} <= set(g) and len(g["tests"]) == 12
@@ -405,7 +405,7 @@ def test_wheel_installed_in_a_fresh_venv_works_from_an_empty_folder(tmp_path):
     assert list((empty / "lesson_out" / "02_generative_by_counting").glob("*.png"))
     r = numpyvae("check", "03", "--json", "stub.json")
     assert r.returncode == 1 and json.loads((empty / "stub.json").read_text())["status"] == \
-        "not_implemented"
+        "not-implemented"
     r = numpyvae("exercises", "init", "ws")
     assert r.returncode == 0 and (empty / "ws" / "03_softplus.py").is_file()
     write(empty, "good.py", GOOD)

@@ -170,7 +170,7 @@ def test_stubs_as_shipped_are_not_implemented(capsys):
     assert "Traceback" not in out
     for ex in EXERCISES:
         result = grade_file(ex, STUBS / ex.stub)
-        assert result.status == "not_implemented"
+        assert result.status == "not-implemented"
         assert all(c.problem == "not implemented yet" and not c.passed for c in result.checks)
 
 
@@ -465,8 +465,8 @@ def test_partly_implemented_exercise(tmp_path):
             raise NotImplementedError
         """)
     result = grade_file(find_exercise(2), path)
-    assert [p.status for p in result.parts] == ["pass", "not_implemented", "not_implemented"]
-    assert result.status == "not_implemented" and not result.passed
+    assert [p.status for p in result.parts] == ["pass", "not-implemented", "not-implemented"]
+    assert result.status == "not-implemented" and not result.passed
 
 
 def test_input_mutation_and_warnings_are_noted_not_failed():
@@ -521,7 +521,7 @@ def test_json_for_all_is_strict_json_and_stdout_mode(tmp_path, capsys):
     data = json.loads(out_json.read_text(),
                       parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
     assert data["passed"] is False and len(data["exercises"]) == 12
-    assert {e["status"] for e in data["exercises"]} == {"not_implemented"}
+    assert {e["status"] for e in data["exercises"]} == {"not-implemented"}
     assert all(c["error"] is None for e in data["exercises"] for c in e["checks"])
     code, out, _ = check("03", "--dir", STUBS, "--json", "-", capsys=capsys)
     assert json.loads(out)["exercise"] == "03_softplus"        # stdout holds only the JSON

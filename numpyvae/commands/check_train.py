@@ -152,12 +152,12 @@ def _wrap(function, fn, calls):
 
 
 def _probe(ex, part, fn):
-    """'ok', 'not_implemented' or a message: the function on the grader's first case."""
+    """'ok', 'not-implemented' or a message: the function on the grader's first case."""
     case = ex.cases(0)[0]
     try:
         fn(*(_copy(case.inputs[a]) for a in part.args))
     except NotImplementedError:
-        return "not_implemented"
+        return "not-implemented"
     except Exception as err:  # noqa: BLE001 - the student's code
         return f"raises {type(err).__name__} on the grader's first case: {err}"
     return "ok"

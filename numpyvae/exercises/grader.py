@@ -36,7 +36,7 @@ never a pass.  :func:`grade` runs trusted functions (the reference, the known mi
 process.
 
 Statuses: ``pass``, ``fail`` (a wrong gradient), ``error`` (the code raised, returned the wrong
-kind of thing, could not be imported, or ended the process), ``timeout``, ``not_implemented``
+kind of thing, could not be imported, or ended the process), ``timeout``, ``not-implemented``
 (a stub still raising NotImplementedError) and ``missing`` (no file to grade).
 """
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Check:
 class PartResult:
     function: str
     signature: str
-    status: str                          # pass | fail | error | not_implemented
+    status: str                          # pass | fail | error | not-implemented
     checks: list = field(default_factory=list)
     message: str | None = None           # why the function could not be graded, if it could not
     traceback: list = field(default_factory=list)   # the student's own frames
@@ -105,7 +105,7 @@ class PartResult:
 class Result:
     exercise: object
     file: str | None
-    status: str                  # pass | fail | error | timeout | not_implemented | missing
+    status: str                  # pass | fail | error | timeout | not-implemented | missing
     parts: list = field(default_factory=list)
     message: str | None = None   # why the file could not be graded at all, if it could not
     seed: int = 0
@@ -122,7 +122,7 @@ class Result:
         return [c for p in self.parts for c in p.checks]
 
 
-_STATUS_ORDER = ("missing", "timeout", "error", "fail", "not_implemented", "pass")
+_STATUS_ORDER = ("missing", "timeout", "error", "fail", "not-implemented", "pass")
 
 
 def _combine(statuses):
@@ -577,7 +577,7 @@ def _grade_part(part, fn, prep, path):
         run = _replay(fn, ci, part) if isinstance(fn, sandbox.Recorded) else \
             _call(fn, part, case, path)
         if isinstance(run.error, NotImplementedError):
-            result.status = "not_implemented"
+            result.status = "not-implemented"
             detail = str(run.error).strip()
             result.message = "not implemented yet" + (f" - {detail}" if detail else "")
             result.checks = [Check(part.function, o, problem="not implemented yet")
@@ -704,7 +704,7 @@ def _fmt_err(e):
 
 
 STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
-                "not_implemented": "NOT IMPLEMENTED", "missing": "MISSING"}
+                "not-implemented": "NOT IMPLEMENTED", "missing": "MISSING"}
 
 
 def format_result(result):
@@ -728,7 +728,7 @@ def format_result(result):
     for p in result.parts:
         lines.append("")
         lines.append(f"  {p.signature}")
-        if p.status == "not_implemented":
+        if p.status == "not-implemented":
             lines.append("    NOT IMPLEMENTED yet (it raises NotImplementedError):")
             lines += _wrap(p.message.removeprefix("not implemented yet - "), "      ")
             continue
@@ -759,8 +759,8 @@ def format_result(result):
     total = len(result.checks)
     lines += _printed(result)
     lines.append("")
-    todo = [p.function for p in result.parts if p.status == "not_implemented"]
-    if result.status == "not_implemented":
+    todo = [p.function for p in result.parts if p.status == "not-implemented"]
+    if result.status == "not-implemented":
         lines.append(f"  result: NOT IMPLEMENTED - complete {', '.join(todo)} in the file, "
                      f"then run this again")
     elif result.passed:
