@@ -80,9 +80,12 @@ def bernoulli_log_likelihood(x, logits):
 
 
 def bernoulli_log_likelihood_grad(x, logits, dout=None):
-    """d/d logits of ``sum dout * log p(x | logits)`` (``dout`` defaults to ones)."""
-    ll, cache = bernoulli_log_likelihood_forward(x, logits)
-    return bernoulli_log_likelihood_backward(np.ones_like(ll) if dout is None else dout, cache)
+    """d/d logits of ``sum dout * log p(x | logits)`` (``dout`` defaults to ones).
+    The backward needs only (x, logits), so the value itself is not computed."""
+    _check_pair(x, logits, "x", "logits")
+    if dout is None:
+        dout = np.ones(logits.shape[:-1], logits.dtype)
+    return bernoulli_log_likelihood_backward(dout, (x, logits))
 
 
 # ------------------------------------------------------------------------- Gaussian

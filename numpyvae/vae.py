@@ -208,8 +208,11 @@ class VAE:
         if z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {z.shape}")
         out, _ = self.decoder.forward(z)
-        if self.likelihood == "bernoulli":
-            return out
+        return out if self.likelihood == "bernoulli" else self._gaussian_mean(out)
+
+    def _gaussian_mean(self, out):
+        """The Gaussian decoder's mean from its output (N, D_out): the first D columns, squashed
+        by the sigmoid when ``gaussian_mean="sigmoid"``.  A new array."""
         mean = out[:, :self.x_dim]
         return F.sigmoid(mean) if self.gaussian_mean == "sigmoid" else mean.copy()
 
@@ -347,11 +350,7 @@ class VAE:
     def _emit(self, z, rng, mean):
         """Decode z (N, k) once: the mean of p(x|z) or, with ``mean=False``, a draw from it."""
         full, _ = self.decoder.forward(z)
-        if self.likelihood == "bernoulli":
-            probs = F.sigmoid(full)
-        else:
-            probs = full[:, :self.x_dim]
-            probs = F.sigmoid(probs) if self.gaussian_mean == "sigmoid" else probs.copy()
+        probs = F.sigmoid(full) if self.likelihood == "bernoulli" else self._gaussian_mean(full)
         if mean:
             return probs
         check_rng(rng)
