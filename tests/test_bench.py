@@ -1,17 +1,31 @@
 """The benchmark runs end to end in --quick mode (no test asserts a time)."""
+import contextlib
+import importlib.util
+import io
 import json
+
+import pytest
 
 from numpyvae import cli
 from numpyvae.commands.bench import load_benchmark
 
+TORCH = importlib.util.find_spec("torch") is not None
 
-def test_bench_quick_runs_and_reports_every_section(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--quick", "--threads", "1", "--json", str(out)]) == 0
-    text = capsys.readouterr().out
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `numpyvae bench --quick --threads 1` for the whole module: (stdout, JSON results)."""
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli.main(["bench", "--quick", "--threads", "1", "--json", str(out)]) == 0
+    return buf.getvalue(), json.loads(out.read_text())
+
+
+def test_bench_quick_runs_and_reports_every_section(quick_run):
+    text, results = quick_run
     for words in ("ms/step", "sgemm", "epoch of", "in parts", "log-likelihood k=5000", "classroom"):
         assert words in text, words
-    results = json.loads(out.read_text())
     r = results[0]
     assert r["threads"] == 1 and r["sgemm_gflops"] > 0
     assert all(s["ms_per_step"] > 0 and s["model_gflops"] > 0 for s in r["steps"])
@@ -41,3 +55,52 @@ def test_scaling_line_states_the_speed_up_the_target_needs():
     assert f"{needed:.2f}x faster than on 1 thread" in line
     assert "it is 1.60x faster (the matrix products 2.00x, the rest 1.00x)" in line
     assert tp.scaling_lines([two]) == []
+
+
+def test_quick_bench_prints_the_machine_kind_and_the_step_over_products(quick_run):
+    text, results = quick_run
+    r = results[0]
+    kind = r["machine"]["kind"]
+    assert kind in ("AVX-512", "AVX2", "other")
+    assert f"machine kind: {kind} (what NumPy's kernels dispatch to)" in text
+    assert "NumPy targets: baseline" in text and "SIMD extensions (run time):" in text
+    assert "AVX2" in r["machine"]["numpy_features"] or kind == "other"
+    c = r["compare"]
+    assert c["products"] == 11 and c["batch"] == 128 and c["hidden"] == 400
+    ratio = c["step_over_products"]
+    assert f"step ÷ products {ratio['ratio']:.2f} (rounds " in text
+    assert "target ≤ 1.25" in text
+    assert "x the steps alone (target ≤ 1.10)" in text   # the epoch line
+    assert "bound 1.10 x 16 x" in text                    # its bound: 1.10 x 2048 / 128 steps
+    assert "target ≥ 0.50" in text                        # the log-likelihood line
+
+
+@pytest.mark.skipif(not TORCH, reason="PyTorch is not installed (the optional [bench] extra)")
+def test_quick_bench_prints_the_pytorch_line_when_torch_is_importable(quick_run):
+    text, results = quick_run
+    c = results[0]["compare"]
+    assert c["torch"]["available"] and c["torch"]["threads"] == 1
+    r = c["torch_over_step"]
+    assert f"PyTorch ms ÷ numpyvae ms {r['ratio']:.2f} (rounds" in text
+    assert "target ≥ 1.5, goal 2" in text
+    assert "PyTorch eager step (same model, weights, data)" in text
+    assert f"PyTorch {c['torch']['version']}: CPU capability" in text
+    # the same function: loss and gradients agree to float32 rounding
+    assert c["torch_same_function"]["loss_rel_diff"] < 1e-5
+    assert c["torch_same_function"]["grad_rel_diff"] < 1e-5
+
+
+def test_without_torch_there_is_no_pytorch_column(quick_run):
+    tp = load_benchmark()
+    _, results = quick_run
+    r = json.loads(json.dumps(results[0]))
+    c = r["compare"]
+    for key in ("torch_step", "torch_products"):
+        c["ms"].pop(key, None)
+    for key in ("torch_over_step", "torch_step_over_products", "torch_same_function"):
+        c.pop(key, None)
+    c["torch"] = {"available": False}
+    text = tp.format_results([r])
+    assert "step ÷ products" in text
+    assert "PyTorch ms ÷ numpyvae ms" not in text and "PyTorch eager" not in text
+    assert "PyTorch: not importable" in text and "numpyvae[bench]" in text

@@ -1,0 +1,101 @@
+"""The benchmark's machine description: the kind from NumPy's feature dict, the [bench] extra."""
+import configparser
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from numpyvae.commands.bench import load_benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ["MMX", "SSE", "SSE2", "SSE3", "SSSE3", "SSE41", "POPCNT", "SSE42", "X86_V2"]
+V3 = ["AVX", "F16C", "FMA3", "AVX2", "BMI", "BMI2", "LZCNT", "MOVBE", "X86_V3"]
+V4 = ["AVX512F", "AVX512CD", "AVX512VL", "AVX512BW", "AVX512DQ", "AVX512_SKX", "X86_V4"]
+TARGETS_24 = ["X86_V2", "X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"]    # numpy 2.4
+
+
+def features(on, off=()):
+    d = {k: True for k in on}
+    d.update({k: False for k in off})
+    return d
+
+
+@pytest.fixture(scope="module")
+def machine():
+    return load_benchmark().machine
+
+
+def test_kind_from_numpy_2_4_feature_dicts(machine):
+    kind = machine.machine_kind
+    assert kind(features(BASE + V3 + V4), TARGETS_24) == "AVX-512"
+    assert kind(features(BASE + V3, V4), TARGETS_24) == "AVX2"                 # Zen 3
+    # NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" on an AVX-512 CPU: the target is
+    # off, the single features stay on; NumPy dispatches to X86_V3
+    emulated = features(BASE + V3 + V4[:-1], ["X86_V4", "AVX512_ICL", "AVX512_SPR"])
+    assert kind(emulated, TARGETS_24) == "AVX2"
+    assert kind(features(BASE + V3[:-1], ["X86_V3"] + V4), TARGETS_24) == "other"   # X86_V3 off
+    assert kind(features(BASE, V3 + V4), TARGETS_24) == "other"                 # an old x86
+    # a CPU with AVX-512 under a NumPy built without any AVX-512 target
+    assert kind(features(BASE + V3 + V4), ["X86_V2", "X86_V3"]) == "AVX2"
+
+
+def test_kind_from_older_numpy_feature_dicts(machine):
+    """numpy 1.x - 2.3 have no X86_V* groups; their targets are AVX512F, AVX512_SKX, AVX2, ..."""
+    kind = machine.machine_kind
+    old_v3, old_v4 = [f for f in V3 if f != "X86_V3"], [f for f in V4 if f != "X86_V4"]
+    targets = ["SSE", "SSE2", "SSE3", "SSSE3", "SSE41", "POPCNT", "SSE42", "AVX", "F16C",
+               "FMA3", "AVX2", "AVX512F", "AVX512_SKX"]
+    assert kind(features(BASE[:-1] + old_v3 + old_v4), targets) == "AVX-512"
+    assert kind(features(BASE[:-1] + old_v3 + old_v4[:-1], ["AVX512_SKX"]), targets) == "AVX2"
+    assert kind(features(BASE[:-1] + old_v3, old_v4), targets) == "AVX2"
+    assert kind(features(BASE[:-1] + ["AVX", "FMA3"], ["AVX2"] + old_v4), targets) == "other"
+    assert kind(features(BASE[:-1] + old_v3 + old_v4)) == "AVX-512"     # targets unknown
+
+
+def test_kind_on_arm_is_other(machine):
+    assert machine.machine_kind(features(["NEON", "NEON_FP16", "ASIMD", "ASIMDHP"],
+                                         ["SSE", "AVX2", "AVX512F"]), ["NEON", "ASIMD"]) == "other"
+
+
+def test_this_machine_is_described_consistently(machine):
+    m = machine.describe()
+    simd = machine.numpy_simd()
+    assert m["kind"] == machine.machine_kind(simd["features"],
+                                             simd["baseline"] + simd["dispatch"] or None)
+    assert set(m["numpy_dispatch_on"]).isdisjoint(m["numpy_dispatch_off"])
+    text = "\n".join(machine.format_machine(m, {"available": False}))
+    assert f"machine kind: {m['kind']}" in text and "CPU: " in text
+
+
+def _kind_in_child(disabled):
+    env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=disabled)
+    code = ("from numpyvae.commands.bench import load_benchmark\n"
+            "m = load_benchmark().machine\n"
+            "d = m.describe()\n"
+            "print(d['kind'])\n"
+            "print('\\n'.join(m.format_machine(d)))\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    return out[0], "\n".join(out[1:])
+
+
+def test_npy_disable_cpu_features_is_seen_and_reported(machine):
+    simd = machine.numpy_simd()
+    if "X86_V4" not in simd["dispatch"] or not simd["features"].get("X86_V3"):
+        pytest.skip("needs numpy >= 2.4's X86_V* targets and an AVX2 CPU")
+    kind, text = _kind_in_child("X86_V4 AVX512_ICL AVX512_SPR")
+    assert kind == "AVX2"                      # an AVX-512 machine becomes an AVX2 one
+    assert "NPY_DISABLE_CPU_FEATURES='X86_V4 AVX512_ICL AVX512_SPR' switched off X86_V4" in text
+    kind, text = _kind_in_child("X86_V3 X86_V4 AVX512_ICL AVX512_SPR")
+    assert kind == "other" and "switched off X86_V3" in text
+
+
+def test_torch_is_an_optional_bench_extra_never_a_dependency():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "torch" not in cfg["options"]["install_requires"]
+    assert "torch" in cfg["options.extras_require"]["bench"]
+    code = "import sys, numpyvae, numpyvae.cli; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
