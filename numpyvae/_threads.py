@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import itertools
 import os
 import sys
 
@@ -84,11 +85,49 @@ def blas_threads():
     return int(got[0]) if got else None
 
 
+# --threads N also splits the elementwise passes of the optimizer into N parts, run on N Python
+# threads (NumPy's ufuncs release the GIL on large arrays, so the parts run on N cores at once).
+_workers = 1
+_pool, _pool_size = None, 0
+
+
+def workers():
+    """How many parts elementwise work is split into (1 unless --threads / set_blas_threads)."""
+    return _workers
+
+
+def run_split(fn, size, parts=None):
+    """Call ``fn(slice)`` on ``parts`` contiguous slices of ``range(size)`` at once, one on this
+    thread and the others on a shared thread pool; re-raises the first error.  With one part
+    this is just ``fn(slice(0, size))``.  The slices cover every index exactly once, so work
+    that is elementwise gives the same bits however it is split."""
+    global _pool, _pool_size
+    parts = max(1, min(parts or _workers, size // 16384 or 1))   # small vectors: not worth it
+    if parts == 1:
+        return fn(slice(0, size))
+    if _pool_size < parts - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="numpyvae")
+        _pool_size = parts - 1
+    edges = [size * i // parts for i in range(parts + 1)]
+    futures = [_pool.submit(fn, slice(a, b)) for a, b in itertools.pairwise(edges[1:])]
+    try:
+        fn(slice(edges[0], edges[1]))
+    finally:
+        errors = [f.exception() for f in futures]     # waits for every part
+    for e in errors:
+        if e is not None:
+            raise e
+
+
 def set_blas_threads(n):
     """Use ``n`` BLAS threads: the environment (for NumPy not yet imported and for child
-    processes) and, if NumPy is loaded, the loaded BLAS itself.  Returns True when the loaded
-    BLAS was changed (or NumPy is not loaded yet, so the environment will do)."""
+    processes) and, if NumPy is loaded, the loaded BLAS itself.  Elementwise work that
+    :func:`run_split` does is split into ``n`` parts.  Returns True when the loaded BLAS was
+    changed (or NumPy is not loaded yet, so the environment will do)."""
+    global _workers
     n = check_threads(n)
+    _workers = n
     for v in VARIABLES:
         os.environ[v] = str(n)
     if "numpy" not in sys.modules:

@@ -5,6 +5,9 @@ views into it, sees the new values).  Each optimizer works in a few fused passes
 vector using preallocated buffers: no per-layer loops and no temporaries the size of the model
 beyond one scratch buffer.  Scalars are Python floats so float32 stays float32.
 
+Every update is elementwise, so with ``--threads N`` (``_threads.set_blas_threads``) the vector is
+cut into N slices updated at once on N threads: the same bits as one thread, in about 1/N the time.
+
 The optimizer's state (moment vectors and the step count) is exposed by ``state_dict()`` and
 restored by ``load_state_dict()`` so training can be resumed bit for bit.
 """
@@ -14,6 +17,7 @@ import math
 
 import numpy as np
 
+from . import _threads
 from ._validate import check_array, check_positive_float
 
 
@@ -30,7 +34,13 @@ class Optimizer:
     def _check(self, params, grad):
         """Check everything before any state is touched: a step that raises changes nothing."""
         check_array(params, "params", ndim=1, finite=False)
-        check_array(grad, "grad", shape=params.shape, dtype=params.dtype)
+        check_array(grad, "grad", shape=params.shape, dtype=params.dtype, finite=False)
+        # g . g is finite whenever every g_i is (but for |g| > 1e19 in float32, where it
+        # overflows), and NaN or inf if any g_i is: one BLAS pass instead of isfinite's two
+        with np.errstate(over="ignore", invalid="ignore"):
+            gg = np.dot(grad, grad)
+        if not np.isfinite(gg) and not np.all(np.isfinite(grad)):
+            raise ValueError("grad contains NaN or inf")
         if not params.flags.writeable:
             raise ValueError("params must be writeable (the update is in place)")
         if self.state and self.state["scratch"].shape != params.shape:
@@ -43,9 +53,14 @@ class Optimizer:
     def step(self, params, grad):
         self._check(params, grad)
         self.t += 1
-        self._update(params, grad)
+        state = self.state
+        _threads.run_split(
+            lambda s: self._update(params[s], grad[s], {k: v[s] for k, v in state.items()}),
+            params.size)
 
-    def _update(self, params, grad):
+    def _update(self, params, grad, state):
+        """Update ``params`` (a slice of the flat vector) in place; ``state`` holds the same
+        slice of every state vector (and of the scratch buffer)."""
         raise NotImplementedError
 
     def state_dict(self):
@@ -86,8 +101,8 @@ class Optimizer:
 class SGD(Optimizer):
     """``theta <- theta - lr * g``."""
 
-    def _update(self, params, grad):
-        tmp = np.multiply(grad, self.lr, out=self.state["scratch"])
+    def _update(self, params, grad, state):
+        tmp = np.multiply(grad, self.lr, out=state["scratch"])
         params -= tmp
 
 
@@ -102,8 +117,8 @@ class Momentum(Optimizer):
         if self.beta >= 1:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
 
-    def _update(self, params, grad):
-        v, tmp = self.state["v"], self.state["scratch"]
+    def _update(self, params, grad, state):
+        v, tmp = state["v"], state["scratch"]
         v *= self.beta
         v += grad
         np.multiply(v, self.lr, out=tmp)
@@ -121,8 +136,8 @@ class Adagrad(Optimizer):
         super().__init__(lr)
         self.eps = check_positive_float(eps, "eps")
 
-    def _update(self, params, grad):
-        G, tmp = self.state["G"], self.state["scratch"]
+    def _update(self, params, grad, state):
+        G, tmp = state["G"], state["scratch"]
         np.multiply(grad, grad, out=tmp)
         G += tmp
         np.sqrt(G, out=tmp)
@@ -156,8 +171,8 @@ class Adam(Optimizer):
             raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1}, {beta2}")
         self.eps = check_positive_float(eps, "eps")
 
-    def _update(self, params, grad):
-        M, V, tmp = self.state["M"], self.state["V"], self.state["scratch"]
+    def _update(self, params, grad, state):
+        M, V, tmp = state["M"], state["V"], state["scratch"]
         b1, b2, t = self.beta1, self.beta2, self.t
         M *= b1                                # M = m / (1 - b1)
         M += grad

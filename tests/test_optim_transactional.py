@@ -53,3 +53,29 @@ def test_non_finite_state_is_not_saved():
     o.step(p, np.array([1, np.float32(3e38), 1], np.float32))   # V overflows to inf
     with pytest.raises(ValueError, match="non-finite"):
         o.state_dict()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 3, 6])
+def test_one_non_finite_gradient_entry_is_refused_before_any_change(bad, where):
+    o = optim.Adam(1e-2)
+    p = np.ones(7, np.float32)
+    o.step(p, np.ones(7, np.float32))
+    t, state = _snapshot(o)
+    before = p.copy()
+    g = np.ones(7, np.float32)
+    g[where] = bad
+    with pytest.raises(ValueError, match="grad contains NaN or inf"):
+        o.step(p, g)
+    assert o.t == t
+    np.testing.assert_array_equal(p, before)
+    for k, v in state.items():
+        np.testing.assert_array_equal(o.state[k], v)
+
+
+def test_a_huge_but_finite_gradient_is_accepted():
+    """g . g overflows to inf here, but every entry is finite: the step must go ahead."""
+    o = optim.SGD(1e-30)
+    p = np.ones(3, np.float32)
+    o.step(p, np.array([3e38, -3e38, 1], np.float32))
+    assert o.t == 1 and np.all(np.isfinite(p))

@@ -2,6 +2,10 @@
 covariance x objective x likelihood branch, against losses and parameters recorded from the code
 before it (commit 0cdcd76, tests/data/training_reference.npz, made by the loop below).
 
+Session 4 changed the sigmoid and softplus kernels (no tanh, no log1p: functional.py), which
+moves every branch by float32 rounding only (measured after 200 steps: at most 8e-7 of the
+loss scale and 3e-6 of the parameter scale).
+
 Bit-identical where the arithmetic order is unchanged; the full-covariance IWAE branch now enters
 the log q gradient at dL (``-1/L_ii``) instead of at the raw diagonal, so it agrees to float32
 rounding (measured: 2e-6 relative on the loss, 7e-8 on the parameters).
@@ -41,6 +45,8 @@ def test_200_steps_match_the_recorded_run(cov, obj, lik):
     key = f"{cov}-{obj}-{lik}"
     want_loss, want_params = ref[key + ".loss"], ref[key + ".params"]
     assert model.params.dtype == np.float32
-    np.testing.assert_allclose(losses, want_loss, rtol=1e-5, atol=0)
+    # float32 rounding of a loss is relative to the size of its terms (~190 nats at the start),
+    # not to the loss itself, which can pass through 0 for a Gaussian decoder
+    np.testing.assert_allclose(losses, want_loss, rtol=1e-5, atol=1e-5 * np.max(np.abs(want_loss)))
     scale = np.max(np.abs(want_params))
     assert np.max(np.abs(model.params - want_params)) <= 1e-5 * scale

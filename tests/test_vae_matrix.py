@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 import pytest
+from fd_noise import assert_within_or_fd_noise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,16 +61,9 @@ def test_loss_gradient_matches_central_differences(covariance, objective, likeli
 
 
 def assert_within_1e7_or_fd_noise(model, x, eps, objective, report, h=1e-5):
-    """Worst relative error < 1e-7 per block, unless the block's gradient is so small that float64
-    central differences cannot resolve 1e-7 of it: their rounding noise is about
-    eps_mach (1 + |loss|) / h in absolute terms, and there the error may be up to 10x that noise.
-    (A block of size 2e-4 beside a loss of 2 is such a case: noise ~1e-11 is 1e-7 of it.)"""
+    """Worst relative error < 1e-7 per block, or under the float64 central-difference noise."""
     loss, _ = model.loss_and_grad(x, eps=eps, objective=objective)
-    noise = 10 * np.finfo(np.float64).eps * (1 + abs(loss)) / h
-    for name, g in model.named_grads().items():
-        scale = np.abs(g).max()
-        err = report.errors[name] * scale          # rel_error = max |a - b| / max(|a|, |b|)
-        assert np.isfinite(err) and err <= max(1e-7 * scale, noise), str(report)
+    assert_within_or_fd_noise(report, model.named_grads(), loss, 1e-7, h)
 
 
 def _push_to_extremes(model, logvar, logit):

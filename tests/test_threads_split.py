@@ -1,0 +1,56 @@
+"""--threads N splits the optimizers' elementwise update into N slices run on N threads: the
+result is the same, bit for bit, as one thread (the update is elementwise)."""
+import numpy as np
+import pytest
+
+from numpyvae import _threads, optim
+
+
+@pytest.fixture
+def parts():
+    """Set the split for one test and restore it after."""
+    before = _threads._workers
+    def use(n):
+        _threads._workers = n
+    yield use
+    _threads._workers = before
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+@pytest.mark.parametrize("n_parts", [2, 3, 5])
+def test_a_split_update_is_bit_identical(name, n_parts, parts):
+    rng = np.random.default_rng(0)
+    size = 100_003                                  # not a multiple of any part count
+    p0 = rng.standard_normal(size).astype(np.float32)
+    grads = [rng.standard_normal(size).astype(np.float32) for _ in range(4)]
+    results = []
+    for n in (1, n_parts):
+        parts(n)
+        o, p = optim.make(name, 1e-2), p0.copy()
+        for g in grads:
+            o.step(p, g)
+        results.append((p, o.state_dict()))
+    (p1, s1), (pn, sn) = results
+    np.testing.assert_array_equal(p1, pn)
+    for k in s1:
+        np.testing.assert_array_equal(s1[k], sn[k])
+    assert not np.array_equal(p1, p0)
+
+
+def test_run_split_covers_every_index_once_and_raises_errors(parts):
+    seen = np.zeros(50_000, np.int64)
+    def mark(s):
+        seen[s] += 1
+    _threads.run_split(mark, seen.size, parts=4)
+    assert np.all(seen == 1)
+    def boom(s):
+        if s.start > 0:
+            raise RuntimeError("part failed")
+    with pytest.raises(RuntimeError, match="part failed"):
+        _threads.run_split(boom, 50_000, parts=3)
+
+
+def test_small_vectors_are_not_split():
+    calls = []
+    _threads.run_split(calls.append, 1000, parts=4)
+    assert calls == [slice(0, 1000)]
