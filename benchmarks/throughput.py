@@ -172,6 +172,10 @@ def classroom_time():
 
 def child_main(spec):
     """Run the measurements named in ``spec`` in this process; print one JSON line."""
+    from numpyvae import _threads
+    # as `numpyvae train --threads N` does for its own process (the environment already holds
+    # N for the BLAS; this also sets whatever else numpyvae splits over N threads)
+    _threads.set_blas_threads(spec["threads"])
     out = {"threads": spec["threads"], "machine": machine.describe(),
            "sgemm_gflops": sgemm_rate()}
     rows = []
