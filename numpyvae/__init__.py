@@ -8,9 +8,13 @@
 
 Submodules are imported lazily where they pull in matplotlib (``plots``) or files (``datasets``).
 """
-from . import distributions, functional, gradcheck, layers, optim, reparam  # noqa: F401
-from .layers import Dense, Identity, ReLU, Sequential, Sigmoid, Softplus, Tanh  # noqa: F401
-from .vae import VAE  # noqa: F401
+from . import _memory
+
+_memory.keep_freed_memory()     # NumPy's temporaries reuse freed pages: see _memory.py
+
+from . import distributions, functional, gradcheck, layers, optim, reparam  # noqa: E402, F401
+from .layers import Dense, Identity, ReLU, Sequential, Sigmoid, Softplus, Tanh  # noqa: E402, F401
+from .vae import VAE  # noqa: E402, F401
 
 __version__ = "0.1.0"
 
