@@ -13,11 +13,20 @@ those outputs and returns ``dh``, the gradient with respect to the raw encoder o
     out, cache = family.forward(h, eps, kl=True, log_q=False)
         out.z : (S, N, k);  out.kl : (N,) or None;  out.log_q : (S, N) or None
     dh = family.backward(dz, cache, dkl=None, dlog_q=None)           dh : (N, raw_size)
+    dh = family.backward(dz, cache, dlog_q=..., score=False)         (STL, DReG: see below)
 
 All three gradients enter at q's parameters (mu and logvar, or mu and L) and leave through one
 map back to ``h``.  ``log q`` is written as a function of (params, eps): with ``z = mu + A eps``,
 ``log q(z|x) = log N(eps; 0, I) - log |det A|``, so its gradient has no path through z (the
 "score" part of the log q gradient cancels its path part; Roeder et al. 2017 name this).
+
+``score=False`` keeps the path part only: log q(z; params) is differentiated through z alone, the
+params inside it held fixed (a stop-gradient), so ``dlog_q`` enters as ``dz += dlog_q *
+d log q/dz`` and then through the sample: ``d log q/dz = -(z - mu)/sigma^2 = -eps/sigma``
+(diagonal) or ``-L^{-T} eps`` (full).  This is the STL gradient (Roeder et al. 2017) and the
+encoder half of DReG (Tucker et al. 2018).  The dropped score term ``d log q/d params`` at fixed z
+has expectation 0 under q.  ``score`` is optional in a family: one without it serves the ELBO
+and the IWAE bound, not their STL / DReG gradients.
 
 A new family is a class with ``raw_size``, ``params``, ``moments``, ``forward`` and ``backward``,
 added to ``FAMILIES``; vae.py needs no edit (ARCHITECTURE.md, "The VAE in one pass").
@@ -84,11 +93,15 @@ class DiagonalGaussian:
             # log q = log N(eps; 0, I) - sum_j log sigma_j,  log sigma_j = logvar_j / 2
             lq = D.log_std_normal(eps)
             lq -= 0.5 * logvar.sum(axis=1)
-        return Outputs(z, kl_val, lq), (rcache, kcache, h)
+        return Outputs(z, kl_val, lq), (rcache, kcache, h, eps)
 
-    def backward(self, dz, cache, dkl=None, dlog_q=None):
-        """-> dh (N, 2k) = [dmu | dlogvar] from the sample's, the KL's and log q's gradients."""
-        rcache, kcache, h = cache
+    def backward(self, dz, cache, dkl=None, dlog_q=None, score=True):
+        """-> dh (N, 2k) = [dmu | dlogvar] from the sample's, the KL's and log q's gradients.
+        ``score=False``: log q's gradient through z only (module docstring)."""
+        rcache, kcache, h, eps = cache
+        if dlog_q is not None and not score:     # d log q / dz = -eps / sigma, sigma = e^(logvar/2)
+            dz = dz - dlog_q[..., None] * eps * np.exp(-0.5 * h[:, self.k:])
+            dlog_q = None
         dmu, dlogvar = R.gaussian_backward(dz, rcache)
         if dkl is not None:
             gmu, glogvar = D.kl_std_normal_backward(dkl, kcache)
@@ -137,11 +150,16 @@ class FullCovGaussian:
             # log q = log N(eps; 0, I) - log det L = log N(eps; 0, I) - sum_i a_i
             lq = D.log_std_normal(eps)
             lq -= h[:, self.k:2 * self.k].sum(axis=1)
-        return Outputs(z, kl_val, lq), (rcache, kcache, tcache, L, h)
+        return Outputs(z, kl_val, lq), (rcache, kcache, tcache, L, h, eps)
 
-    def backward(self, dz, cache, dkl=None, dlog_q=None):
-        """-> dh (N, k + k(k+1)/2): every gradient enters at (dmu, dL), then one map back to h."""
-        rcache, kcache, tcache, L, h = cache
+    def backward(self, dz, cache, dkl=None, dlog_q=None, score=True):
+        """-> dh (N, k + k(k+1)/2): every gradient enters at (dmu, dL), then one map back to h.
+        ``score=False``: log q's gradient through z only (module docstring)."""
+        rcache, kcache, tcache, L, h, eps = cache
+        if dlog_q is not None and not score:     # d log q / dz = -L^{-T} eps, per example
+            u = np.linalg.solve(np.swapaxes(L, 1, 2), np.moveaxis(eps, 0, -1))   # (N, k, S)
+            dz = dz - dlog_q[..., None] * np.moveaxis(u, -1, 0)
+            dlog_q = None
         dmu, dL = R.full_cov_backward(dz, rcache)
         if dkl is not None:
             gmu, gL = D.kl_full_cov_std_normal_backward(dkl, kcache)

@@ -51,10 +51,8 @@ def elbo_objective(log_px, log_pz, log_q, kl, n):
 elbo_objective.uses_kl = True
 
 
-def iwae_objective(log_px, log_pz, log_q, kl, n):
-    """IWAE = log 1/S sum_s w_s,  log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x).
-    d bound / d log w_s = w_s / sum_t w_t (the normalised weights): the same weight on log p(x|z)
-    and log p(z), minus it on log q."""
+def _iwae_weights(log_px, log_pz, log_q):
+    """-> (IWAE bound (N,), normalised importance weights w~_s (S, N))."""
     s = log_px.shape[0]
     log_w = log_px + log_pz - log_q
     m = log_w.max(axis=0)
@@ -62,13 +60,42 @@ def iwae_objective(log_px, log_pz, log_q, kl, n):
     total = w.sum(axis=0)
     bound = m + np.log(total) - float(np.log(s))
     w /= total                         # normalised importance weights, (S, N)
+    return bound, w
+
+
+def iwae_objective(log_px, log_pz, log_q, kl, n):
+    """IWAE = log 1/S sum_s w_s,  log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x).
+    d bound / d log w_s = w_s / sum_t w_t (the normalised weights): the same weight on log p(x|z)
+    and log p(z), minus it on log q."""
+    bound, w = _iwae_weights(log_px, log_pz, log_q)
     dlog_w = w * (-1.0 / n)            # d loss / d log w_s
     return bound, {"log_px": dlog_w, "log_pz": dlog_w, "log_q": -dlog_w, "kl": None}, {}
 
 
-iwae_objective.uses_kl = False
+def iwae_stl_objective(log_px, log_pz, log_q, kl, n):
+    """The IWAE bound with the STL gradient (Roeder et al. 2017): IWAE's weights, but log q is
+    differentiated through z only (``log_q_score = False``: the posterior's ``score=False``).
+    The decoder's gradient is IWAE's, bit for bit (the decoder is not in q)."""
+    return iwae_objective(log_px, log_pz, log_q, kl, n)
 
-OBJECTIVES = {"elbo": elbo_objective, "iwae": iwae_objective}
+
+def iwae_dreg_objective(log_px, log_pz, log_q, kl, n):
+    """The IWAE bound with the DReG gradient (Tucker et al. 2018): the encoder gets
+    -sum_s w~_s^2 d log w_s/dz dz/dphi / N, log q through z only; the decoder IWAE's -w~_s/N.
+    ``dz_weight`` = w~_s multiplies the gradient reaching z_s (from log p(x|z) and log p(z), each
+    weighted w~_s) after the decoder's backward, so the encoder sees w~_s^2 there too."""
+    bound, w = _iwae_weights(log_px, log_pz, log_q)
+    dlog_w = w * (-1.0 / n)
+    return bound, {"log_px": dlog_w, "log_pz": dlog_w, "log_q": w * w * (1.0 / n), "kl": None,
+                   "dz_weight": w}, {}
+
+
+elbo_objective.log_q_score = iwae_objective.log_q_score = True
+iwae_stl_objective.log_q_score = iwae_dreg_objective.log_q_score = False
+iwae_objective.uses_kl = iwae_stl_objective.uses_kl = iwae_dreg_objective.uses_kl = False
+
+OBJECTIVES = {"elbo": elbo_objective, "iwae": iwae_objective, "iwae_stl": iwae_stl_objective,
+              "iwae_dreg": iwae_dreg_objective}
 
 
 def _objective(name):
@@ -248,7 +275,8 @@ class VAE:
     def forward_backward(self, x, eps, objective="elbo", need_grad=True):
         """One pass over a minibatch with fixed noise (x and eps already checked).
 
-        x : (N, D);  eps : (S, N, k);  objective : "elbo" (closed-form KL) or "iwae"
+        x : (N, D);  eps : (S, N, k);  objective : "elbo" (closed-form KL) or "iwae", or
+            "iwae_stl" / "iwae_dreg" (the IWAE bound with the STL / DReG gradient)
         -> dict with "loss" (float, nats per example incl. weight decay), "bound" (N,),
            and for the ELBO "recon" (N,) = mean_s log p(x|z_s) and "kl" (N,).
         If ``need_grad``, the gradient of "loss" is written into ``self.grads``.
@@ -278,7 +306,11 @@ class VAE:
         dz = self.decoder.backward(dout, dec_cache).reshape(s, n, k)
         if d["log_pz"] is not None:
             dz += D.log_std_normal_backward(d["log_pz"], pz_cache)
-        dh = self.posterior.backward(dz, q_cache, dkl=d["kl"], dlog_q=d["log_q"])
+        if d.get("dz_weight") is not None:            # DReG: the encoder's w~_s becomes w~_s^2
+            dz *= d["dz_weight"][..., None]
+        # log_q_score False (STL, DReG): log q reaches q's parameters through z only
+        kw = {} if bound_of.log_q_score else {"score": False}
+        dh = self.posterior.backward(dz, q_cache, dkl=d["kl"], dlog_q=d["log_q"], **kw)
         self.encoder.backward(dh, enc_cache, need_dx=False)
         if self.weight_decay:
             self.grads += self.weight_decay * self.params

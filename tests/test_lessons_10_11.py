@@ -53,3 +53,7 @@ def test_lesson11_key_numbers(runs):
     assert find(res, "STL gradient at q = p(z|x)").numerical < 1e-12
     assert find(res, "K = 100: the same test rejects STL").passed
     assert find(res, "∂L/∂A (encoder, IWAE) vs finite differences").passed
+    for obj in ("iwae_stl", "iwae_dreg"):        # the VAE's STL / DReG against their surrogates
+        assert find(res, f"{obj}: encoder gradient vs central differences").numerical < 1e-7
+    assert find(res, "K = 1: every w̃ is 1, so DReG = STL").numerical == 0
+    assert find(res, "STL and DReG decoder gradients vs IWAE's").numerical == 0

@@ -20,9 +20,9 @@ Writes into ``--out`` (default ``runs/variance``), and prints every table:
    the score function with its baselines, Gumbel-softmax / concrete, straight-through and REBAR on
    the t = 0.499 toy and a categorical problem, each mean and variance beside the exact gradient
    and the exact variance (:mod:`numpyvae.estimators.discrete`); θ traces under Adam.
-6. ``snr.{csv,png}``  IWAE gradient SNR against K on Rainforth et al.'s Gaussian toy (iwae, stl,
-   dreg; encoder and decoder) and on the trained VAE of part 3 (iwae)
-   (:mod:`numpyvae.estimators.snr`).
+6. ``snr.{csv,png}``  IWAE gradient SNR against K on Rainforth et al.'s Gaussian toy and on the
+   trained VAE of part 3, for the standard IWAE gradient, STL and DReG (estimator iwae, stl,
+   dreg; part encoder and decoder) (:mod:`numpyvae.estimators.snr`).
 
 Part 1 prints each empirical/analytic variance ratio with its 95% band (χ² with the exact fourth
 moment, :mod:`numpyvae.estimators.intervals`); part 2 adds the measure-valued estimator
@@ -390,14 +390,25 @@ def _snr_toy(cfg, rng):
 
 def _snr_vae(cfg, model, x, rng):
     from numpyvae.estimators import snr as S
+    tests = {}
     rows = S.vae_snr(model, np.ascontiguousarray(x[:cfg["vae_points"]]), Ks=cfg["vae_Ks"],
-                     repetitions=cfg["vae_reps"], rng=rng)
-    for part, ref in (("encoder", "-1/2"), ("decoder", "+1/2")):
-        values = " ".join(f"{r['snr']:.3g}" for r in rows if r["part"] == part)
-        _say(f"  trained VAE, iwae {part}: log-log slope "
-             f"{S.loglog_slope(rows, 'iwae', part):+.3f} (toy: {ref});  SNR at K = "
-             f"{list(cfg['vae_Ks'])}: {values}  (noise floor about "
-             f"{1 / np.sqrt(cfg['vae_reps']):.2f}; STL and DReG not done for the VAE)")
+                     repetitions=cfg["vae_reps"], rng=rng, tests=tests)
+    _say(f"  trained VAE ({cfg['vae_points']} examples, {cfg['vae_reps']} repetitions per K; "
+         f"noise floor about 1/√R = {1 / np.sqrt(cfg['vae_reps']):.2f}; each mean its own):")
+    for est, part, ref in (("iwae", "encoder", "-1/2"), ("stl", "encoder", "rises"),
+                           ("dreg", "encoder", "rises"), ("iwae", "decoder", "+1/2")):
+        values = " ".join(f"{r['snr']:.3g}" for r in rows
+                          if r["estimator"] == est and r["part"] == part)
+        _say(f"  {est:<4} {part:<7}: log-log slope {S.loglog_slope(rows, est, part):+.3f} "
+             f"(toy: {ref});  SNR at K = {list(cfg['vae_Ks'])}: {values}")
+    _say("  stl and dreg decoder: the IWAE decoder gradient, bit for bit (the same rows)")
+    for k, by in tests.items():
+        (t_d, p_d), (t_s, p_s) = by["dreg"], by["stl"]
+        m = t_d.size
+        _say(f"  K = {k:>4}: paired t-test of the encoder gradient against IWAE's (Bonferroni "
+             f"over {m}; R = {cfg['vae_reps']}, so only gross bias shows): dreg max|t| = "
+             f"{np.max(np.abs(t_d)):.2f}, p = {min(1.0, m * p_d.min()):.3g};  stl max|t| = "
+             f"{np.max(np.abs(t_s)):.2f}, p = {min(1.0, m * p_s.min()):.3g}")
     return rows
 
 

@@ -17,6 +17,9 @@ w̃_k the normalised weights, the IWAE bound L_K = log (1/K) Σ w_k has the grad
 and ∂L/∂b = ∂L/∂m, ∂L/∂A = (∂L/∂m) xᵀ.  iwae and dreg have the same expectation (DReG is unbiased);
 stl is unbiased for K = 1 only.  At q = p(z | x) (σ_q² = ½, m = (x + μ)/2) every STL term is 0.
 Shapes: x (D,), noise eps (R, K, D): R independent repetitions of a K-sample gradient.
+
+On a VAE (:func:`vae_snr`) the same three gradients come from the model's objectives "iwae",
+"iwae_stl" and "iwae_dreg" (vae.py; the posterior's ``backward(..., score=False)``).
 """
 from __future__ import annotations
 
@@ -132,10 +135,16 @@ def snr_study(toy, Ks=(1, 3, 10, 30, 100), repetitions=1000, *, rng, n_points=4)
 def paired_t(a, b):
     """Paired t statistic and two-sided p-value for E[a − b] = 0, per column; a, b (R, P) computed
     on the same noise (so the pairs, not the samples, are independent)."""
-    from scipy import stats
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    t = d.mean(0) / (d.std(0, ddof=1) / np.sqrt(d.shape[0]))
-    return t, 2 * stats.t.sf(np.abs(t), d.shape[0] - 1)
+    return t_test(d.mean(0), d.std(0, ddof=1), d.shape[0])
+
+
+def t_test(mean, sd, r):
+    """One-sample t statistic and two-sided p-value for E = 0 from a sample mean and standard
+    deviation (ddof = 1) of r draws, per entry."""
+    from scipy import stats
+    t = mean / (sd / np.sqrt(r))
+    return t, 2 * stats.t.sf(np.abs(t), r - 1)
 
 
 def loglog_slope(rows, estimator, part):
@@ -154,30 +163,64 @@ def stl_at_exact_posterior(x, mu, eps):
     return g["iwae"]["b"], g["stl"]["b"]
 
 
-def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng):
-    """SNR of the standard IWAE gradient of a VAE against K, through the public API only:
-    ``model.loss_and_grad(x, eps=..., objective="iwae")`` and ``model.named_grads()`` (parameters
-    named ``encoder.*`` and ``decoder.*``).  x : (N, D) a fixed minibatch.  Per parameter the SNR
-    over the repetitions, then the median over the parameters of each part whose gradient is not
-    identically zero.  The mean is estimated from the same R samples, so an SNR near 1/√R is at
-    the noise floor.  (STL and DReG need the posterior node's internals; not done for the VAE.)
-    Returns rows {model: "vae", estimator: "iwae", part, K, snr}."""
+VAE_OBJECTIVES = {"iwae": "iwae", "stl": "iwae_stl", "dreg": "iwae_dreg"}    # estimator -> VAE
+
+
+def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng, tests=None):
+    """SNR of the IWAE, STL and DReG gradients of a VAE against K, through the public API only:
+    ``model.loss_and_grad(x, eps=..., objective=o)`` with o = "iwae", "iwae_stl", "iwae_dreg"
+    (:data:`VAE_OBJECTIVES`), all three on the same noise, and ``model.named_grads()``
+    (parameters named ``encoder.*`` and ``decoder.*``).  x : (N, D) a fixed minibatch.
+
+    Per parameter the SNR over the repetitions, then the median over the parameters of each part
+    whose gradient is not identically zero.  Each estimator's mean is its own sample mean over
+    the same R draws, so an SNR near 1/√R is at the noise floor.  (The toy's :func:`snr_study`
+    gives the IWAE encoder DReG's mean; here the t-tests of ``tests`` are too weak at small R to
+    justify that.)  Means and variances are accumulated as float64 sums over the repetitions, so
+    memory does not grow with R.
+
+    The decoder's STL and DReG gradients are IWAE's, bit for bit (the decoder is not in q), so
+    their decoder rows repeat the IWAE numbers; at K = 1 DReG's weights are exactly 1 and its
+    encoder rows equal STL's.
+    tests : optional dict, filled with {K: {"stl" | "dreg": (t, p)}}: the paired t-test of each
+        encoder gradient against IWAE's (:func:`t_test`), per encoder parameter where the paired
+        difference is not identically zero.
+    Returns rows {model: "vae", estimator, part, K, snr}."""
     check_rng(rng)
     r = check_positive_int(repetitions, "repetitions")
-    rows = []
+    if r < 2:
+        raise ValueError(f"repetitions must be >= 2 for a standard deviation, got {r}")
     names = list(model.named_params())
+    enc = np.concatenate([np.full(v.size, n.startswith("encoder")) for n, v in
+                          model.named_params().items()])
+    rows = []
     for k in Ks:
         k = check_positive_int(k, "K")
-        samples = {n: [] for n in names}
+        s1 = {e: 0.0 for e in ESTIMATORS + ("stl-iwae", "dreg-iwae")}
+        s2 = dict(s1)
         for _ in range(r):
             eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
-            model.loss_and_grad(x, eps=eps, objective="iwae")
-            for n, g in model.named_grads().items():
-                samples[n].append(np.array(g, dtype=np.float64).ravel())
-        for part in ("encoder", "decoder"):
-            g = np.concatenate([np.array(samples[n]) for n in names if n.startswith(part)], axis=1)
-            sd = g.std(axis=0, ddof=1)
-            keep = sd > 0
-            rows.append({"model": "vae", "estimator": "iwae", "part": part, "K": k,
-                         "snr": float(np.median(np.abs(g.mean(axis=0)[keep]) / sd[keep]))})
+            g = {}
+            for e in ESTIMATORS:
+                model.loss_and_grad(x, eps=eps, objective=VAE_OBJECTIVES[e])
+                grads = model.named_grads()
+                g[e] = np.concatenate([np.asarray(grads[n], dtype=np.float64).ravel()
+                                       for n in names])
+            g["stl-iwae"], g["dreg-iwae"] = g["stl"] - g["iwae"], g["dreg"] - g["iwae"]
+            for e, v in g.items():
+                s1[e] = s1[e] + v
+                s2[e] = s2[e] + v * v
+        mean = {e: s1[e] / r for e in s1}
+        sd = {e: np.sqrt(np.maximum(s2[e] - r * mean[e] ** 2, 0.0) / (r - 1)) for e in s1}
+        for e in ESTIMATORS:
+            for part, sel in (("encoder", enc), ("decoder", ~enc)):
+                keep = sel & (sd[e] > 0)
+                rows.append({"model": "vae", "estimator": e, "part": part, "K": k,
+                             "snr": float(np.median(np.abs(mean[e][keep]) / sd[e][keep]))})
+        if tests is not None:
+            tests[k] = {}
+            for e in ("stl", "dreg"):
+                d = f"{e}-iwae"
+                keep = enc & (sd[d] > 0)
+                tests[k][e] = t_test(mean[d][keep], sd[d][keep], r)
     return rows

@@ -8,7 +8,7 @@ DPI = 110
 STYLE = {("iwae", "encoder"): ("tab:red", "o", "IWAE, encoder"),
          ("stl", "encoder"): ("tab:orange", "s", "STL, encoder"),
          ("dreg", "encoder"): ("tab:blue", "^", "DReG, encoder"),
-         ("iwae", "decoder"): ("tab:green", "D", "IWAE, decoder")}
+         ("iwae", "decoder"): ("tab:green", "D", "decoder (IWAE = STL = DReG)")}
 
 
 def plot_snr(rows, path, *, title="", floors=None):
@@ -17,7 +17,7 @@ def plot_snr(rows, path, *, title="", floors=None):
     floors: optional {model: SNR noise floor (about 1/√R where the mean comes from the same R
     draws)}, drawn as a grey band's top."""
     models = [m for m in ("gaussian_toy", "vae") if any(r["model"] == m for r in rows)]
-    fig = Figure(figsize=(6.5 * len(models), 5))
+    fig = Figure(figsize=(6.5 * len(models), 5.8))
     axes = np.atleast_1d(fig.subplots(1, len(models)))
     for ax, model in zip(axes, models):
         for (est, part), (c, mk, label) in STYLE.items():
@@ -37,13 +37,17 @@ def plot_snr(rows, path, *, title="", floors=None):
         ax.set(xscale="log", yscale="log", xlabel="K (importance samples)",
                ylabel="SNR = |E g| / std g  (median over parameters)",
                title={"gaussian_toy": "Rainforth et al.'s Gaussian toy (D = 20)",
-                      "vae": "trained VAE (standard IWAE gradient)"}[model])
+                      "vae": "trained VAE (IWAE, STL, DReG)"}[model])
         ax.grid(True, which="major", alpha=0.3)
         lo = min([r["snr"] for r in rows if r["model"] == model]
                  + ([floors[model]] if floors and model in floors else []))
         ax.set_ylim(bottom=lo / 2)
-        ax.legend(fontsize=8)
+    legend = {}                          # one legend under the panels, each label once
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=4, fontsize=8)
     fig.suptitle(title or "Tighter bounds starve the encoder: gradient SNR against K", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=DPI)
     return path
