@@ -24,7 +24,7 @@ import platform
 X86_V4_FEATURES = ("AVX512F", "AVX512CD", "AVX512VL", "AVX512BW", "AVX512DQ")
 X86_V3_FEATURES = ("AVX", "AVX2", "FMA3")
 ENV_VARIABLES = ("NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES", "OPENBLAS_CORETYPE",
-                 "ATEN_CPU_CAPABILITY")
+                 "ATEN_CPU_CAPABILITY", "OPENBLAS_THREAD_TIMEOUT", "NUMPYVAE_MALLOC")
 _CPUINFO_SIMD = ("sse", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512",
                  "amx", "neon", "asimd", "sve")
 
@@ -146,7 +146,14 @@ def describe(environ=None):
             "numpy_dispatch_off": [t for t in simd["dispatch"] if not simd["features"].get(t)],
             "cpu_has_avx512f": "avx512f" in cpu["flags"],
             "env": {k: environ[k] for k in ENV_VARIABLES if environ.get(k)},
-            "openblas": openblas_info()}
+            "openblas": openblas_info(), "freed_memory": _memory_state()}
+
+
+def _memory_state():
+    """numpyvae/_memory.py's setting in this process (None if numpyvae is not loaded)."""
+    import sys
+    mod = sys.modules.get("numpyvae._memory")
+    return None if mod is None else mod.state
 
 
 def format_machine(m, torch_info=None):
@@ -183,7 +190,12 @@ def format_machine(m, torch_info=None):
             line += f" (OPENBLAS_CORETYPE={m['env']['OPENBLAS_CORETYPE']})"
         elif disabled:
             line += " (NPY_DISABLE_CPU_FEATURES does not reach OpenBLAS: OPENBLAS_CORETYPE does)"
+        timeout = m["env"].get("OPENBLAS_THREAD_TIMEOUT")
+        line += (f"; idle threads sleep after 2^{timeout} cycles (OPENBLAS_THREAD_TIMEOUT)"
+                 if timeout else "; idle threads spin OpenBLAS's default 2^28 cycles")
         lines.append(line)
+    if m.get("freed_memory"):
+        lines.append(f"numpyvae memory: freed memory {m['freed_memory']} (numpyvae/_memory.py)")
     if torch_info is not None:
         lines.append(format_torch(torch_info))
     return lines

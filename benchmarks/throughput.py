@@ -415,4 +415,5 @@ def main(argv=None):
 if __name__ == "__main__":
     if "--child" in sys.argv:
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        import numpyvae  # noqa: F401  (first, as in every numpyvae command: see _threads, _memory)
     sys.exit(main())

@@ -8,9 +8,10 @@
 
 Submodules are imported lazily where they pull in matplotlib (``plots``) or files (``datasets``).
 """
-from . import _memory
+from . import _memory, _threads
 
-_memory.keep_freed_memory()     # NumPy's temporaries reuse freed pages: see _memory.py
+_threads.quiet_idle_blas_threads()   # before NumPy loads OpenBLAS: see _threads.py
+_memory.keep_freed_memory()          # NumPy's temporaries reuse freed pages: see _memory.py
 
 from . import distributions, functional, gradcheck, layers, optim, reparam  # noqa: E402, F401
 from .layers import Dense, Identity, ReLU, Sequential, Sigmoid, Softplus, Tanh  # noqa: E402, F401

@@ -30,6 +30,23 @@ _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads
             "openblas_get_num_threads64_", "openblas_get_num_threads", "MKL_Get_Max_Threads")
 
 
+# OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after every call before they go to
+# sleep.  With as many BLAS threads as cores they then hold the cores that the elementwise work
+# between the products needs (the activations, the loss, the optimizer's slices): measured on
+# the 2-core AVX2 machine, the 2-thread training step took 10.2 ms with the default, 8.1 ms with
+# 2^4 cycles (BENCHMARKS.md).  OpenBLAS reads this when it is loaded, so numpyvae sets it
+# before it imports NumPy, unless it is set already; a script that imports NumPy first keeps
+# OpenBLAS's default.
+BLAS_THREAD_TIMEOUT = "4"
+
+
+def quiet_idle_blas_threads(environ=os.environ):
+    """Let idle OpenBLAS threads sleep at once (``OPENBLAS_THREAD_TIMEOUT``, 2^n cycles), unless
+    the variable is set already.  Returns whether the loaded OpenBLAS (if any) can still see it."""
+    environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)
+    return "numpy" not in sys.modules
+
+
 def check_threads(n, name="--threads"):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")

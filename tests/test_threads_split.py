@@ -54,3 +54,24 @@ def test_small_vectors_are_not_split():
     calls = []
     _threads.run_split(calls.append, 1000, parts=4)
     assert calls == [slice(0, 1000)]
+
+
+def test_idle_blas_threads_are_told_to_sleep_unless_the_user_chose():
+    env = {}
+    _threads.quiet_idle_blas_threads(env)
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == _threads.BLAS_THREAD_TIMEOUT
+    env = {"OPENBLAS_THREAD_TIMEOUT": "28"}
+    _threads.quiet_idle_blas_threads(env)
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == "28"
+
+
+def test_importing_numpyvae_first_sets_it_before_numpy_loads():
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    code = ("import sys, os; import numpyvae; "
+            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == _threads.BLAS_THREAD_TIMEOUT
