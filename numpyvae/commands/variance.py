@@ -1,6 +1,6 @@
 """``numpyvae variance``: score-function vs pathwise gradient estimators, one Gaussian to a VAE.
 
-    numpyvae variance                         # shapes, full version (about 2.5-3.5 minutes)
+    numpyvae variance                         # shapes, full version (about 3-4 minutes)
     numpyvae variance --quick --out /tmp/v    # small version (about 20 s)
     numpyvae variance --dataset mnist         # the VAE part on (dynamically binarized) MNIST
 
