@@ -1,5 +1,6 @@
-"""``--threads N``: the number of BLAS threads, for ``numpyvae train``, ``variance``, ``check`` and
-``lesson``.
+"""``--threads N``: the number of BLAS threads, for ``numpyvae train``, ``evaluate``, ``variance``,
+``check`` and ``lesson``; it also splits the optimizer's update (:func:`run_split`) and the
+log-likelihood's chunks over N Python threads.
 
 OpenBLAS (and MKL, BLIS, Accelerate) read their thread count from the environment when NumPy is
 first imported.  :func:`set_blas_threads` therefore sets the environment variables -- they hold
@@ -113,13 +114,14 @@ def workers():
     return _workers
 
 
-def run_split(fn, size, parts=None):
+def run_split(fn, size, parts=None, min_size=16384):
     """Call ``fn(slice)`` on ``parts`` contiguous slices of ``range(size)`` at once, one on this
     thread and the others on a shared thread pool; re-raises the first error.  With one part
     this is just ``fn(slice(0, size))``.  The slices cover every index exactly once, so work
-    that is elementwise gives the same bits however it is split."""
+    that is elementwise gives the same bits however it is split.  A slice is never shorter
+    than ``min_size`` (short vectors are not worth a thread)."""
     global _pool, _pool_size
-    parts = max(1, min(parts or _workers, size // 16384 or 1))   # small vectors: not worth it
+    parts = max(1, min(parts or _workers, size // min_size or 1))
     if parts == 1:
         return fn(slice(0, size))
     if _pool_size < parts - 1:
@@ -135,6 +137,26 @@ def run_split(fn, size, parts=None):
     for e in errors:
         if e is not None:
             raise e
+
+
+class one_blas_thread:
+    """``with one_blas_thread(parts):`` the loaded BLAS runs on one thread while ``parts > 1``
+    Python threads each make their own BLAS calls (``parts`` BLAS threads would each start
+    ``parts`` more, on the same cores); afterwards the thread count is what it was."""
+
+    def __init__(self, parts):
+        self.parts, self.before = parts, None
+
+    def __enter__(self):
+        if self.parts > 1:
+            self.before = blas_threads()
+            if self.before and self.before > 1:
+                _call(_SETTERS, ctypes.c_int(1))
+        return self
+
+    def __exit__(self, *exc):
+        if self.before and self.before > 1:
+            _call(_SETTERS, ctypes.c_int(self.before))
 
 
 def set_blas_threads(n):

@@ -24,7 +24,7 @@ COMMANDS = {
 }
 
 
-_THREADED = ("train", "variance", "check", "lesson")   # commands taking --threads N
+_THREADED = ("train", "evaluate", "variance", "check", "lesson")   # commands taking --threads N
 
 
 def _load(name):

@@ -4,6 +4,7 @@
     log_likelihood(model, x, k=5000, rng=...)  -> (N,) float64, log p(x) estimated with k samples
     active_units(model, x, threshold=0.01)     -> (number active, activity (k,))
     kl_per_dim(model, x)                       -> (k,) mean KL of each latent's marginal
+    bernoulli_on_grey(model, x)                -> True if a Bernoulli decoder meets grey levels
 
 The importance-sampled estimate (Burda, Grosse & Salakhutdinov 2016, eq. 8 with q as proposal)
 
@@ -25,9 +26,22 @@ import warnings
 
 import numpy as np
 
+from . import _threads
 from ._validate import check_positive_int, check_rng
 
 MEMORY_BUDGET = 256 * 2**20     # bytes of temporaries per chunk of log_likelihood (well < 1 GB)
+
+# What a Bernoulli decoder's numbers are on grey levels: log_likelihood's warning, the
+# "note" of ``numpyvae evaluate``'s evaluate.json and its printout, and the run's report.md.
+GREY_NOTE = ("x holds grey levels (values other than 0 and 1), but a Bernoulli decoder is a "
+             "normalised density over binary x only: its log p(x) and ELBO here are "
+             "cross-entropy scores, not log-likelihoods of these images")
+
+
+def bernoulli_on_grey(model, x):
+    """Whether ``model`` has a Bernoulli decoder and ``x`` (N, D) holds any value other than
+    0 and 1, so that its "log-likelihoods" of x are not those of a normalised density."""
+    return model.likelihood == "bernoulli" and bool(np.any((x != 0) & (x != 1)))
 
 
 def elbo_parts(model, x, rng, batch_size=1000, n_samples=1):
@@ -70,7 +84,8 @@ def log_likelihood(model, x, k=5000, rng=None, *, batch_size=None, chunk=None,
     rng        : numpy Generator (one integer is drawn from it; see the module docstring)
     batch_size : examples per chunk;  chunk : samples per chunk (default: from ``chunk_sizes``,
                  so that peak memory stays about ``budget`` bytes for any k)
-    warn       : warn when a Bernoulli decoder meets grey levels (then the number is not log p(x))
+    warn       : warn (once per call) when a Bernoulli decoder meets grey levels: then the
+                 number is not log p(x) (``bernoulli_on_grey``, ``GREY_NOTE``)
     The log-weights of one example are all kept (k float64 values, 40 kB for k = 5000) and
     reduced with one log-sum-exp at the end, so chunking does not change the sums.
     """
@@ -80,25 +95,34 @@ def log_likelihood(model, x, k=5000, rng=None, *, batch_size=None, chunk=None,
     auto_n, auto_s = chunk_sizes(model, k, budget)
     n_chunk = auto_n if batch_size is None else check_positive_int(batch_size, "batch_size")
     s_chunk = auto_s if chunk is None else check_positive_int(chunk, "chunk")
-    if warn and model.likelihood == "bernoulli" and np.any((x != 0) & (x != 1)):
-        warnings.warn("log_likelihood: x holds grey levels between 0 and 1, but a Bernoulli "
-                      "decoder is a normalised density over binary x only; the number is a "
-                      "cross-entropy score, not log p(x) of these images", stacklevel=2)
+    if warn and bernoulli_on_grey(model, x):
+        warnings.warn(f"log_likelihood: {GREY_NOTE}", UserWarning, stacklevel=2)
     base = int(rng.integers(2**63))
     out = np.empty(x.shape[0], np.float64)
-    log_w = np.empty((min(n_chunk, x.shape[0]), k), np.float64)
-    for i0 in range(0, x.shape[0], n_chunk):
-        xb = x[i0:i0 + n_chunk]
-        n = xb.shape[0]
-        gens = [np.random.default_rng([base, i]) for i in range(i0, i0 + n)]
-        eps = np.empty((min(s_chunk, k), n, model.z_dim), model.dtype)
-        for s0 in range(0, k, s_chunk):
-            s = min(s_chunk, k - s0)
-            for j, g in enumerate(gens):
-                eps[:s, j] = g.standard_normal((s, model.z_dim), dtype=model.dtype)
-            log_w[:n, s0:s0 + s] = model.log_weights(xb, eps[:s]).T
-        m = log_w[:n].max(axis=1, keepdims=True)
-        out[i0:i0 + n] = m[:, 0] + np.log(np.exp(log_w[:n] - m).sum(axis=1)) - np.log(k)
+    starts = range(0, x.shape[0], n_chunk)
+
+    def run(part):
+        """The chunks of examples starts[part], with buffers of their own."""
+        log_w = np.empty((min(n_chunk, x.shape[0]), k), np.float64)
+        for i0 in starts[part]:
+            xb = x[i0:i0 + n_chunk]
+            n = xb.shape[0]
+            gens = [np.random.default_rng([base, i]) for i in range(i0, i0 + n)]
+            eps = np.empty((min(s_chunk, k), n, model.z_dim), model.dtype)
+            for s0 in range(0, k, s_chunk):
+                s = min(s_chunk, k - s0)
+                for j, g in enumerate(gens):
+                    eps[:s, j] = g.standard_normal((s, model.z_dim), dtype=model.dtype)
+                log_w[:n, s0:s0 + s] = model.log_weights(xb, eps[:s]).T
+            m = log_w[:n].max(axis=1, keepdims=True)
+            out[i0:i0 + n] = m[:, 0] + np.log(np.exp(log_w[:n] - m).sum(axis=1)) - np.log(k)
+
+    # With --threads N the chunks are shared out to N threads, each with one BLAS thread: the
+    # elementwise passes then run on N cores too.  Every chunk is computed exactly as on one
+    # thread, so the numbers are the same bits.
+    parts = min(_threads.workers(), len(starts))
+    with _threads.one_blas_thread(parts):
+        _threads.run_split(run, len(starts), parts=parts, min_size=1)
     return out
 
 

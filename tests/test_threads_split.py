@@ -75,3 +75,21 @@ def test_importing_numpyvae_first_sets_it_before_numpy_loads():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == _threads.BLAS_THREAD_TIMEOUT
+
+
+@pytest.mark.parametrize("n_parts", [2, 3])
+def test_log_likelihood_on_threads_is_bit_identical(n_parts, parts):
+    import numpyvae as nv
+    from numpyvae import evaluate
+    rng = np.random.default_rng(0)
+    model = nv.VAE(12, [8], 3, rng=rng)
+    x = (rng.random((7, 12)) < 0.4).astype(np.float32)
+    results = []
+    for n in (1, n_parts):
+        parts(n)
+        before = _threads.blas_threads()
+        results.append(evaluate.log_likelihood(model, x, k=300, rng=np.random.default_rng(5),
+                                               chunk=64, batch_size=2))
+        assert _threads.blas_threads() == before          # the BLAS thread count is restored
+    np.testing.assert_array_equal(results[0], results[1])
+    assert np.all(np.isfinite(results[0]))
