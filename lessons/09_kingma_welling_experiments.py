@@ -78,8 +78,9 @@ def load_frey():
         fallback("Frey Face", err)
         lessonkit.say("""
             The shapes have a background of exact zeros, where a learned decoder variance would
-            shrink without limit (and the bound grow without limit); the stand-in uses a fixed
-            variance σ² = 0.01 instead.
+            shrink to its floor (σ² = Q²/2π, Q = 1/255; without the floor, without limit) and
+            every background pixel would add log 255 = 5.5 nats to the bound, whatever the
+            model learned about the shapes; the stand-in uses a fixed variance σ² = 0.01 instead.
         """)
         x = datasets.load_dataset("shapes", "valid", n=2000).x
         xt = datasets.load_dataset("shapes", "test", n=N_EVAL).x
@@ -109,8 +110,12 @@ for i, d in enumerate(DATA):
 # with --quick), so at most 8·10⁴ samples: the left end of their plot.  MNIST pixels are
 # binarized afresh for every minibatch (Bernoulli decoder); Frey Face has a Gaussian decoder
 # that learns a mean in (0, 1) and a variance per pixel, so its "bound" is a log *density* and
-# can be positive.  Each decoder starts out predicting the average training image (its output
-# bias is the logit of the mean pixel values), so the first steps are not spent learning that.
+# can be positive.  The log-variance has a floor, log σ² = floor + softplus(raw − floor) with
+# floor = log(Q²/2π), Q = 1/255 the grey-level step: a smaller σ² would give one grey level
+# probability > 1, so each pixel adds at most log 255 = 5.5 nats (without a floor a pixel that
+# never changes sends the bound to +∞).  Each decoder starts out predicting the average
+# training image (its output bias is the logit of the mean pixel values), so the first steps are
+# not spent learning that.
 
 # %%
 lessonkit.section("1. The lower bound against training samples seen")

@@ -153,6 +153,8 @@ def restore(checkpoint, model, optimizer, rng, config):
         saved_model, saved_train, progress = meta["model"], meta["train"], meta["progress"]
         saved_opt = meta["optimizer"]
         state = TrainState(**progress)
+        # a config saved before a key existed is read as the model it was (VAE.complete_config)
+        saved_model = type(model).complete_config(saved_model)
     except (KeyError, TypeError) as err:
         raise ValueError(f"{c.path}: checkpoint metadata is incomplete ({err})") from None
     _differ(c.path, "model", saved_model, model.config, saved_model)

@@ -3,7 +3,10 @@
     numpyvae evaluate runs/mnist --k 5000 --n 1000
 
 Prints the mean log p(x) (nats per example) with its standard error, the ELBO of the same
-examples, the number of active units, and writes RUN_DIR/evaluate.json.
+examples, the number of active units, and writes RUN_DIR/evaluate.json.  A Bernoulli decoder
+on grey levels (``evaluate.bernoulli_on_grey``) is said in the printout, in a warning, and in
+evaluate.json (``"bernoulli_on_grey": true`` and a ``"note"``): those numbers are not
+log-likelihoods of the images.
 """
 from __future__ import annotations
 
@@ -31,7 +34,14 @@ def add_arguments(p):
 def run(args):
     from .. import checkpoint as ckpt
     from ..datasets import SPLITS
-    from ..evaluate import active_units, elbo_parts, kl_per_dim, log_likelihood
+    from ..evaluate import (
+        GREY_NOTE,
+        active_units,
+        bernoulli_on_grey,
+        elbo_parts,
+        kl_per_dim,
+        log_likelihood,
+    )
     from .train import load_data, load_run
 
     if args.k <= 0:
@@ -48,7 +58,8 @@ def run(args):
     x = data.x
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
-    ll = log_likelihood(model, x, args.k, rng)
+    grey = bernoulli_on_grey(model, x)
+    ll = log_likelihood(model, x, args.k, rng)          # warns (once) when grey
     elbo, _, _ = elbo_parts(model, x, rng)
     n_active, activity = active_units(model, x)
     kl = kl_per_dim(model, x)
@@ -58,11 +69,15 @@ def run(args):
               "log_likelihood": float(ll.mean()), "stderr": stderr,
               "elbo": float(elbo.mean(dtype=np.float64)), "active_units": n_active,
               "activity": activity.tolist(), "kl_per_dim": kl.tolist(),
-              "seconds": round(seconds, 3)}
+              "seconds": round(seconds, 3), "bernoulli_on_grey": grey}
+    if grey:
+        result["note"] = GREY_NOTE
     print(f"{opts['dataset']} {args.split} ({len(ll)} examples), k = {args.k}: "
           f"log p(x) ~= {result['log_likelihood']:.2f} +- {stderr:.2f} nats "
           f"(ELBO {result['elbo']:.2f}); active units {n_active}/{model.z_dim}; "
           f"{seconds:.1f} s")
+    if grey:
+        print(f"note: {GREY_NOTE}")
     path = os.path.join(args.run_dir, "evaluate.json")
     ckpt.atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")

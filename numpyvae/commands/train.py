@@ -57,8 +57,9 @@ def add_arguments(p):
     g.add_argument("--init", help="he, xavier, uniform (PyTorch's default), or a standard "
                                   "deviation such as 0.01 (default: he)")
     g.add_argument("--decoder-logvar", metavar="LOGVAR",
-                   help="gaussian decoder: 'learned' per pixel, or a fixed log sigma^2 such as "
-                        "-4.6 (sigma = 0.1) (default: learned)")
+                   help="gaussian decoder: 'learned' per pixel (floored at log(Q^2/2pi) = -12.92, "
+                        "Q = 1/255), or a fixed log sigma^2 such as -4.6 (sigma = 0.1) "
+                        "(default: learned)")
     g.add_argument("--weight-decay", metavar="LAMBDA",
                    help="L2 penalty lambda/2 |theta|^2, or 'prior' for 1/N_train "
                         "(a N(0, I) prior on the weights, as Kingma & Welling) (default: 0)")
@@ -230,9 +231,10 @@ def _check_fits_in_memory(n, flag, x_dim=784, itemsize=4):
 
 
 def build_model(config, rng=None):
-    """A VAE from its ``config`` dict (``VAE.config``)."""
+    """A VAE from its ``config`` dict (``VAE.config``; an older checkpoint's config is read as
+    the model it was, see ``VAE.complete_config``)."""
     from ..vae import VAE
-    return VAE(rng=rng if rng is not None else np.random.default_rng(0), **config)
+    return VAE.from_config(config, rng)
 
 
 def load_run(run_dir):
@@ -315,6 +317,7 @@ def _setup(args):
 
     from .. import checkpoint as ckpt, optim
     from ..train import CHECKPOINT_NAME, TrainConfig, restore
+    from ..vae import DECODER_LOGVAR_FLOOR, VAE
 
     out, saved = args.out, None
     if args.resume and args.overwrite:
@@ -337,11 +340,17 @@ def _setup(args):
     test = load_data(opts, "test", opts["n_test"], args.data_dir)
     decay = 1.0 / len(train) if opts["weight_decay"] == "prior" else opts["weight_decay"]
     rng = np.random.default_rng(opts["seed"])
-    model = build_model(dict(
+    spec = dict(
         x_dim=train.x.shape[1], hidden_dims=opts["hidden"], z_dim=opts["z_dim"],
         likelihood=opts["likelihood"], activation=opts["activation"],
         covariance=opts["covariance"], init=opts["init"], weight_decay=decay,
-        decoder_logvar=opts["decoder_logvar"]), rng)
+        decoder_logvar=opts["decoder_logvar"], decoder_logvar_floor=DECODER_LOGVAR_FLOOR)
+    if args.resume and isinstance(checkpoint.meta.get("model"), dict):
+        # resuming keeps the checkpoint's decoder log-variance floor (None for a run saved
+        # before the floor existed: it goes on as the model it was)
+        spec["decoder_logvar_floor"] = VAE.complete_config(
+            checkpoint.meta["model"])["decoder_logvar_floor"]
+    model = build_model(spec, rng)
     optimizer = optim.make(opts["optimizer"], opts["lr"])
     config = TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"],
                          n_samples=opts["samples"], objective=opts["objective"],
@@ -452,7 +461,7 @@ def write_report(model, test, history, out, opts, train=None):
     """report.md: the setup, the final numbers and links to the figures.
     -> why the run is degenerate (``train.degenerate_reason``), or None; said in the report."""
     from .. import checkpoint as ckpt
-    from ..evaluate import active_units, kl_per_dim
+    from ..evaluate import GREY_NOTE, active_units, bernoulli_on_grey, kl_per_dim
     from ..train import degenerate_reason
     last = history[-1]
     n_active, _ = active_units(model, test.x)
@@ -470,6 +479,9 @@ def write_report(model, test, history, out, opts, train=None):
                      f"{-last['train_recon']:.2f} | {last['train_kl']:.2f} |")
     warning = ([f"**This run is degenerate: {problem}.** Its numbers and figures describe a "
                 "broken model; train again with a smaller --lr.", ""] if problem else [])
+    grey = ([(f"**Bernoulli decoder on grey levels:** in the test images, {GREY_NOTE}.  The "
+              "-ELBO in the table is such a score (`--binarize dynamic` gives binary pixels)."),
+             ""] if bernoulli_on_grey(model, test.x) else [])
     lines = [
         f"# numpyvae run: {opts['dataset']}", "", *warning,
         f"`{model!r}`", "",
@@ -481,7 +493,7 @@ def write_report(model, test, history, out, opts, train=None):
         "| | -ELBO | reconstruction -E log p(x\\|z) | KL |", "|---|---|---|---|",
         train_row,
         f"| test (L = 1) | {-last['test_elbo']:.2f} | {-last['test_recon']:.2f} | "
-        f"{last['test_kl']:.2f} |", "",
+        f"{last['test_kl']:.2f} |", "", *grey,
         "Nats per example.  Active units (Cov_x E_q[z_j] > 0.01): "
         f"{n_active} of {model.z_dim}.  KL per latent (test): "
         + ", ".join(f"{v:.2f}" for v in kl) + ".", "",
