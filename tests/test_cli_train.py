@@ -392,3 +392,18 @@ def test_train_out_at_a_file_names_out(tmp_path, capsys):
     for out in (afile, afile / "sub"):
         assert train(out, "--epochs", "1") == 2
         assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("likelihood, says", [("gaussian", True), ("bernoulli", False)])
+def test_report_explains_a_negative_elbo_of_a_learned_gaussian(tmp_path, likelihood, says):
+    """A learned-variance Gaussian's -ELBO can be negative: report.md says why, and the bound
+    it states holds for the run's own numbers."""
+    assert train(tmp_path / "r", "--likelihood", likelihood, "--epochs", "1") == 0
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert ("A Gaussian decoder is a density" in report) == says
+    if says:
+        from numpyvae.vae import DECODER_LOGVAR_FLOOR
+        bound = 784 * 0.5 * (np.log(2 * np.pi) + DECODER_LOGVAR_FLOOR)
+        assert f"at least {bound:.0f} nats" in report
+        last = read_metrics(str(tmp_path / "r" / "metrics.csv"))[-1]
+        assert -last["test_elbo"] >= bound

@@ -13,6 +13,7 @@ options that change the result must not differ (``--epochs``, ``--checkpoint-eve
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 
@@ -482,6 +483,17 @@ def write_report(model, test, history, out, opts, train=None):
     grey = ([(f"**Bernoulli decoder on grey levels:** in the test images, {GREY_NOTE}.  The "
               "-ELBO in the table is such a score (`--binarize dynamic` gives binary pixels)."),
              ""] if bernoulli_on_grey(model, test.x) else [])
+    floor = (model.likelihood == "gaussian" and model.decoder_logvar == "learned"
+             and model.decoder_logvar_floor is not None)
+    if floor:       # a density: log p(x|z) can be > 0, bounded by the log-variance floor
+        per_pixel = -0.5 * (math.log(2 * math.pi) + model.decoder_logvar_floor)
+        grey.extend([(f"**A Gaussian decoder is a density**, so log p(x|z) can be positive and the "
+                      f"-ELBO negative. Its learned log-variance has a floor of "
+                      f"{model.decoder_logvar_floor:.2f} (vae.DECODER_LOGVAR_FLOOR), so per pixel "
+                      f"log p(x|z) <= {per_pixel:.2f} nats and the -ELBO is at least "
+                      f"{-per_pixel * model.x_dim:.0f} nats here; a run near that bound models "
+                      "pixels that never change (a constant background) at the 8-bit "
+                      "quantisation limit."), ""])
     lines = [
         f"# numpyvae run: {opts['dataset']}", "", *warning,
         f"`{model!r}`", "",
