@@ -104,3 +104,18 @@ def test_without_torch_there_is_no_pytorch_column(quick_run):
     assert "step ÷ products" in text
     assert "PyTorch ms ÷ numpyvae ms" not in text and "PyTorch eager" not in text
     assert "PyTorch: not importable" in text and "numpyvae[bench]" in text
+
+
+def test_the_installed_copy_is_found_from_any_folder(tmp_path, monkeypatch):
+    """With no checkout around (another folder, no NUMPYVAE_BENCHMARKS), numpyvae bench uses the
+    copy the wheel installs as numpyvae/benchmarks."""
+    from pathlib import Path
+
+    import numpyvae
+    from numpyvae.commands import bench
+    installed = Path(numpyvae.__file__).parent / "benchmarks"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NUMPYVAE_BENCHMARKS", raising=False)
+    found = bench.find_benchmark()
+    assert found.name == "throughput.py"
+    assert found.parent in (installed, Path(numpyvae.__file__).parent.parent / "benchmarks")

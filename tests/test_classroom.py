@@ -376,6 +376,9 @@ def test_wheel_installed_in_a_fresh_venv_works_from_an_empty_folder(tmp_path):
                             str(wheels), str(ROOT)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = wheels.glob("numpyvae-*.whl")
+    import zipfile
+    with zipfile.ZipFile(wheel) as zf:                # numpyvae bench needs its benchmark
+        assert "numpyvae/benchmarks/throughput.py" in zf.namelist()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=300)

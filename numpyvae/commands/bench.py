@@ -10,11 +10,13 @@ HELP = ("throughput benchmark: the machine kind and SIMD extensions, ms/step aga
 
 
 def find_benchmark():
-    """benchmarks/throughput.py: $NUMPYVAE_BENCHMARKS, ./benchmarks, or beside the package source."""
+    """benchmarks/throughput.py: $NUMPYVAE_BENCHMARKS, ./benchmarks, beside the package source (a
+    checkout), or the copy installed with the package (numpyvae/benchmarks, see setup.py)."""
     candidates = []
     if os.environ.get("NUMPYVAE_BENCHMARKS"):
         candidates.append(Path(os.environ["NUMPYVAE_BENCHMARKS"]))
-    candidates += [Path.cwd() / "benchmarks", Path(__file__).resolve().parents[2] / "benchmarks"]
+    here = Path(__file__).resolve().parents[1]          # the numpyvae package
+    candidates += [Path.cwd() / "benchmarks", here.parent / "benchmarks", here / "benchmarks"]
     for folder in candidates:
         if (folder / "throughput.py").is_file():
             return folder / "throughput.py"
