@@ -137,6 +137,19 @@ def test_quick_run_discrete_and_snr_tables(quick_run):
     enc = sorted((int(r["K"]), float(r["snr"])) for r in snr if r["model"] == "gaussian_toy"
                  and r["estimator"] == "iwae" and r["part"] == "encoder")
     assert enc[-1][1] < enc[0][1] / 3                   # the encoder's SNR falls with K
+    cfg = variance.SETTINGS["quick"]                   # every (model, estimator, part, K), once
+    keys = [(r["model"], r["estimator"], r["part"], int(r["K"])) for r in snr]
+    assert sorted(keys) == sorted((m, e, p, k) for m, ks in (("gaussian_toy", cfg["snr_Ks"]),
+                                                             ("vae", cfg["vae_Ks"]))
+                                  for e in ("iwae", "stl", "dreg")
+                                  for p in ("encoder", "decoder") for k in ks)
+    by = {key: r for key, r in zip(keys, snr)}
+    for r in snr:
+        assert 0 < float(r["snr_lo"]) <= float(r["snr"]) <= float(r["snr_hi"]), r
+    for m, e, p, k in keys:                             # the decoder identity: IWAE's row
+        if p == "decoder":
+            assert {c: by[m, e, p, k][c] for c in ("snr", "snr_lo", "snr_hi")} == \
+                {c: by[m, "iwae", p, k][c] for c in ("snr", "snr_lo", "snr_hi")}
 
 
 def test_quick_run_classroom_intervals(quick_run):

@@ -9,6 +9,7 @@ import pytest
 import numpyvae as nv
 from numpyvae import distributions as D
 from numpyvae import posterior as Q
+from numpyvae.estimators import intervals as I
 from numpyvae.estimators import snr as S
 from numpyvae.gradcheck import check_model, numerical_gradient, rel_error
 
@@ -230,6 +231,46 @@ def test_vae_snr_rows_for_every_estimator():
         assert snr["stl", "decoder", k] == snr["dreg", "decoder", k] == snr["iwae", "decoder", k]
     assert snr["stl", "encoder", 1] == snr["dreg", "encoder", 1]          # DReG = STL at K = 1
     assert snr["stl", "encoder", 4] != snr["dreg", "encoder", 4]
+    by = {(r["estimator"], r["part"], r["K"]): r for r in rows}
+    for r in rows:
+        assert 0 < r["snr_lo"] <= r["snr"] <= r["snr_hi"], r
+    for k in (1, 4):           # the same gradients, the same bootstrap counts: the same interval
+        for e in ("stl", "dreg"):
+            assert by[e, "decoder", k] == {**by["iwae", "decoder", k], "estimator": e}
+    assert by["stl", "encoder", 1]["snr_lo"] == by["dreg", "encoder", 1]["snr_lo"]
+
+
+def test_vae_snr_refuses_a_decoder_gradient_that_is_not_iwaes():
+    model = nv.VAE(10, [6], 2, rng=np.random.default_rng(0))
+    x = (np.random.default_rng(1).random((2, 10)) > 0.5).astype(np.float32)
+    real = model.loss_and_grad
+
+    def broken(x, eps, objective):               # a DReG that also reweights the decoder
+        out = real(x, eps=eps, objective=objective)
+        if objective == "iwae_dreg":
+            model.named_grads()["decoder.0.W"][...] *= 2
+        return out
+
+    model.loss_and_grad = broken
+    with pytest.raises(RuntimeError, match="dreg decoder gradient"):
+        S.vae_snr(model, x, Ks=(2,), repetitions=3, rng=np.random.default_rng(2))
+
+
+def test_vae_snr_interval_narrows_with_more_repetitions():
+    rng = np.random.default_rng(3)
+    model = nv.VAE(12, [8], 2, activation="tanh", rng=rng, dtype=np.float64)
+    model.params[...] += 0.3 * rng.standard_normal(model.params.size)
+    x = (np.random.default_rng(4).random((3, 12)) > 0.5).astype(np.float64)
+    width = {}
+    for r in (40, 640):      # 40 groups either way, so t_ν is the same and se alone shrinks
+        rows = S.vae_snr(model, x, Ks=(1, 8), repetitions=r, rng=np.random.default_rng(5),
+                         groups=40)
+        width[r] = np.array([np.log(w["snr_hi"] / w["snr_lo"]) for w in rows])
+    ratio = width[640] / width[40]
+    # 16 times the repetitions: about 1/4 (0.3 here: the median over this small model's few
+    # parameters is coarse); an interval that narrowed like R^(-1/4), 1/2, fails
+    assert np.all(ratio < 0.6), ratio
+    assert 0.18 < np.median(ratio) < 0.4, ratio
 
 
 def test_vae_snr_and_its_t_tests_match_a_direct_computation():
@@ -258,5 +299,12 @@ def test_vae_snr_and_its_t_tests_match_a_direct_computation():
         t, p = S.paired_t(g[e][:, :n_enc][:, live], g["iwae"][:, :n_enc][:, live])
         np.testing.assert_allclose(tests[3][e][0], t, rtol=1e-7)
         np.testing.assert_allclose(tests[3][e][1], p, rtol=1e-6)
+    # the interval: R = 6 draws in min(10, 6) = 6 groups of one, bootstrapped with the counts of
+    # the generator vae_snr spawns from rng (one seed per K, shared by every series)
+    seed = int(np.random.default_rng(9).spawn(1)[0].integers(2 ** 63))
+    for r in rows:
+        a = g[r["estimator"]][:, :n_enc] if r["part"] == "encoder" else g["iwae"][:, n_enc:]
+        out = I.median_snr_interval(np.ones(6), a, a * a, rng=np.random.default_rng(seed))
+        assert (r["snr_lo"], r["snr_hi"]) == pytest.approx((out["lo"], out["hi"]), rel=1e-9)
     with pytest.raises(ValueError, match="repetitions"):
         S.vae_snr(model, x, Ks=(1,), repetitions=1, rng=rng)

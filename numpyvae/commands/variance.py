@@ -22,7 +22,9 @@ Writes into ``--out`` (default ``runs/variance``), and prints every table:
    and the exact variance (:mod:`numpyvae.estimators.discrete`); θ traces under Adam.
 6. ``snr.{csv,png}``  IWAE gradient SNR against K on Rainforth et al.'s Gaussian toy and on the
    trained VAE of part 3, for the standard IWAE gradient, STL and DReG (estimator iwae, stl,
-   dreg; part encoder and decoder) (:mod:`numpyvae.estimators.snr`).
+   dreg; part encoder and decoder; every combination, the decoder's STL and DReG rows being
+   IWAE's), each with its 95% interval snr_lo, snr_hi (a bootstrap over the repetitions,
+   :func:`numpyvae.estimators.intervals.median_snr_interval`) (:mod:`numpyvae.estimators.snr`).
 
 Part 1 prints each empirical/analytic variance ratio with its 95% band (χ² with the exact fourth
 moment, :mod:`numpyvae.estimators.intervals`); part 2 adds the measure-valued estimator
@@ -49,7 +51,7 @@ OUTPUTS = ("classroom.csv", "classroom.txt", "classroom.png", "cost_family.csv",
            "discrete_tau.png", "discrete_traces.csv", "discrete_traces.png", "snr.csv", "snr.png")
 DISCRETE_COLUMNS = ("problem", "estimator", "tau", "phi", "mean", "var", "exact_grad",
                     "exact_var")
-SNR_COLUMNS = ("model", "estimator", "part", "K", "snr")
+SNR_COLUMNS = ("model", "estimator", "part", "K", "snr", "snr_lo", "snr_hi")
 
 # Architecture per dataset: (hidden widths, latent size).
 ARCHITECTURES = {"shapes": ([256], 8), "mnist": ([200], 10)}
@@ -365,12 +367,9 @@ def _snr_toy(cfg, rng):
     _say(f"\n== 6. gradient SNR of the IWAE bound against K (Rainforth et al. 2018): Gaussian "
          f"toy, D = {toy['mu'].size}, {cfg['snr_reps']} repetitions, {cfg['snr_points']} data "
          "points, parameters perturbed by N(0, 0.01²) around the optimum")
-    for est, part, ref in (("iwae", "encoder", "-1/2"), ("iwae", "decoder", "+1/2"),
-                           ("stl", "encoder", "rises"), ("dreg", "encoder", "rises")):
-        values = " ".join(f"{r['snr']:.3g}" for r in rows
-                          if r["estimator"] == est and r["part"] == part)
-        _say(f"  {est:<4} {part:<7}: log-log slope {S.loglog_slope(rows, est, part):+.3f} "
-             f"(expected {ref});  SNR at K = {list(cfg['snr_Ks'])}: {values}")
+    _say(S.format_snr(rows))
+    _say("  expected slopes: iwae encoder -1/2, decoder +1/2; stl and dreg encoder rise; the "
+         "stl and dreg decoder rows are the iwae decoder's (the same gradient)")
     for k, by in samples.items():
         d = {e: np.concatenate(v) for e, v in by.items()}
         t_d, p_d = S.paired_t(d["dreg"], d["iwae"])
@@ -391,17 +390,15 @@ def _snr_toy(cfg, rng):
 def _snr_vae(cfg, model, x, rng):
     from numpyvae.estimators import snr as S
     tests = {}
+    groups = 10
     rows = S.vae_snr(model, np.ascontiguousarray(x[:cfg["vae_points"]]), Ks=cfg["vae_Ks"],
-                     repetitions=cfg["vae_reps"], rng=rng, tests=tests)
+                     repetitions=cfg["vae_reps"], rng=rng, tests=tests, groups=groups)
     _say(f"  trained VAE ({cfg['vae_points']} examples, {cfg['vae_reps']} repetitions per K; "
-         f"noise floor about 1/√R = {1 / np.sqrt(cfg['vae_reps']):.2f}; each mean its own):")
-    for est, part, ref in (("iwae", "encoder", "-1/2"), ("stl", "encoder", "rises"),
-                           ("dreg", "encoder", "rises"), ("iwae", "decoder", "+1/2")):
-        values = " ".join(f"{r['snr']:.3g}" for r in rows
-                          if r["estimator"] == est and r["part"] == part)
-        _say(f"  {est:<4} {part:<7}: log-log slope {S.loglog_slope(rows, est, part):+.3f} "
-             f"(toy: {ref});  SNR at K = {list(cfg['vae_Ks'])}: {values}")
-    _say("  stl and dreg decoder: the IWAE decoder gradient, bit for bit (the same rows)")
+         f"noise floor about 1/√R = {1 / np.sqrt(cfg['vae_reps']):.2f}; each mean its own; "
+         f"intervals: bootstrap over {min(groups, cfg['vae_reps'])} groups of repetitions):")
+    _say(S.format_snr(rows))
+    _say("  toy slopes for comparison: iwae encoder -1/2, decoder +1/2; stl and dreg decoder: "
+         "the IWAE decoder gradient, bit for bit (the same rows)")
     for k, by in tests.items():
         (t_d, p_d), (t_s, p_s) = by["dreg"], by["stl"]
         m = t_d.size

@@ -7,11 +7,15 @@ so s²/σ² is approximately χ²_ν/ν with the matched degrees of freedom ν =
 terms with excess kurtosis κ₁ has κ = κ₁/N.  κ₁ comes from the exact fourth moment of one term
 (quadrature, :func:`classroom_kurtosis`), so heavy tails widen the interval instead of being
 ignored.  Where no exact moment exists, :func:`bootstrap_ratio_interval` resamples the estimates.
+
+:func:`median_snr_interval` gives a gradient SNR (the median over parameters of |mean| / sd)
+its interval by resampling repetitions, or groups of them for a study that streams its sums.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import chi2
+from scipy.stats import t as t_dist
 
 from .._validate import check_positive_float, check_positive_int, check_rng
 
@@ -107,3 +111,91 @@ def format_intervals(rows):
                  "estimators share their noise, so at one N their ratios move together: one "
                  "unlucky draw shifts a whole block.")
     return "\n".join(lines)
+
+
+def median_snr_interval(counts, sums, sums_sq, *, mean_sums=None, rng, n_boot=100, level=0.95,
+                        max_params=20000):
+    """The median over parameters of SNR_j = |mean_j| / sd_j (ddof = 1) and a bootstrap
+    confidence interval for it, from per-unit sums of independent repetitions.
+
+    counts : (U,) repetitions in each unit; a unit is one repetition (counts 1, sums the draws
+        themselves) or a group of them summed on the fly, so that a study that streams its
+        repetitions needs memory for U units, not for R repetitions.
+    sums, sums_sq : (U, P) per unit Σ g and Σ g² of each parameter's draws g.
+    mean_sums : optional (U, P) Σ of another series on the same noise whose mean is the SNR's
+        numerator (the toy's IWAE encoder uses DReG's mean, which has the same expectation).
+    Parameters with zero variance over all R draws are left out (an identically zero gradient
+    has no SNR), as are, in a bootstrap replicate, those with zero variance in that replicate.
+
+    The interval: the U units are i.i.d. (disjoint sets of independent repetitions), so
+    resampling units with replacement (``n_boot`` replicates; the replicate sums are count
+    matrices times the unit sums) gives the sampling spread of the median at the full R.  With
+    se the replicates' standard deviation of log SNR, scaled by √(U/(U − 1)), the interval is
+        SNR · exp(± t_ν · se)   (t quantile at (1 + level)/2),   1/ν = 1/(U − 1) + 1/(B − 1).
+    For a plain mean this is the textbook t interval of U group means (the bootstrap variance of
+    a mean of U units is (U − 1)/U times the usual s²/U), so a few large groups lose nothing but
+    degrees of freedom, which t pays for; the 1/(B − 1) term pays for the Monte Carlo noise of
+    se from B = n_boot replicates (relative variances add, as in Satterthwaite's rule).  The log
+    scale keeps the interval positive and follows the ratio's right skew.
+    It is not a percentile interval: a bootstrap replicate of |mean|/sd carries the estimate's
+    upward bias a second time (near the noise floor 1/√R, or where rare large draws dominate
+    sd), which can put the whole replicate distribution above the estimate.  Centred on the
+    estimate, the interval measures how much the number wobbles from run to run.  It does not
+    remove that bias: an SNR at the noise floor is mostly noise whatever its interval.
+    Cost: a replicate needs every parameter's SNR and a median, so above ``max_params``
+    parameters the replicates use a fixed random subset of that many (the estimate uses all).
+    A subset's median wobbles at least as much as the whole set's (the noise shared by all
+    parameters moves both alike; the parameters' own noise averages out less over fewer), so
+    the interval errs on the wide side.  Replicates take the median of SNR², not of SNR (the
+    same for an odd count, and within rounding of the middle pair for an even one).
+    Returns {"snr", "lo", "hi", "se_log", "n_params"}.
+    """
+    check_rng(rng)
+    n_boot = check_positive_int(n_boot, "n_boot")
+    max_params = check_positive_int(max_params, "max_params")
+    level = check_positive_float(level, "level")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_boot < 2:
+        raise ValueError(f"n_boot must be >= 2, got {n_boot}")
+    n = np.asarray(counts, dtype=np.float64)
+    s1 = np.asarray(sums, dtype=np.float64)
+    s2 = np.asarray(sums_sq, dtype=np.float64)
+    m1 = s1 if mean_sums is None else np.asarray(mean_sums, dtype=np.float64)
+    if n.ndim != 1 or s1.ndim != 2 or s1.shape[0] != n.size or s2.shape != s1.shape \
+            or m1.shape != s1.shape:
+        raise ValueError(f"counts must be (U,) and sums, sums_sq, mean_sums (U, P); got "
+                         f"{n.shape}, {s1.shape}, {s2.shape}, {m1.shape}")
+    if n.size < 2 or np.any(n < 1) or n.sum() < 3:
+        raise ValueError(f"need at least 2 units and 3 repetitions, got counts {n.tolist()}")
+    u, total = n.size, n.sum()
+    t1, t2, tm = s1.sum(axis=0), s2.sum(axis=0), m1.sum(axis=0)
+    var = np.maximum(t2 - t1 * t1 / total, 0.0) / (total - 1)
+    keep = np.flatnonzero(var > 0)
+    if keep.size == 0:
+        raise ValueError("every parameter has zero variance: no SNR")
+    snr = float(np.median(np.abs(tm[keep] / total) / np.sqrt(var[keep])))
+    if keep.size > max_params:
+        keep = np.sort(rng.choice(keep, size=max_params, replace=False))
+    s1, s2 = s1[:, keep], s2[:, keep]
+    m1 = s1 if mean_sums is None else m1[:, keep]
+    chunk = max(1, min(n_boot, 2_000_000 // keep.size))        # replicates of <= 16 MB at once
+    logs = []
+    for b0 in range(0, n_boot, chunk):
+        c = rng.multinomial(u, np.full(u, 1.0 / u), size=min(chunk, n_boot - b0)).astype(float)
+        nb = (c @ n)[:, None]
+        a1, v = c @ s1, c @ s2
+        am = a1.copy() if mean_sums is None else c @ m1
+        a1 *= a1
+        a1 /= nb
+        v -= a1                                  # (N − 1) var, per replicate and parameter
+        am *= am                                 # (N mean)²
+        ok = v > 0
+        snr2 = np.divide(am, v, out=np.full_like(v, np.nan), where=ok)
+        snr2 *= (nb - 1) / (nb * nb)
+        med = np.median(snr2, axis=1) if ok.all() else np.nanmedian(snr2, axis=1)
+        logs.append(0.5 * np.log(med))
+    se = float(np.std(np.concatenate(logs), ddof=1) * np.sqrt(u / (u - 1)))
+    q = float(t_dist.ppf(0.5 + level / 2, 1.0 / (1.0 / (u - 1) + 1.0 / (n_boot - 1))))
+    return {"snr": snr, "lo": snr * float(np.exp(-q * se)), "hi": snr * float(np.exp(q * se)),
+            "se_log": se, "n_params": int(np.count_nonzero(var > 0))}

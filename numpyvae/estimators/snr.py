@@ -20,6 +20,10 @@ Shapes: x (D,), noise eps (R, K, D): R independent repetitions of a K-sample gra
 
 On a VAE (:func:`vae_snr`) the same three gradients come from the model's objectives "iwae",
 "iwae_stl" and "iwae_dreg" (vae.py; the posterior's ``backward(..., score=False)``).
+
+No SNR here has a closed form, so each comes with a 95% interval, a bootstrap over the
+repetitions (:func:`numpyvae.estimators.intervals.median_snr_interval`, which owns the
+statistic), and each fitted log-log slope with a standard error (:func:`loglog_fit`).
 """
 from __future__ import annotations
 
@@ -81,28 +85,44 @@ def gradients(x, mu, A, b, eps, s2=SIGMA_Q2):
     return out
 
 
-def snr(g):
-    """|mean| / std over the repetitions (axis 0), per parameter (ddof = 1)."""
-    g = np.asarray(g, dtype=np.float64)
-    return np.abs(g.mean(axis=0)) / g.std(axis=0, ddof=1)
-
-
-def snr_study(toy, Ks=(1, 3, 10, 30, 100), repetitions=1000, *, rng, n_points=4):
+def snr_study(toy, Ks=(1, 3, 10, 30, 100), repetitions=1000, *, rng, n_points=4, n_boot=200,
+              level=0.95):
     """SNR of each estimator's encoder gradient (A and b) and of the decoder gradient (μ) against
     K, on the first n_points data points.  Per (point, parameter) the SNR over the repetitions,
-    then the median over parameters and points.
+    then the median over parameters and points, with its bootstrap interval
+    (:func:`numpyvae.estimators.intervals.median_snr_interval`; units are the repetitions, all
+    points of one repetition resampled together).  The bootstrap draws from a generator spawned
+    from ``rng``, so the SNRs themselves are those of ``rng`` alone, and at one K every series is
+    resampled with the same counts (identical gradients get identical intervals).
 
     The expectation of the standard IWAE encoder gradient shrinks like 1/K, and at large K its
     sample mean over R repetitions is mostly noise (an SNR floor near 1/√R).  iwae and dreg have
     the same expectation (the paired t-test of :func:`paired_t` checks it), so both SNRs use the
     mean of the dreg samples, whose noise is far smaller; each uses its own standard deviation.
     stl (biased for K > 1) uses its own mean.
-    Returns (rows {model: "gaussian_toy", estimator, part, K, snr} — the decoder gradient is the
-    same for all three estimators, listed under "iwae" — and {K: {estimator: [(R, D) b-gradient
-    samples per point]}} for the t-tests)."""
+
+    The decoder gradient ∂L/∂μ is the same for all three estimators: STL freezes q's parameters
+    (A, b), which μ is not among, and DReG reweights only the encoder's gradient (Tucker et al.
+    keep IWAE's for the generative model).  So the stl and dreg decoder rows repeat the iwae
+    decoder row, SNR and interval alike (tests/test_snr.py checks STL's surrogate against it).
+    Returns (rows {model: "gaussian_toy", estimator, part, K, snr, snr_lo, snr_hi, snr_se_log}
+    — one per (estimator, part, K) — and {K: {estimator: [(R, D) b-gradient samples per
+    point]}} for the t-tests)."""
+    from .intervals import median_snr_interval
     check_rng(rng)
     r = check_positive_int(repetitions, "repetitions")
+    if r < 3:
+        raise ValueError(f"repetitions must be >= 3 for an interval, got {r}")
+    boot = rng.spawn(1)[0]
+    ones = np.ones(r)
     rows, samples = [], {}
+
+    def interval(g, seed, mean=None):
+        out = median_snr_interval(ones, g, g * g, mean_sums=mean, rng=np.random.default_rng(seed),
+                                  n_boot=n_boot, level=level)
+        return {"snr": out["snr"], "snr_lo": out["lo"], "snr_hi": out["hi"],
+                "snr_se_log": out["se_log"]}
+
     for k in Ks:
         k = check_positive_int(k, "K")
         enc = {e: [] for e in ESTIMATORS}
@@ -113,22 +133,19 @@ def snr_study(toy, Ks=(1, 3, 10, 30, 100), repetitions=1000, *, rng, n_points=4)
             parts = [gradients(x, toy["mu"], toy["A"], toy["b"],
                                rng.standard_normal((min(block, r - r0), k, toy["mu"].size)))
                      for r0 in range(0, r, block)]
-            g = {"mu": np.concatenate([p["mu"] for p in parts])}
+            dec.append(np.concatenate([p["mu"] for p in parts]))
             for e in ESTIMATORS:
-                g[e] = {w: np.concatenate([p[e][w] for p in parts]) for w in ("b", "A")}
-            dec.append(snr(g["mu"]))
-            flat = {e: np.concatenate([g[e]["b"], g[e]["A"].reshape(r, -1)], axis=1)
-                    for e in ESTIMATORS}
-            mean = {"iwae": flat["dreg"].mean(0), "dreg": flat["dreg"].mean(0),
-                    "stl": flat["stl"].mean(0)}
-            for e in ESTIMATORS:
-                enc[e].append(np.abs(mean[e]) / flat[e].std(axis=0, ddof=1))
-                samples[k][e].append(g[e]["b"])
-        rows.append({"model": "gaussian_toy", "estimator": "iwae", "part": "decoder", "K": k,
-                     "snr": float(np.median(np.concatenate(dec)))})
+                g = {w: np.concatenate([p[e][w] for p in parts]) for w in ("b", "A")}
+                enc[e].append(np.concatenate([g["b"], g["A"].reshape(r, -1)], axis=1))
+                samples[k][e].append(g["b"])
+        flat = {e: np.concatenate(v, axis=1) for e, v in enc.items()}     # (R, points · P)
+        seed = int(boot.integers(2 ** 63))
+        decoder = interval(np.concatenate(dec, axis=1), seed)
         for e in ESTIMATORS:
-            rows.append({"model": "gaussian_toy", "estimator": e, "part": "encoder", "K": k,
-                         "snr": float(np.median(np.concatenate(enc[e])))})
+            mean = flat["dreg"] if e == "iwae" else None
+            base = {"model": "gaussian_toy", "estimator": e, "K": k}
+            rows.append({**base, "part": "encoder", **interval(flat[e], seed, mean)})
+            rows.append({**base, "part": "decoder", **decoder})
     return rows, samples
 
 
@@ -149,10 +166,59 @@ def t_test(mean, sd, r):
 
 def loglog_slope(rows, estimator, part):
     """Least-squares slope of log SNR against log K for one (estimator, part)."""
-    sel = sorted((r["K"], r["snr"]) for r in rows
+    return loglog_fit(rows, estimator, part)["slope"]
+
+
+def loglog_fit(rows, estimator, part):
+    """The least-squares line log SNR = a + slope · log K for one (estimator, part), and two
+    standard errors of its slope:
+
+    se        from the SNRs' own noise: the slope is Σ_i c_i log SNR_i with the least-squares
+              weights c_i = (log K_i − mean) / Σ (log K_i − mean)², and each K has its own
+              independent noise, so Var(slope) = Σ c_i² se_i², se_i the row's ``snr_se_log``
+              (its bootstrap standard error of log SNR).  It says how much the slope wobbles
+              from run to run, not whether log SNR is a straight line in log K.
+    se_fit    the textbook residual one, √(Σ resid² / (n − 2) / Σ (log K_i − mean)²): misfit
+              (curvature, e.g. √K reached only asymptotically) counts here too; nan for n = 2.
+    Returns {"slope", "se", "se_fit"} (se is nan if a row has no ``snr_se_log``)."""
+    sel = sorted((r["K"], r["snr"], r.get("snr_se_log", np.nan)) for r in rows
                  if r["estimator"] == estimator and r["part"] == part)
-    k, s = np.array(sel, dtype=float).T
-    return float(np.polyfit(np.log(k), np.log(s), 1)[0])
+    k, s, se = np.array(sel, dtype=float).T
+    x, y = np.log(k), np.log(s)
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    slope = float(dx @ y / sxx)
+    resid = y - y.mean() - slope * dx
+    se_fit = float(np.sqrt(resid @ resid / (x.size - 2) / sxx)) if x.size > 2 else float("nan")
+    return {"slope": slope, "se": float(np.sqrt(np.sum((dx / sxx) ** 2 * se ** 2))),
+            "se_fit": se_fit}
+
+
+def format_snr(rows, columns=(("iwae", "encoder"), ("stl", "encoder"), ("dreg", "encoder"),
+                              ("iwae", "decoder")), level=0.95):
+    """SNR rows of one model as a table: one line per K, each cell "snr [lo, hi]", then the
+    fitted log-log slope ± its noise standard error (:func:`loglog_fit`) per column."""
+    by = {(r["estimator"], r["part"], r["K"]): r for r in rows}
+    ks = sorted({r["K"] for r in rows})
+    cells = [[f"{e} {p}" for e, p in columns]]
+    for k in ks:
+        cells.append([f"{by[e, p, k]['snr']:.3g} [{by[e, p, k]['snr_lo']:.3g}, "
+                      f"{by[e, p, k]['snr_hi']:.3g}]" for e, p in columns])
+    fits = [loglog_fit(rows, e, p) for e, p in columns]
+    cells.append([f"{f['slope']:+.3f} ± {f['se']:.3f}" for f in fits])
+    cells.append([f"{f['se_fit']:.3f}" for f in fits])
+    heads = ["K"] + [str(k) for k in ks] + ["slope ± s.e.", "s.e. (fit)"]
+    width = [max(len(c[j]) for c in cells) for j in range(len(columns))]
+    hw = max(len(h) for h in heads)
+    lines = []
+    for i, (h, row) in enumerate(zip(heads, cells)):
+        lines.append(f"{h:>{hw}}  " + "  ".join(c.rjust(w) for c, w in zip(row, width)))
+        if i == 0 or i == len(ks):
+            lines.append("-" * len(lines[-1]))
+    lines.append(f"[lo, hi]: {level:.0%} interval (bootstrap over the repetitions, "
+                 "log scale); slope ± s.e.: the noise of the SNRs carried through the "
+                 "least-squares fit; s.e. (fit): from the fit's residuals, misfit included")
+    return "\n".join(lines)
 
 
 def stl_at_exact_posterior(x, mu, eps):
@@ -166,7 +232,8 @@ def stl_at_exact_posterior(x, mu, eps):
 VAE_OBJECTIVES = {"iwae": "iwae", "stl": "iwae_stl", "dreg": "iwae_dreg"}    # estimator -> VAE
 
 
-def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng, tests=None):
+def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng, tests=None, groups=10,
+            n_boot=100, level=0.95):
     """SNR of the IWAE, STL and DReG gradients of a VAE against K, through the public API only:
     ``model.loss_and_grad(x, eps=..., objective=o)`` with o = "iwae", "iwae_stl", "iwae_dreg"
     (:data:`VAE_OBJECTIVES`), all three on the same noise, and ``model.named_grads()``
@@ -176,29 +243,54 @@ def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng, tests=None):
     whose gradient is not identically zero.  Each estimator's mean is its own sample mean over
     the same R draws, so an SNR near 1/√R is at the noise floor.  (The toy's :func:`snr_study`
     gives the IWAE encoder DReG's mean; here the t-tests of ``tests`` are too weak at small R to
-    justify that.)  Means and variances are accumulated as float64 sums over the repetitions, so
-    memory does not grow with R.
+    justify that.)
+
+    Memory does not grow with R: the R repetitions fall into ``groups`` consecutive groups
+    (G = min(groups, R)), and for each group the float64 sums Σ g and Σ g² are accumulated as
+    the repetitions stream by, for IWAE's whole gradient and STL's and DReG's encoder parts
+    (2 G (P + 2 P_enc) floats: 131 MB for the 409k-parameter VAE of ``numpyvae variance``);
+    the paired differences of the t-tests keep whole-run sums over the encoder.  The G groups
+    are i.i.d., so the interval is a bootstrap over groups
+    (:func:`numpyvae.estimators.intervals.median_snr_interval`, which explains why G groups
+    cost only degrees of freedom); it draws from a generator spawned from ``rng``, the same
+    counts for every series at one K.  A per-
+    repetition bootstrap would need every gradient; the alternative of batch means (the SNR of
+    each group alone) measures a different statistic, the SNR from R/G draws, far more biased
+    at the noise floor than the SNR from R.
 
     The decoder's STL and DReG gradients are IWAE's, bit for bit (the decoder is not in q), so
-    their decoder rows repeat the IWAE numbers; at K = 1 DReG's weights are exactly 1 and its
-    encoder rows equal STL's.
+    their decoder rows repeat the IWAE row, interval included; the loop checks the identity on
+    every draw and raises if it fails.  At K = 1 DReG's weights are exactly 1 and its encoder
+    rows equal STL's.
     tests : optional dict, filled with {K: {"stl" | "dreg": (t, p)}}: the paired t-test of each
         encoder gradient against IWAE's (:func:`t_test`), per encoder parameter where the paired
         difference is not identically zero.
-    Returns rows {model: "vae", estimator, part, K, snr}."""
+    Returns rows {model: "vae", estimator, part, K, snr, snr_lo, snr_hi, snr_se_log}."""
+    from .intervals import median_snr_interval
     check_rng(rng)
     r = check_positive_int(repetitions, "repetitions")
-    if r < 2:
-        raise ValueError(f"repetitions must be >= 2 for a standard deviation, got {r}")
-    names = list(model.named_params())
-    enc = np.concatenate([np.full(v.size, n.startswith("encoder")) for n, v in
-                          model.named_params().items()])
+    if r < 3:
+        raise ValueError(f"repetitions must be >= 3 for an interval, got {r}")
+    n_groups = min(check_positive_int(groups, "groups"), r)
+    if n_groups < 2:
+        raise ValueError(f"groups must be >= 2, got {groups}")
+    boot = rng.spawn(1)[0]
+    params = model.named_params()                 # the encoder's parameters first, then the rest
+    names = sorted(params, key=lambda n: not n.startswith("encoder"))
+    n_enc = sum(params[n].size for n in names if n.startswith("encoder"))
+    enc, dec = slice(0, n_enc), slice(n_enc, None)
+    edges = np.linspace(0, r, n_groups + 1).round().astype(int)
+    counts = np.diff(edges).astype(np.float64)
+    group_of = np.repeat(np.arange(n_groups), counts.astype(int))
+    sizes = {"iwae": sum(params[n].size for n in names), "stl": n_enc, "dreg": n_enc}
     rows = []
     for k in Ks:
         k = check_positive_int(k, "K")
-        s1 = {e: 0.0 for e in ESTIMATORS + ("stl-iwae", "dreg-iwae")}
-        s2 = dict(s1)
-        for _ in range(r):
+        s1 = {e: np.zeros((n_groups, n)) for e, n in sizes.items()}
+        s2 = {e: np.zeros((n_groups, n)) for e, n in sizes.items()}
+        d1 = {e: 0.0 for e in ("stl", "dreg")}
+        d2 = dict(d1)
+        for i in range(r):
             eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
             g = {}
             for e in ESTIMATORS:
@@ -206,21 +298,35 @@ def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng, tests=None):
                 grads = model.named_grads()
                 g[e] = np.concatenate([np.asarray(grads[n], dtype=np.float64).ravel()
                                        for n in names])
-            g["stl-iwae"], g["dreg-iwae"] = g["stl"] - g["iwae"], g["dreg"] - g["iwae"]
-            for e, v in g.items():
-                s1[e] = s1[e] + v
-                s2[e] = s2[e] + v * v
-        mean = {e: s1[e] / r for e in s1}
-        sd = {e: np.sqrt(np.maximum(s2[e] - r * mean[e] ** 2, 0.0) / (r - 1)) for e in s1}
+            j = group_of[i]
+            s1["iwae"][j] += g["iwae"]
+            s2["iwae"][j] += g["iwae"] ** 2
+            for e in ("stl", "dreg"):
+                if not np.array_equal(g[e][dec], g["iwae"][dec]):
+                    raise RuntimeError(f"the {e} decoder gradient differs from IWAE's; it must "
+                                       "be the same, bit for bit")
+                v, d = g[e][enc], g[e][enc] - g["iwae"][enc]
+                s1[e][j] += v
+                s2[e][j] += v * v
+                d1[e] = d1[e] + d
+                d2[e] = d2[e] + d * d
+        found, seed = {}, int(boot.integers(2 ** 63))
+        for e, part, sel in (("iwae", "encoder", enc), ("iwae", "decoder", dec),
+                             ("stl", "encoder", slice(None)), ("dreg", "encoder", slice(None))):
+            out = median_snr_interval(counts, s1[e][:, sel], s2[e][:, sel],
+                                      rng=np.random.default_rng(seed), n_boot=n_boot,
+                                      level=level)
+            found[e, part] = {"snr": out["snr"], "snr_lo": out["lo"], "snr_hi": out["hi"],
+                              "snr_se_log": out["se_log"]}
         for e in ESTIMATORS:
-            for part, sel in (("encoder", enc), ("decoder", ~enc)):
-                keep = sel & (sd[e] > 0)
+            for part in ("encoder", "decoder"):
                 rows.append({"model": "vae", "estimator": e, "part": part, "K": k,
-                             "snr": float(np.median(np.abs(mean[e][keep]) / sd[e][keep]))})
+                             **found[e if part == "encoder" else "iwae", part]})
         if tests is not None:
             tests[k] = {}
             for e in ("stl", "dreg"):
-                d = f"{e}-iwae"
-                keep = enc & (sd[d] > 0)
-                tests[k][e] = t_test(mean[d][keep], sd[d][keep], r)
+                mean = d1[e] / r
+                sd = np.sqrt(np.maximum(d2[e] - r * mean ** 2, 0.0) / (r - 1))
+                keep = sd > 0
+                tests[k][e] = t_test(mean[keep], sd[keep], r)
     return rows
