@@ -1,7 +1,7 @@
 """``numpyvae variance``: score-function vs pathwise gradient estimators, one Gaussian to a VAE.
 
     numpyvae variance                         # shapes, full version (about 3-4 minutes)
-    numpyvae variance --quick --out /tmp/v    # small version (about 20 s)
+    numpyvae variance --quick --out /tmp/v    # small version (about 45 s on one core)
     numpyvae variance --dataset mnist         # the VAE part on (dynamically binarized) MNIST
 
 Writes into ``--out`` (default ``runs/variance``), and prints every table:
@@ -83,7 +83,7 @@ def add_arguments(p):
     p.add_argument("--out", metavar="DIR", default=os.path.join("runs", "variance"),
                    help="folder for the tables and figures (default: runs/variance)")
     p.add_argument("--quick", action="store_true",
-                   help="a small version (about 20 s) with fewer samples, repetitions and steps")
+                   help="a small version (about 45 s) with fewer samples, repetitions and steps")
     p.add_argument("--dataset", choices=tuple(ARCHITECTURES), default="shapes",
                    help="data for the VAE part (default: shapes, needs no files; mnist reads "
                         "$NUMPYVAE_DATA or --data-dir)")

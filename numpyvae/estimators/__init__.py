@@ -8,7 +8,8 @@
     discrete     Bernoulli / categorical latents: score baselines, concrete, straight-through, REBAR
     measure_valued  the weak-derivative (measure-valued) gradient of a Gaussian mean
     snr          IWAE gradient SNR against K (Rainforth et al.'s toy, STL, DReG, a VAE)
-    intervals    confidence bands for estimated variances (chi-square, bootstrap)
+    intervals    confidence bands for estimated variances (chi-square, bootstrap) and for the
+                 median gradient SNR (a bootstrap over independent repetitions)
     checks       the argument checks they share
 
 ``nv.estimators.score_function``, ``pathwise`` and the closed forms are re-exported here.
