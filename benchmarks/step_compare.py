@@ -73,15 +73,17 @@ def products_runner(batch, hidden, rng):
 
 # ----------------------------------------------------------------- timing
 
-def _block(fn, reps):
-    fn()
-    fn()
+def median_time(fn, reps, warmup=2):
+    """Median seconds of ``reps`` calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
 
 
 def interleaved(fns, rounds, reps, pause=0.2, before=None):
@@ -96,7 +98,7 @@ def interleaved(fns, rounds, reps, pause=0.2, before=None):
                 before[name]()
             if pause:
                 time.sleep(pause)
-            out[name].append(_block(fns[name], reps))
+            out[name].append(median_time(fns[name], reps))
     return out
 
 
@@ -332,7 +334,7 @@ def torch_sgemm_rate(n=1024, repeats=10):
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
     c = torch.empty(n, n)
-    t = _block(lambda: torch.mm(a, b, out=c), repeats)
+    t = median_time(lambda: torch.mm(a, b, out=c), repeats)
     return 2 * n ** 3 / t / 1e9
 
 

@@ -25,7 +25,6 @@ import argparse
 import importlib.util
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -62,14 +61,7 @@ def sample_flops(hidden, x_dim=X_DIM, z_dim=Z_DIM):
 # ----------------------------------------------------------------- measurements (child side)
 
 def _median_time(fn, repeats, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return step_compare.median_time(fn, repeats, warmup)
 
 
 def sgemm_rate(n=1024, repeats=15):
