@@ -1,6 +1,6 @@
 """``numpyvae train``: train a VAE and write a run folder.
 
-    numpyvae train                 # shapes, 784-512-256-10, Adam 1e-3, 20 epochs (~25 s)
+    numpyvae train                 # shapes, 784-512-256-10, Adam 1e-3, 20 epochs (25-65 s)
     numpyvae train --dataset mnist --hidden 400 --z-dim 20 --out runs/mnist
     numpyvae train --out runs/mnist --resume --epochs 30     # continue (more epochs)
 
