@@ -83,12 +83,8 @@ def bound_at(mu_=mu, A_=A, b_=b):
 
 
 def fd_vec(f, x):
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = H
-        out[i] = (f(x + e) - f(x - e)) / (2 * H)
-    return out
+    """Central differences of f at a copy of x (the package's checker, step H)."""
+    return nv.gradcheck.numerical_gradient(f, x.copy(), h=H)
 
 
 lessonkit.check("∂L/∂μ (decoder) vs finite differences, K = 7", g["mu"][0],

@@ -43,9 +43,8 @@ BLAS_THREAD_TIMEOUT = "4"
 
 def quiet_idle_blas_threads(environ=os.environ):
     """Let idle OpenBLAS threads sleep at once (``OPENBLAS_THREAD_TIMEOUT``, 2^n cycles), unless
-    the variable is set already.  Returns whether the loaded OpenBLAS (if any) can still see it."""
+    the variable is set already.  Only an OpenBLAS loaded after this call sees it."""
     environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)
-    return "numpy" not in sys.modules
 
 
 def check_threads(n, name="--threads"):

@@ -480,14 +480,14 @@ def write_report(model, test, history, out, opts, train=None):
                      f"{-last['train_recon']:.2f} | {last['train_kl']:.2f} |")
     warning = ([f"**This run is degenerate: {problem}.** Its numbers and figures describe a "
                 "broken model; train again with a smaller --lr.", ""] if problem else [])
-    grey = ([(f"**Bernoulli decoder on grey levels:** in the test images, {GREY_NOTE}.  The "
+    # what the -ELBO in the table means for this likelihood, when it is not a plain log p(x)
+    notes = ([(f"**Bernoulli decoder on grey levels:** in the test images, {GREY_NOTE}.  The "
               "-ELBO in the table is such a score (`--binarize dynamic` gives binary pixels)."),
              ""] if bernoulli_on_grey(model, test.x) else [])
-    floor = (model.likelihood == "gaussian" and model.decoder_logvar == "learned"
-             and model.decoder_logvar_floor is not None)
-    if floor:       # a density: log p(x|z) can be > 0, bounded by the log-variance floor
+    if (model.likelihood == "gaussian" and model.decoder_logvar == "learned"
+            and model.decoder_logvar_floor is not None):   # a density: log p(x|z) can be > 0
         per_pixel = -0.5 * (math.log(2 * math.pi) + model.decoder_logvar_floor)
-        grey.extend([(f"**A Gaussian decoder is a density**, so log p(x|z) can be positive and the "
+        notes.extend([(f"**A Gaussian decoder is a density**, so log p(x|z) can be positive and the "
                       f"-ELBO negative. Its learned log-variance has a floor of "
                       f"{model.decoder_logvar_floor:.2f} (vae.DECODER_LOGVAR_FLOOR), so per pixel "
                       f"log p(x|z) <= {per_pixel:.2f} nats and the -ELBO is at least "
@@ -505,7 +505,7 @@ def write_report(model, test, history, out, opts, train=None):
         "| | -ELBO | reconstruction -E log p(x\\|z) | KL |", "|---|---|---|---|",
         train_row,
         f"| test (L = 1) | {-last['test_elbo']:.2f} | {-last['test_recon']:.2f} | "
-        f"{last['test_kl']:.2f} |", "", *grey,
+        f"{last['test_kl']:.2f} |", "", *notes,
         "Nats per example.  Active units (Cov_x E_q[z_j] > 0.01): "
         f"{n_active} of {model.z_dim}.  KL per latent (test): "
         + ", ".join(f"{v:.2f}" for v in kl) + ".", "",
