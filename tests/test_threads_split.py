@@ -1,5 +1,6 @@
-"""--threads N splits the optimizers' elementwise update into N slices run on N threads: the
-result is the same, bit for bit, as one thread (the update is elementwise)."""
+"""--threads N splits the optimizers' elementwise update into N slices run on N threads, and each
+slice is updated optim.BLOCK entries at a time: the result is the same, bit for bit, as one
+thread and one whole-vector pass (the update is elementwise)."""
 import numpy as np
 import pytest
 
@@ -35,6 +36,39 @@ def test_a_split_update_is_bit_identical(name, n_parts, parts):
     for k in s1:
         np.testing.assert_array_equal(s1[k], sn[k])
     assert not np.array_equal(p1, p0)
+
+
+@pytest.fixture
+def block():
+    """Set optim.BLOCK for one test and restore it after."""
+    before = optim.BLOCK
+    def use(n):
+        optim.BLOCK = n
+    yield use
+    optim.BLOCK = before
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+@pytest.mark.parametrize("n_parts", [1, 3])
+def test_a_blocked_update_is_bit_identical_to_whole_vector_passes(name, n_parts, parts, block):
+    rng = np.random.default_rng(1)
+    size = 20_011                       # prime: no block size or part count divides it
+    p0 = rng.standard_normal(size).astype(np.float32)
+    grads = [rng.standard_normal(size).astype(np.float32) for _ in range(3)]
+    parts(n_parts)
+    results = []
+    for b in (10**9, 4099, 7):          # whole slices; blocks that do not divide them
+        block(b)
+        o, p = optim.make(name, 1e-2), p0.copy()
+        for g in grads:
+            o.step(p, g)
+        results.append((p, o.state_dict()))
+    (p_ref, s_ref), *blocked = results
+    assert not np.array_equal(p_ref, p0)
+    for p, s in blocked:
+        np.testing.assert_array_equal(p, p_ref)
+        for k in s_ref:
+            np.testing.assert_array_equal(s[k], s_ref[k])
 
 
 def test_run_split_covers_every_index_once_and_raises_errors(parts):
