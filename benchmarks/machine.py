@@ -12,7 +12,10 @@ for NumPy (numpy >= 2.4 names its x86 targets X86_V2/V3/V4; older releases AVX51
 AVX2, ...).  NumPy then marks the disabled *targets* off in its feature dict while the single
 features (AVX512F, AVX2) stay on, so the kind is read from the targets where they exist.  The
 variable does not reach OpenBLAS, which picks its own kernels (``OPENBLAS_CORETYPE=Haswell``
-emulates AVX2 there), nor PyTorch (``ATEN_CPU_CAPABILITY=avx2``).
+emulates AVX2 there), nor PyTorch: ``ATEN_CPU_CAPABILITY=avx2`` sets its own kernels' target and
+``MKL_ENABLE_INSTRUCTIONS=AVX2`` its GEMM's (MKL's).  Without the last one PyTorch's products keep
+AVX-512 (measured on a Xeon: torch.mm 111 GFLOP/s, 67 with it, OpenBLAS's Haswell kernels 74), and
+the PyTorch column of an emulated AVX2 run is then not that of an AVX2 machine.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import platform
 X86_V4_FEATURES = ("AVX512F", "AVX512CD", "AVX512VL", "AVX512BW", "AVX512DQ")
 X86_V3_FEATURES = ("AVX", "AVX2", "FMA3")
 ENV_VARIABLES = ("NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES", "OPENBLAS_CORETYPE",
-                 "ATEN_CPU_CAPABILITY", "OPENBLAS_THREAD_TIMEOUT", "NUMPYVAE_MALLOC")
+                 "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_THREAD_TIMEOUT",
+                 "NUMPYVAE_MALLOC")
 _CPUINFO_SIMD = ("sse", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512",
                  "amx", "neon", "asimd", "sve")
 
@@ -197,7 +201,12 @@ def format_machine(m, torch_info=None):
     if m.get("freed_memory"):
         lines.append(f"numpyvae memory: freed memory {m['freed_memory']} (numpyvae/_memory.py)")
     if torch_info is not None:
-        lines.append(format_torch(torch_info))
+        line = format_torch(torch_info)
+        mkl = m["env"].get("MKL_ENABLE_INSTRUCTIONS")
+        if torch_info.get("available") and torch_info.get("mkl") and (mkl or disabled):
+            line += (f"; its GEMM limited to {mkl} (MKL_ENABLE_INSTRUCTIONS)" if mkl else
+                     "; its GEMM still uses what the CPU has (MKL_ENABLE_INSTRUCTIONS=AVX2 limits it)")
+        lines.append(line)
     return lines
 
 

@@ -69,6 +69,20 @@ def test_this_machine_is_described_consistently(machine):
     assert f"machine kind: {m['kind']}" in text and "CPU: " in text
 
 
+def test_an_emulated_avx2_run_says_what_pytorch_gemm_uses(machine):
+    """NPY_DISABLE_CPU_FEATURES does not reach MKL: the line says whether its GEMM was limited."""
+    m = machine.describe()
+    torch = {"available": True, "version": "x", "capability": "AVX2", "blas": "mkl", "mkl": True,
+             "mkldnn": True}
+    def torch_line(env):
+        return [line for line in machine.format_machine(dict(m, env=env), torch)
+                if line.startswith("PyTorch")][0]
+    assert "MKL" not in torch_line({}).split("oneDNN")[1]
+    assert "MKL_ENABLE_INSTRUCTIONS=AVX2 limits it" in torch_line({"NPY_DISABLE_CPU_FEATURES": "X86_V4"})
+    assert "limited to AVX2" in torch_line({"NPY_DISABLE_CPU_FEATURES": "X86_V4",
+                                            "MKL_ENABLE_INSTRUCTIONS": "AVX2"})
+
+
 def _kind_in_child(disabled):
     env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=disabled)
     code = ("from numpyvae.commands.bench import load_benchmark\n"
