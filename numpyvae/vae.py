@@ -10,8 +10,9 @@
 The loss is ``-mean_n bound(x_n)`` in nats per example (plus the optional weight decay), and
 ``loss_and_grad`` runs the whole backward pass by hand, in straight-line code: likelihood ->
 decoder -> posterior node (sample, KL, log q) -> encoder.  The two bounds differ only in the
-weights they put on the four terms (``OBJECTIVES`` below).  All parameters live in one flat vector ``params``, the
-gradient in ``grads``; the layers' ``params``/``grads`` dicts are views into them.
+weights they put on the four terms (``OBJECTIVES`` below).  All parameters live in one flat
+vector ``params``, the gradient in ``grads``; the layers' ``params``/``grads`` dicts are views
+into them.
 
 Weight decay ``lam`` adds ``lam/2 ||theta||^2`` to the loss.  Kingma & Welling put a N(0, I)
 prior on all parameters; the per-example objective is then ``mean ELBO + log p(theta) / N_train``,
@@ -240,12 +241,16 @@ class VAE:
     def check_x(self, x, name="x"):
         """Check a minibatch at the public boundary: (N >= 1, D) in the model's dtype, finite,
         in [0, 1] for a Bernoulli decoder.  Returns x."""
-        check_array(x, name, ndim=2, dtype=self.dtype)
+        check_array(x, name, ndim=2, dtype=self.dtype, finite=False)
         if x.shape[1] != self.x_dim:
             raise ValueError(f"{name} must have shape (N, {self.x_dim}), got {x.shape}")
         if x.shape[0] == 0:
             raise ValueError(f"{name} must hold at least one example, got shape {x.shape}")
-        if self.likelihood == "bernoulli" and (np.any(x < 0) or np.any(x > 1)):
+        # Two passes over x for all three checks: min and max are NaN if any entry is NaN.
+        lo, hi = x.min(), x.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"{name} contains NaN or inf")
+        if self.likelihood == "bernoulli" and (lo < 0 or hi > 1):
             raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli decoder")
         return x
 
