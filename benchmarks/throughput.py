@@ -25,6 +25,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -99,17 +100,21 @@ def train_step_time(batch, hidden, repeats=30):
     return _median_time(step, repeats, warmup=5)
 
 
-def step_breakdown(shapes_gflops, batch=128, hidden=400, repeats=40):
+def step_breakdown(batch=128, hidden=400, repeats=40, rounds=5):
     """Median ms of the step's parts at this size: forward+backward, the Adam update, and the
-    matrix products alone (from ``shapes_gflops``, their rate measured by model_shapes_rate);
+    11 matrix products alone (``step_compare.products_runner``), timed in interleaved rounds so
+    that a change of the machine's speed reaches all three alike (medians over the rounds);
     the rest of forward+backward is activations, the loss, bias terms and Python."""
     import numpy as np
     model, opt, x, rng = _step_setup(batch, hidden)
     eps = rng.standard_normal((1, batch, Z_DIM), dtype=np.float32)
-    fb = _median_time(lambda: model.forward_backward(x, eps), repeats, warmup=5)
-    adam = _median_time(lambda: opt.step(model.params, model.grads), repeats, warmup=5)
-    products = step_flops(batch, hidden) / (shapes_gflops * 1e9)
-    return {"forward_backward_ms": fb * 1e3, "adam_ms": adam * 1e3, "products_ms": products * 1e3}
+    parts = step_compare.interleaved(
+        {"fb": lambda: model.forward_backward(x, eps),
+         "adam": lambda: opt.step(model.params, model.grads),
+         "products": step_compare.products_runner(batch, hidden, rng)},
+        rounds=rounds, reps=max(1, repeats // rounds), pause=0.05)
+    ms = {k: statistics.median(v) * 1e3 for k, v in parts.items()}
+    return {"forward_backward_ms": ms["fb"], "adam_ms": ms["adam"], "products_ms": ms["products"]}
 
 
 def epoch_time(batch=128, hidden=400, n=60_000):
@@ -182,9 +187,7 @@ def child_main(spec):
         out["epoch_s"], out["first_epoch_s"] = epoch_time(n=spec["epoch_n"])
         out["epoch_n"] = spec["epoch_n"]
         out["step128_ms"] = train_step_time(128, 400, repeats=spec["repeats"]) * 1e3
-        row = next((r for r in rows if (r["batch"], r["hidden"]) == (128, 400)), None)
-        rate = row["shapes_gflops"] if row else model_shapes_rate(128, 400)
-        out["breakdown"] = step_breakdown(rate, repeats=spec["repeats"])
+        out["breakdown"] = step_breakdown(repeats=spec["repeats"])
     if spec.get("loglik"):
         out["loglik"] = loglik_rate(n_images=spec["loglik_images"], k=spec["loglik_k"])
     if spec.get("classroom"):
