@@ -38,19 +38,9 @@ def test_a_split_update_is_bit_identical(name, n_parts, parts):
     assert not np.array_equal(p1, p0)
 
 
-@pytest.fixture
-def block():
-    """Set optim.BLOCK for one test and restore it after."""
-    before = optim.BLOCK
-    def use(n):
-        optim.BLOCK = n
-    yield use
-    optim.BLOCK = before
-
-
 @pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
 @pytest.mark.parametrize("n_parts", [1, 3])
-def test_a_blocked_update_is_bit_identical_to_whole_vector_passes(name, n_parts, parts, block):
+def test_a_blocked_update_is_bit_identical_to_whole_vector_passes(name, n_parts, parts, monkeypatch):
     rng = np.random.default_rng(1)
     size = 20_011                       # prime: no block size or part count divides it
     p0 = rng.standard_normal(size).astype(np.float32)
@@ -58,7 +48,7 @@ def test_a_blocked_update_is_bit_identical_to_whole_vector_passes(name, n_parts,
     parts(n_parts)
     results = []
     for b in (10**9, 4099, 7):          # whole slices; blocks that do not divide them
-        block(b)
+        monkeypatch.setattr(optim, "BLOCK", b)
         o, p = optim.make(name, 1e-2), p0.copy()
         for g in grads:
             o.step(p, g)
