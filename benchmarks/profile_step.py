@@ -28,7 +28,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--hidden", type=int, default=400)
+    p.add_argument("--hidden", type=int, nargs="+", default=[400])
+    p.add_argument("--z-dim", type=int, default=20)
     args = p.parse_args(argv)
 
     import numpyvae as nv               # first: it sets OPENBLAS_THREAD_TIMEOUT before NumPy loads
@@ -40,7 +41,7 @@ def main(argv=None):
     _threads.set_blas_threads(args.threads)
 
     rng = np.random.default_rng(0)
-    model = nv.VAE(784, [args.hidden], 20, rng=rng)
+    model = nv.VAE(784, args.hidden, args.z_dim, rng=rng)
     opt = nv.optim.Adam(1e-3)
     x = (rng.random((args.batch, 784)) < 0.3).astype(np.float32)
 
@@ -70,7 +71,7 @@ def main(argv=None):
                     wrap(mod, name)
 
     def step():                      # the trainer's step: x is checked once, before training
-        eps = rng.standard_normal((1, args.batch, 20), dtype=np.float32)
+        eps = rng.standard_normal((1, args.batch, args.z_dim), dtype=np.float32)
         model.forward_backward(x, eps)
         stack.append("adam")
         t = time.perf_counter()
@@ -90,6 +91,7 @@ def main(argv=None):
     top = {k: v for k, v in per.items() if k not in nested}
     glue = total / args.steps * 1e3 - sum(top.values())
     print(f"profile of {args.steps} steps, batch {args.batch}, hidden {args.hidden}, "
+          f"z {args.z_dim}, "
           f"{args.threads} thread(s): {total / args.steps * 1e3:.2f} ms/step")
     for k, v in sorted(top.items(), key=lambda kv: -kv[1]):
         print(f"  {k:40s} {v:7.3f} ms")
