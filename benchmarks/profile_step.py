@@ -1,6 +1,7 @@
 """Where one training step's time goes, measured inside real steps.
 
-    python benchmarks/profile_step.py [--steps 200] [--threads 1] [--batch 128] [--hidden 400]
+    python benchmarks/profile_step.py [--steps 200] [--threads 1] [--batch 128] [--hidden 400 ...]
+                                      [--z-dim 20]
 
 Issue 15's model (784-H-20 VAE, ReLU, Bernoulli decoder, Adam, batch 128, float32).  Every kernel
 the step calls through a module attribute (``functional``, ``distributions``, ``reparam``; vae.py,
