@@ -153,7 +153,7 @@ def loglik_rate(n_images=20, k=5000, hidden=400):
     seconds = time.perf_counter() - t
     flops = n_images * k * (sample_flops(hidden) + 2 * X_DIM * hidden / k)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "gflops": flops / seconds / 1e9, "peak_mib": peak_mib,
+    return {"k": k, "seconds": seconds, "gflops": flops / seconds / 1e9, "peak_mib": peak_mib,
             "images_per_s_at_k": n_images / seconds,
             "extrapolated_10k_test_s": seconds * 10_000 / n_images}
 
@@ -321,10 +321,11 @@ def format_results(results):
                          f"{b['adam_ms']:.2f} ms")
         if "loglik" in r:
             ll = r["loglik"]
-            lines.append(f"log-likelihood k=5000: {ll['gflops']:.1f} GFLOP/s "
+            k = ll.get("k", 5000)                 # results saved before "k" was kept had 5000
+            lines.append(f"log-likelihood k={k}: {ll['gflops']:.1f} GFLOP/s "
                          f"({ll['gflops'] / rate:.2f} x sgemm; target ≥ "
                          f"{TARGETS['loglik_over_sgemm']:.2f}), peak RSS {ll['peak_mib']:.0f} MiB, "
-                         f"10k test images ~ {ll['extrapolated_10k_test_s']:.0f} s")
+                         f"10k test images at k={k} ~ {ll['extrapolated_10k_test_s']:.0f} s")
         if "classroom_s" in r:
             lines.append(f"classroom estimator experiment (N up to 1e5, 100 reps): "
                          f"{r['classroom_s']:.3f} s")

@@ -24,12 +24,13 @@ def quick_run(tmp_path_factory):
 
 def test_bench_quick_runs_and_reports_every_section(quick_run):
     text, results = quick_run
-    for words in ("ms/step", "sgemm", "epoch of", "in parts", "log-likelihood k=5000", "classroom"):
+    for words in ("ms/step", "sgemm", "epoch of", "in parts", "classroom",
+                  "log-likelihood k=500:", "10k test images at k=500 "):   # --quick's k, said as such
         assert words in text, words
     r = results[0]
     assert r["threads"] == 1 and r["sgemm_gflops"] > 0
     assert all(s["ms_per_step"] > 0 and s["model_gflops"] > 0 for s in r["steps"])
-    assert r["loglik"]["peak_mib"] > 0 and r["epoch_s"] > 0
+    assert r["loglik"]["peak_mib"] > 0 and r["loglik"]["k"] == 500 and r["epoch_s"] > 0
     assert all(v > 0 for v in r["breakdown"].values())
 
 
