@@ -64,9 +64,10 @@ def chunk_sizes(model, k, budget=MEMORY_BUDGET):
 
     A chunk holds about ``CACHE_BYTES / (4 D)`` (sample, example) pairs (~670 for MNIST):
     enough rows for the decoder's matrix products to run near the sgemm rate, and few enough
-    that the (pairs, D) logits stay in the CPU cache while the likelihood's elementwise passes
-    run over them.  (Chunks as large as memory allows ran at half the speed: every elementwise
-    pass then streamed from main memory.)  ``budget`` caps the temporaries: per pair a forward
+    that the (pairs, D) decoder output stays in the CPU's last-level cache.  (Chunks as large as
+    memory allows ran at half the speed: every elementwise pass then streamed from main memory.)
+    ``VAE.log_weights`` then takes the likelihood of a chunk in smaller blocks, which fit L2
+    (``vae.LIKELIHOOD_BLOCK``).  ``budget`` caps the temporaries: per pair a forward
     pass holds the decoder's output and hidden layers, the encoder's output and z, each
     counted twice (caches, temporaries), plus the float64 log-weight."""
     widths = model.x_dim * 2 + sum(model.hidden_dims) + 4 * model.z_dim
