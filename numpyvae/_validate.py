@@ -45,6 +45,18 @@ def check_array(x, name, *, ndim=None, dtype=None, finite=True, shape=None):
     return x
 
 
+def check_data_values(x, name, *, unit_interval=False, why=""):
+    """Check a data array's values: no NaN or inf, and with ``unit_interval`` every entry in
+    [0, 1] (else ``ValueError`` "{name} must lie in [0, 1]{why}").  Two passes over ``x``, its min
+    and max, which are NaN when any entry is NaN.  ``x`` must hold at least one entry."""
+    lo, hi = x.min(), x.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or inf")
+    if unit_interval and (lo < 0 or hi > 1):
+        raise ValueError(f"{name} must lie in [0, 1]{why}")
+    return x
+
+
 def check_positive_int(v, name, *, allow_zero=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__}")

@@ -39,7 +39,8 @@ import numpy as np
 
 from . import distributions as D
 from . import functional as F
-from ._validate import check_array, check_positive_float, check_positive_int, check_rng
+from ._validate import (check_array, check_data_values, check_positive_float, check_positive_int,
+                        check_rng)
 from .layers import ACTIVATIONS, Dense, Layer, bind_flat
 from .optim import Adam, Optimizer
 
@@ -209,12 +210,11 @@ class Autoencoder:
         return (0,)
 
     def check_x(self, x, name="x"):
-        check_array(x, name, ndim=2, dtype=self.dtype)
+        check_array(x, name, ndim=2, dtype=self.dtype, finite=False)
         if x.shape[1] != self.x_dim or x.shape[0] == 0:
             raise ValueError(f"{name} must have shape (N, {self.x_dim}) with N > 0, got {x.shape}")
-        if self.output == "bernoulli" and (np.any(x < 0) or np.any(x > 1)):
-            raise ValueError(f"{name} must lie in [0, 1] for output='bernoulli'")
-        return x
+        return check_data_values(x, name, unit_interval=self.output == "bernoulli",
+                                 why=" for output='bernoulli'")
 
     def _check_h(self, h):
         check_array(h, "h", ndim=2, dtype=self.dtype)

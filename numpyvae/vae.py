@@ -25,7 +25,8 @@ import numpy as np
 from . import distributions as D
 from . import functional as F
 from . import posterior as Q
-from ._validate import check_array, check_positive_float, check_positive_int, check_rng
+from ._validate import (check_array, check_data_values, check_positive_float,
+                        check_positive_int, check_rng)
 from .layers import ACTIVATIONS, bind_flat, mlp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -251,13 +252,8 @@ class VAE:
             raise ValueError(f"{name} must have shape (N, {self.x_dim}), got {x.shape}")
         if x.shape[0] == 0:
             raise ValueError(f"{name} must hold at least one example, got shape {x.shape}")
-        # Two passes over x for all three checks: min and max are NaN if any entry is NaN.
-        lo, hi = x.min(), x.max()
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError(f"{name} contains NaN or inf")
-        if self.likelihood == "bernoulli" and (lo < 0 or hi > 1):
-            raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli decoder")
-        return x
+        return check_data_values(x, name, unit_interval=self.likelihood == "bernoulli",
+                                 why=" for a Bernoulli decoder")
 
     def noise(self, x, rng=None, eps=None, n_samples=1):
         """Check x, and return the noise for it: ``eps`` (S, N, k) checked, or S = ``n_samples``

@@ -203,15 +203,19 @@ def _one_bad(v):
     return x
 
 
+@pytest.mark.parametrize("model", ["vae", "autoencoder"])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("x,says", [
     (_one_bad(np.nan), "x contains NaN or inf"), (_one_bad(np.inf), "x contains NaN or inf"),
     (_one_bad(-np.inf), "x contains NaN or inf"), (_one_bad(1.5), "must lie in"),
     (_one_bad(-1e-7), "must lie in")])
-def test_one_bad_entry_is_named_by_what_is_wrong(likelihood, x, says):
-    """check_x reads min and max only: one NaN or inf anywhere is still named as such, and the
-    [0, 1] range is a Bernoulli decoder's alone."""
-    model = nv.VAE(6, [5], 2, rng=np.random.default_rng(0), likelihood=likelihood)
+def test_one_bad_entry_is_named_by_what_is_wrong(model, likelihood, x, says):
+    """check_x reads min and max only (_validate.check_data_values): one NaN or inf anywhere is
+    still named as such, and the [0, 1] range is a Bernoulli decoder's alone."""
+    if model == "vae":
+        model = nv.VAE(6, [5], 2, rng=np.random.default_rng(0), likelihood=likelihood)
+    else:
+        model = nv.autoencoders.Autoencoder(6, 4, output=likelihood, rng=np.random.default_rng(0))
     if likelihood == "gaussian" and says == "must lie in":
         assert model.check_x(x) is x
     else:
