@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from ._validate import check_array
+from ._validate import check_array, check_data_values
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -35,8 +35,8 @@ def _check_pair(x, y, name_x, name_y, finite=False):
 
 
 def _check_targets(x):
-    if np.any(x < 0) or np.any(x > 1):
-        raise ValueError("x (Bernoulli targets) must lie in [0, 1]")
+    if x.size:                                   # an empty x has nothing to check
+        check_data_values(x, "x (Bernoulli targets)", unit_interval=True)
 
 
 def upstream(dout, shape, dtype):
