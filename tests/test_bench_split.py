@@ -138,3 +138,26 @@ def test_interleaved_rounds_rotate_the_order_and_ratios_are_per_round(sc):
     r = sc.ratio_summary([2.0, 3.0, 10.0], [1.0, 1.0, 4.0])
     assert r == {"ratio": 2.5, "lo": 2.0, "hi": 3.0}
     assert sc.summary([0.001, 0.003, 0.002]) == {"ms": 2.0, "lo": 1.0, "hi": 3.0}
+
+
+def test_step_floor_times_adam_against_the_products(monkeypatch, capsys):
+    """benchmarks/step_floor.py (issue 15's budget: Adam alone against 0.25 x the products) runs
+    and prints each part against the products; no time is asserted."""
+    import importlib
+    import sys
+    from pathlib import Path
+    from numpyvae import _threads
+    from numpyvae.commands.bench import find_benchmark
+    monkeypatch.syspath_prepend(str(Path(find_benchmark()).parent))
+    floor = importlib.import_module("step_floor")
+    before = _threads.workers()
+    try:
+        floor.main(["--threads", "1", "--rounds", "1", "--reps", "1"])
+    finally:
+        _threads.set_blas_threads(before)
+        sys.modules.pop("step_floor", None)
+    text = capsys.readouterr().out
+    for name in ("products", "adam", "one pass", "step"):
+        assert f"  {name}" in text and "÷ products" in text, name
+    assert "machine kind:" in text
+    assert "Adam alone is " in text and ("over the 0.25" in text or "within the 0.25" in text)
