@@ -3,6 +3,7 @@
     save(path, params=..., optimizer_state=..., rng_state=..., meta=...)
     load(path) -> Checkpoint(params, optimizer_state, rng_state, meta)
     atomic_write_text(path, text)        the same temp-file + fsync + os.replace, for text files
+    atomic_write_bytes(path, data)       ... and for bytes (the figures)
 
 Inside the zip:
 
@@ -71,6 +72,21 @@ def _atomic_write(path, write, suffix):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def _fsync_folder(folder):
+    """fsync the folder so the rename itself survives a power cut (where the OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass                                   # some file systems refuse fsync on a folder
+    finally:
+        os.close(fd)
 
 
 def _umask():
@@ -82,6 +98,11 @@ def _umask():
 def atomic_write_text(path, text):
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     _atomic_write(path, lambda f: f.write(text.encode("utf-8")), ".txt")
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes, e.g. a PNG rendered in memory) to ``path`` atomically."""
+    _atomic_write(path, lambda f: f.write(data), os.path.splitext(os.fspath(path))[1])
 
 
 def save(path, *, params, optimizer_state, rng_state, meta):

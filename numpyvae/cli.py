@@ -53,14 +53,82 @@ def build_parser():
     return parser
 
 
+MAX_THREADS = 1024
+
+
+def check_flag(value, flag, lo, hi=None):
+    """``value`` (a number from the command line) must lie in [lo, hi] (hi None: no upper
+    bound) and be finite -> value; else ValueError "--flag must be ... from lo to hi, got v"."""
+    import math
+    whole = isinstance(lo, int) and (hi is None or isinstance(hi, int))
+    ok = not isinstance(value, float) or math.isfinite(value)
+    ok = ok and value >= lo and (hi is None or value <= hi)
+    if not ok:
+        kind = "a whole number" if whole else "a number"
+        span = f">= {lo}" if hi is None else f"from {lo} to {hi}"
+        raise ValueError(f"{flag} must be {kind} {span}, got {value}")
+    return value
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, a batch scheduler, ``docker stop``, a closed terminal)
+    outside training, where the trainer's own handler saves a checkpoint first."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _StopSignals:
+    """While active, SIGTERM and SIGHUP raise :class:`Terminated` (as Ctrl-C raises
+    KeyboardInterrupt), so every command ends through the same clean path: a message, the
+    checkpoint kept, exit 128 + the signal's number."""
+
+    SIGNALS = ("SIGTERM", "SIGHUP")
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is not None and signal.getsignal(sig) in (signal.SIG_DFL, None):
+                    self.previous[sig] = signal.signal(sig, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise Terminated(signum)
+
+    def __exit__(self, *exc):
+        import signal
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def signal_name(signum):
+    import signal
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 def main(argv=None):
     from . import _threads          # --threads N: BLAS threads, set before the command runs
     words = sys.argv[1:] if argv is None else list(argv)
-    threads = _threads.threads_from_argv(words)
-    if threads is not None and words and words[0] in _THREADED:   # (bench has its own --threads)
-        _threads.set_blas_threads(threads)
     debug = "--debug" in words         # --debug: a traceback for every error
     words = [w for w in words if w != "--debug"]
+    if words and words[0] in _THREADED:      # (bench has its own --threads)
+        try:
+            threads = _threads_flag(words)
+        except ValueError as err:
+            print(f"numpyvae {words[0]}: error: {err}", file=sys.stderr)
+            return 2
+        if threads is not None:
+            _threads.set_blas_threads(threads)
     parser = build_parser()
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of any error")
@@ -69,7 +137,11 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        with _StopSignals():
+            return int(args._run(args) or 0)
+    except Terminated as stop:
+        print(f"numpyvae {args.command}: stopped by {signal_name(stop.signum)}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -85,6 +157,27 @@ def main(argv=None):
         print(f"numpyvae {args.command}: internal error (a bug in numpyvae, please report it "
               f"with the traceback above)", file=sys.stderr)
         return 1
+
+
+def _threads_flag(words):
+    """The N of ``--threads N`` / ``--threads=N`` checked against 1..MAX_THREADS -> int or None
+    (absent).  Not a whole number -> None: argparse then reports it."""
+    from . import _threads
+    for i, a in enumerate(words):
+        if a == "--":
+            break
+        if a == "--threads" and i + 1 < len(words):
+            text = words[i + 1]
+        elif a.startswith("--threads="):
+            text = a.split("=", 1)[1]
+        else:
+            continue
+        try:
+            n = int(text)
+        except ValueError:
+            return None
+        return _threads.check_threads(check_flag(n, "--threads", 1, MAX_THREADS))
+    return None
 
 
 def _users_mistake(err):

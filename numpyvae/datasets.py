@@ -40,7 +40,7 @@ from .shapes import SHAPE_NAMES, make_shapes, render_shapes
 __all__ = ["load_mnist", "binarize_dynamic", "load_frey_face", "make_shapes", "render_shapes",
            "load_dataset", "Dataset", "DatasetError", "download", "data_root", "frey_test_mask",
            "BASE_URLS", "FILES", "MNIST_SHAPE", "FREY_SHAPE", "SHAPE_NAMES",
-           "DATASET_NAMES", "SPLITS"]
+           "DATASET_NAMES", "SPLITS", "fingerprint", "fingerprint_mismatch"]
 
 MNIST_SHAPE = (28, 28)
 FREY_SHAPE = (28, 20)
@@ -254,3 +254,70 @@ def load_dataset(name, split, *, binarize=None, data_dir=None, rng=None, n=None,
     if binarize == "dynamic" and name != "mnist":
         x = binarize_dynamic(x, rng)
     return Dataset(x, labels, image_shape, name, factors, split)
+
+
+# ----------------------------------------------------------------------------- fingerprints
+def _source_files(name, split, binarize):
+    """The files (paths under the data directory, each a list of accepted names) that
+    ``load_dataset(name, split, binarize=...)`` reads; none for the generated shapes."""
+    if name == "frey-face":
+        return [["frey_face/frey_rawface.mat"]]
+    if name == "binarized-mnist" or binarize == "static":
+        stem = f"binarized_mnist/binarized_mnist_{_AMAT_PARTS[split][0]}.amat"
+        return [[stem + ".gz", stem]]
+    stem = _IDX_PARTS[_MNIST_ROWS[split][0]][0]
+    return [[f"mnist/{stem}-{kind}.gz", f"mnist/{stem}-{kind}"]
+            for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+
+
+_HASHES = {}                 # (path, size, mtime_ns) -> sha256, so a file is read once per process
+
+
+def _sha256_file(path):
+    import hashlib
+    import os
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def fingerprint(data, binarize=None, data_dir=None):
+    """What a run's data were, to store in its checkpoint -> ({key: sha256 hex}, warnings).
+
+    data : a Dataset from ``load_dataset``.  For MNIST, binarized MNIST and Frey Face the keys
+    are the files read (paths under the data directory, e.g. "frey_face/frey_rawface.mat") and
+    the values their sha256, so any change to a file shows, whichever rows a run takes.  For
+    the generated shapes the key is "shapes <split> <N>" and the value the sha256 of ``data.x``.
+    ``warnings``: one line for each file whose sha256 differs from the published file's (FILES),
+    for the caller to report: such a file is used, but not silently."""
+    import hashlib
+    if data.name == "shapes":
+        x = np.ascontiguousarray(data.x)
+        return {f"shapes {data.split} {len(data)}": hashlib.sha256(x.data).hexdigest()}, []
+    prints, warnings = {}, []
+    for names in _source_files(data.name, data.split, binarize):
+        path = find_file(names, data_dir, download=False)
+        key = next(n for n in names if str(path).endswith(n))
+        prints[key] = _sha256_file(path)
+        if key in FILES and FILES[key][1] != prints[key]:
+            warnings.append(f"{path}: sha256 {prints[key][:12]}... differs from the published "
+                            f"file's {FILES[key][1][:12]}... (a changed or other copy); used as it is")
+    return prints, warnings
+
+
+def fingerprint_mismatch(recorded, current):
+    """The first difference between two ``fingerprint`` dicts, as a phrase, or None.  Only keys
+    in both are compared (a run's evaluation may read another split's files)."""
+    if not isinstance(recorded, dict):
+        return None
+    for key in sorted(set(recorded) & set(current)):
+        if recorded[key] != current[key]:
+            return (f"{key} has sha256 {str(current[key])[:12]}..., the checkpoint was trained on "
+                    f"{str(recorded[key])[:12]}...")
+    return None

@@ -30,6 +30,7 @@ from . import _threads
 from ._validate import check_positive_int, check_rng
 
 MEMORY_BUDGET = 256 * 2**20     # bytes of temporaries per chunk of log_likelihood (well < 1 GB)
+MAX_K = 10**7                   # importance samples: 80 MB of log-weights per example, hours of work
 
 # What a Bernoulli decoder's numbers are on grey levels: log_likelihood's warning, the
 # "note" of ``numpyvae evaluate``'s evaluate.json and its printout, and the run's report.md.
@@ -92,6 +93,9 @@ def log_likelihood(model, x, k=5000, rng=None, *, batch_size=None, chunk=None,
     """
     model.check_x(x)
     k = check_positive_int(k, "k")
+    if k > MAX_K:                  # refused before anything is allocated (k float64 per example)
+        raise ValueError(f"k must be at most {MAX_K:,} (it holds k log-weights of 8 bytes per "
+                         f"example and takes k decoder passes), got {k:,}")
     check_rng(rng)
     auto_n, auto_s = chunk_sizes(model, k, budget)
     n_chunk = auto_n if batch_size is None else check_positive_int(batch_size, "batch_size")

@@ -176,10 +176,24 @@ def check_model(model, x, eps=None, rng=None, h=1e-5, threshold=1e-6, params=Non
             and ``loss_and_grad(x, eps=eps, **kwargs) -> (loss, grad)``; e.g. a float64 VAE.
     eps   : the fixed noise; drawn once from ``rng`` with ``model.noise_shape(x, ...)`` if None
     params: restrict the check to these parameter names (default: all)
+    h     : the finite-difference step, in [1e-10, 0.1] (smaller steps drown in rounding)
+    threshold : the relative error below which a parameter passes, in (0, 1)
     -> CheckReport with the worst relative error per named parameter
+    Unknown names in ``params``, an empty ``params``, or a nonsense ``h`` or ``threshold`` raise
+    ValueError: a check that checks nothing must not pass.
     """
     _require_float64(model.params, "model.params")
     _require_float64(x, "x")
+    _check_step_and_threshold(h, threshold)
+    names = model.named_params()
+    if params is not None:
+        if isinstance(params, str) or not all(isinstance(p, str) for p in params):
+            raise TypeError(f"params must be a list of parameter names, got {params!r}")
+        params = list(params)
+        unknown = [p for p in params if p not in names]
+        if unknown or not params:
+            raise ValueError(f"params: {'no names given' if not params else 'unknown name(s) ' + ', '.join(map(repr, unknown))}; "
+                             f"the model's parameters are {', '.join(names)}")
     rng = np.random.default_rng(0) if rng is None else rng
     if eps is None:
         eps = rng.standard_normal(model.noise_shape(x, **kwargs))
@@ -187,7 +201,6 @@ def check_model(model, x, eps=None, rng=None, h=1e-5, threshold=1e-6, params=Non
     model.loss_and_grad(x, eps=eps, **kwargs)
     analytic = {name: g.copy() for name, g in model.named_grads().items()}
     loss_fn = getattr(model, "loss", None) or (lambda x, eps, **kw: model.loss_and_grad(x, eps=eps, **kw)[0])
-    names = model.named_params()
     report = CheckReport(threshold=threshold)
     for name, view in names.items():
         if params is not None and name not in params:
@@ -199,6 +212,16 @@ def check_model(model, x, eps=None, rng=None, h=1e-5, threshold=1e-6, params=Non
 
         report.add(name, gview, numerical_gradient(f, view, h=h))
     return report
+
+
+def _check_step_and_threshold(h, threshold):
+    """ValueError unless 1e-10 <= h <= 0.1 and 0 < threshold < 1 (both finite real numbers)."""
+    import numbers
+    for name, v, ok in (("h", h, lambda v: 1e-10 <= v <= 0.1),
+                        ("threshold", threshold, lambda v: 0 < v < 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not ok(float(v)):
+            span = "from 1e-10 to 0.1" if name == "h" else "between 0 and 1"
+            raise ValueError(f"{name} must be a number {span}, got {v!r}")
 
 
 __all__ = ["numerical_gradient", "rel_error", "check_layer", "check_model", "CheckReport"]

@@ -36,6 +36,7 @@ class Optimizer:
     """Base class: ``step(params, grad)`` updates ``params`` in place."""
 
     _buffers: tuple = ()
+    _nonnegative: tuple = ()         # state vectors that are sums of squares
 
     def __init__(self, lr):
         self.lr = check_positive_float(lr, "lr")
@@ -46,12 +47,25 @@ class Optimizer:
         """Check everything before any state is touched: a step that raises changes nothing."""
         check_array(params, "params", ndim=1, finite=False)
         check_array(grad, "grad", shape=params.shape, dtype=params.dtype, finite=False)
-        # NaN/inf, checked on the --threads N slices at once.  (Not with a BLAS dot product:
-        # that wakes the BLAS threads, which then spin on the cores the update runs on.)
-        finite = []
-        _threads.run_split(lambda s: finite.append(bool(np.isfinite(grad[s]).all())), grad.size)
-        if not all(finite):
+        # NaN/inf and the largest |entry| of grad and params, from their min and max on the
+        # --threads N slices at once (a NaN anywhere makes a min or max NaN; no temporaries).
+        # (Not with a BLAS dot product: that wakes the BLAS threads, which then spin on the
+        # cores the update runs on.)
+        ends = []
+        if grad.size:
+            _threads.run_split(lambda s: ends.append(
+                (grad[s].min(), grad[s].max(), params[s].min(), params[s].max())), grad.size)
+        # (every slice's ends are tested: Python's max() skips a NaN depending on order)
+        if not all(math.isfinite(float(v)) for e in ends for v in e[:2]):
             raise ValueError("grad contains NaN or inf")
+        if not all(math.isfinite(float(v)) for e in ends for v in e[2:]):
+            raise ValueError("params contains NaN or inf: the run diverged before this step")
+        g = max((max(-float(e[0]), float(e[1])) for e in ends), default=0.0)
+        p = max((max(-float(e[2]), float(e[3])) for e in ends), default=0.0)
+        if self._largest_change(g, p) >= float(np.finfo(params.dtype).max) / 2:
+            raise ValueError(f"this step would make the parameters or the optimizer's state "
+                             f"non-finite in {params.dtype} (|grad| up to {g:.3g}, lr "
+                             f"{self.lr:.3g}): nothing was changed; the run diverged")
         if not params.flags.writeable:
             raise ValueError("params must be writeable (the update is in place)")
         if self.state and self.state["scratch"].shape != params.shape:
@@ -60,6 +74,11 @@ class Optimizer:
         if not self.state:
             self.state = {name: np.zeros_like(params) for name in self._buffers}
             self.state["scratch"] = np.empty_like(params)
+
+    def _largest_change(self, g, p):
+        """An upper bound on the |entries| this step can leave in the parameters or the state,
+        from the largest |gradient| ``g`` and |parameter| ``p`` (the overflow check)."""
+        return p + self.lr * g
 
     def step(self, params, grad):
         self._check(params, grad)
@@ -101,6 +120,11 @@ class Optimizer:
             if arr.shape != params.shape or arr.dtype != params.dtype:
                 raise ValueError(f"optimizer state {key!r} has shape {arr.shape}/{arr.dtype}, "
                                  f"expected {params.shape}/{params.dtype}")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"optimizer state {key!r} holds NaN or inf")
+            if name in self._nonnegative and arr.size and arr.min() < 0:
+                raise ValueError(f"optimizer state {key!r} holds negative entries (a sum of "
+                                 "squares cannot)")
             state[name] = arr.copy()
         t = np.asarray(d["opt_t"])
         if t.shape != () or not np.issubdtype(t.dtype, np.integer) or int(t) < 0:
@@ -131,6 +155,10 @@ class Momentum(Optimizer):
         if self.beta >= 1:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
 
+    def _largest_change(self, g, p):
+        v = g / (1.0 - self.beta)        # |v| <= max |g| / (1 - beta) over the run
+        return max(v, p + self.lr * v)
+
     def _update(self, params, grad, state):
         v, tmp = state["v"], state["scratch"]
         v *= self.beta
@@ -145,10 +173,16 @@ class Adagrad(Optimizer):
     "global stepsize" (they chose it from {0.01, 0.02, 0.1})."""
 
     _buffers = ("G",)
+    _nonnegative = ("G",)
 
     def __init__(self, lr=0.01, eps=1e-8):
         super().__init__(lr)
         self.eps = check_positive_float(eps, "eps")
+
+    def _largest_change(self, g, p):
+        if g >= 1e150:
+            return math.inf
+        return max(g * g, p + self.lr * g / self.eps)
 
     def _update(self, params, grad, state):
         G, tmp = state["G"], state["scratch"]
@@ -176,6 +210,7 @@ class Adam(Optimizer):
     """
 
     _buffers = ("M", "V")
+    _nonnegative = ("V",)
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
@@ -184,6 +219,14 @@ class Adam(Optimizer):
         if self.beta1 >= 1 or self.beta2 >= 1:
             raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1}, {beta2}")
         self.eps = check_positive_float(eps, "eps")
+
+    def _largest_change(self, g, p):
+        # V <= max g^2 / (1 - b2) and M <= max |g| / (1 - b1) over the run; the step itself
+        # is at most about lr / sqrt(1 - b2) per entry
+        if g >= 1e150:
+            return math.inf
+        return max(g * g / (1.0 - self.beta2), g / (1.0 - self.beta1),
+                   p + self.lr / math.sqrt(1.0 - self.beta2))
 
     def _update(self, params, grad, state):
         M, V, tmp = state["M"], state["V"], state["scratch"]

@@ -28,8 +28,13 @@ Every column except ``seconds`` (training wall time so far) is the same, bit for
 same seed on the same machine.  With the IWAE objective, train_elbo holds the IWAE bound and
 train_recon/train_kl are NaN (the test columns are always the L = 1 ELBO).
 
-Ctrl-C: the first one lets the current step finish, saves a checkpoint and raises
-TrainingInterrupted (a KeyboardInterrupt); a second one aborts at once without saving.
+Ctrl-C, SIGTERM or SIGHUP: the first one lets the current step finish, saves a checkpoint and
+raises TrainingInterrupted (a KeyboardInterrupt, with the signal's number); a second one aborts
+at once without saving.
+
+Divergence: a non-finite loss, gradient, parameter or test ELBO raises TrainingDiverged naming
+the step.  A checkpoint is written only with finite parameters and metrics, so the one on disk
+after a divergence is the last finite one.
 """
 from __future__ import annotations
 
@@ -55,15 +60,21 @@ CHECKPOINT_NAME, METRICS_NAME = "checkpoint.npz", "metrics.csv"
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``train``: a checkpoint was saved at ``path`` (None without ``out_dir``)."""
+    """Ctrl-C (or SIGTERM, SIGHUP: ``signum``) during ``train``: a checkpoint was saved at
+    ``path`` (None without ``out_dir``)."""
 
-    def __init__(self, path, state):
+    def __init__(self, path, state, signum=signal.SIGINT):
         super().__init__(f"interrupted at step {state.step}")
-        self.path, self.state = path, state
+        self.path, self.state, self.signum = path, state, int(signum)
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss, the parameters or the test ELBO became NaN or infinite at ``step``.  Nothing
+    non-finite was saved: the checkpoint on disk (if any) is the last finite one."""
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass
@@ -253,6 +264,7 @@ def train(model, optimizer, x_train, x_test, config, rng, out_dir=None, *, state
 
     def save():
         if path is not None:
+            _check_finite(model, state)            # never save a diverged model
             save_checkpoint(path, model, optimizer, rng, config, state, run)
 
     with _DeferSigint() as sigint:
@@ -263,8 +275,23 @@ def train(model, optimizer, x_train, x_test, config, rng, out_dir=None, *, state
             if sigint.forced:          # a second Ctrl-C mid-step: the state may be torn
                 raise
             save()
-            raise TrainingInterrupted(path, state) from None
+            raise TrainingInterrupted(path, state, sigint.signum or signal.SIGINT) from None
     return state
+
+
+def _check_finite(model, state):
+    """TrainingDiverged naming the step if the parameters or the last epoch's metrics are not
+    finite (one pass over the parameters, at checkpoint time only)."""
+    if not np.isfinite(model.params).all():
+        raise TrainingDiverged(f"training diverged: the parameters are non-finite after step "
+                               f"{state.step}", state.step)
+    if state.history:
+        row = state.history[-1]
+        bad = [k for k in ("train_elbo", "test_elbo", "test_recon", "test_kl")
+               if not math.isfinite(row[k])]
+        if bad:
+            raise TrainingDiverged(f"training diverged: {bad[0]} is {row[bad[0]]} at the end of "
+                                   f"epoch {row['epoch']} (step {row['step']})", row["step"])
 
 
 def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, progress,
@@ -292,12 +319,18 @@ def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, 
             except ValueError as err:  # ... only if the parameters really are non-finite
                 if np.isfinite(model.params).all():
                     raise              # a genuine bug: keep its own message and traceback
-                raise TrainingDiverged(f"training diverged at step {state.step + 1} ({err}); "
-                                       "try a smaller learning rate") from err
+                raise TrainingDiverged(f"training diverged: the parameters are non-finite "
+                                       f"before step {state.step + 1}", state.step + 1) from None
             if not math.isfinite(r["loss"]):
                 raise TrainingDiverged(f"training diverged at step {state.step + 1} (the loss "
-                                       f"is {r['loss']}); try a smaller learning rate")
-            optimizer.step(model.params, model.grads)
+                                       f"is {r['loss']})", state.step + 1)
+            try:
+                optimizer.step(model.params, model.grads)
+            except ValueError as err:  # a gradient or state that would be non-finite
+                if "non-finite" not in str(err) and "NaN or inf" not in str(err):
+                    raise
+                raise TrainingDiverged(f"training diverged at step {state.step + 1} ({err})",
+                                       state.step + 1) from None
             state.batch, state.step = b + 1, state.step + 1
             state.samples_seen += xb.shape[0]
             state.count += xb.shape[0]
@@ -319,6 +352,11 @@ def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, 
                                  *(float(v.mean(dtype=np.float64)) for v in test),
                                  round(state.seconds, 3))))
         state.history.append(row)
+        try:
+            _check_finite(model, state)
+        except TrainingDiverged:
+            state.history.pop()        # the state stays that of the last good step
+            raise
         state.epoch, state.batch, state.count = state.epoch + 1, 0, 0
         state.sums, state.epoch_rng_state = [0.0, 0.0, 0.0], None
         if out_dir is not None:
@@ -343,25 +381,33 @@ def _gather(x, idx, buffer, rng, dynamic):
 
 
 class _DeferSigint:
-    """While active, the first Ctrl-C only sets ``requested`` (the loop stops after the current
-    step, so parameters are never left half-updated); a second one raises at once (``forced``)."""
+    """While active, the first Ctrl-C (SIGINT), SIGTERM or SIGHUP only sets ``requested`` (the
+    loop stops after the current step, so parameters are never left half-updated) and
+    ``signum``; a second one raises at once (``forced``).  SIGTERM is what ``timeout``, batch
+    schedulers and ``docker stop`` send, SIGHUP a closed terminal: both save like Ctrl-C."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
     def __enter__(self):
         self.requested = self.forced = False
-        self.previous = None
+        self.signum = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            for name in self.SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    self.previous[sig] = signal.signal(sig, self._handler)
         return self
 
     def _handler(self, signum, frame):
         if self.requested:
             self.forced = True
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signum = True, signum
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         return False
 
 

@@ -29,6 +29,9 @@ def add_arguments(p):
     p.add_argument("--split", default="test", help="data split (default: test)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
     p.add_argument("--data-dir", help="data folder (default: $NUMPYVAE_DATA or ~/.cache/numpyvae)")
+    p.add_argument("--accept-data-change", action="store_true",
+                   help="evaluate even though the data files differ from those the run was "
+                        "trained on (their sha256 is stored in the checkpoint)")
 
 
 def run(args):
@@ -42,19 +45,22 @@ def run(args):
         kl_per_dim,
         log_likelihood,
     )
-    from .train import load_data, load_run
+    from ..cli import check_flag
+    from ..evaluate import MAX_K
+    from .train import RANGES, check_fingerprint, data_fingerprint, load_data, load_run
 
-    if args.k <= 0:
-        raise ValueError(f"--k must be a positive integer, got {args.k}")
-    if args.n < 0:
-        raise ValueError(f"--n must be >= 0, got {args.n}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    model, opts, _ = load_run(args.run_dir)
+    check_flag(args.k, "--k", 1, MAX_K)
+    check_flag(args.n, "--n", 0, RANGES["n_test"][1])
+    check_flag(args.seed, "--seed", *RANGES["seed"])
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise ValueError(f"--data-dir {args.data_dir} is not an existing folder")
+    model, opts, c = load_run(args.run_dir)
     if args.split not in SPLITS[opts["dataset"]]:
         raise ValueError(f"--split must be one of {', '.join(SPLITS[opts['dataset']])} for "
                          f"{opts['dataset']}, got {args.split!r}")
     data = load_data(opts, args.split, args.n or None, args.data_dir)
+    check_fingerprint(c, data_fingerprint(opts, [data], args.data_dir, "evaluate"),
+                      args.accept_data_change, "evaluate")
     x = data.x
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
@@ -64,7 +70,10 @@ def run(args):
     n_active, activity = active_units(model, x)
     kl = kl_per_dim(model, x)
     seconds = time.perf_counter() - start
-    stderr = float(ll.std(ddof=1) / np.sqrt(len(ll))) if len(ll) > 1 else float("nan")
+    if not (np.isfinite(ll).all() and np.isfinite(elbo).all()):
+        raise ValueError(f"the log-likelihood or ELBO of the run in {args.run_dir} is not finite "
+                         f"(log p(x) {float(ll.mean())}, ELBO {float(elbo.mean())}): the model is "
+                         "degenerate; nothing written")    stderr = float(ll.std(ddof=1) / np.sqrt(len(ll))) if len(ll) > 1 else float("nan")
     result = {"split": args.split, "n": len(ll), "k": args.k, "seed": args.seed,
               "log_likelihood": float(ll.mean()), "stderr": stderr,
               "elbo": float(elbo.mean(dtype=np.float64)), "active_units": n_active,

@@ -44,8 +44,8 @@ def _budget(text):
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (value > 0 and value == int(value)):
-        raise ValueError(f"--budget must be a positive whole number such as 40 or 1e7, "
+    if not (0 < value <= 1e12 and value == int(value)):
+        raise ValueError(f"--budget must be a whole number from 1 to 1e12 such as 40 or 1e7, "
                          f"got {text!r}")
     return int(value)
 
@@ -62,6 +62,17 @@ def run(args):
         raise ValueError(f"NAME must be 'list' or one of {', '.join(EXPERIMENTS)}; "
                          f"got {args.name!r}")
     exp = EXPERIMENTS[args.name]
+    from ..cli import check_flag
+    from ..evaluate import MAX_K
+    from .train import RANGES
+    check_flag(args.seed, "--seed", *RANGES["seed"])
+    for k in args.nz or ():
+        check_flag(k, "--nz", *RANGES["z_dim"])
+    ranges = {"eval_k": (1, MAX_K), "eval_n": RANGES["n_test"]}
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise ValueError(f"--data-dir {args.data_dir} is not an existing folder")
+    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a folder")
     out = args.out or os.path.join("runs", "reproduce" + ("-smoke" if args.smoke else ""),
                                    exp.name)
     extra = {"seed": args.seed}
@@ -76,8 +87,7 @@ def run(args):
     for key in ("eval_k", "eval_n"):
         value = getattr(args, key)
         if value is not None:
-            if value <= 0:
-                raise ValueError(f"--{key.replace('_', '-')} must be positive, got {value}")
+            check_flag(value, f"--{key.replace('_', '-')}", *ranges[key])
             extra[key] = value
     command = " ".join(["numpyvae", "reproduce", *sys.argv[2:]]) if sys.argv[1:2] == [
         "reproduce"] else f"numpyvae reproduce {args.name}"

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 HELP = "draw a grid of samples from the prior of a trained run"
+MAX_SAMPLES = 10000          # a 100 x 100 grid of images: the largest figure that is still a figure
 
 
 def add_arguments(p):
@@ -20,13 +21,12 @@ def add_arguments(p):
 
 
 def run(args):
+    from ..cli import check_flag
     from ..plots.training import plot_samples
-    from .train import load_run
+    from .train import RANGES, load_run
 
-    if args.n <= 0:
-        raise ValueError(f"--n must be a positive integer, got {args.n}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    check_flag(args.n, "--n", 1, MAX_SAMPLES)
+    check_flag(args.seed, "--seed", *RANGES["seed"])
     if args.out is not None:
         _check_out(args.out)
     model, opts, c = load_run(args.run_dir)   # a missing RUN_DIR is named as RUN_DIR

@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 
+from ..cli import check_flag
+
 HELP = "train a VAE (minibatch AEVB) and write metrics, figures, a report and checkpoints"
 
 DATASETS = ("shapes", "mnist", "binarized-mnist", "frey-face")
@@ -46,6 +48,9 @@ def add_arguments(p):
     g.add_argument("--n-train", type=int, metavar="N", help="use the first N training examples")
     g.add_argument("--n-test", type=int, metavar="N", help="use the first N test examples")
     g.add_argument("--data-dir", help="data folder (default: $NUMPYVAE_DATA or ~/.cache/numpyvae)")
+    g.add_argument("--accept-data-change", action="store_true",
+                   help="--resume even though the data files differ from those the checkpoint "
+                        "was trained on (their sha256 is stored in the checkpoint)")
     g = p.add_argument_group("model")
     g.add_argument("--likelihood", choices=("bernoulli", "gaussian"),
                    help="decoder (default: gaussian for frey-face, else bernoulli)")
@@ -111,17 +116,14 @@ def _options(args, saved=None):
             opts["likelihood"] = "gaussian" if opts["dataset"] == "frey-face" else "bernoulli"
         if opts["dataset"] == "frey-face" and "epochs" not in given:
             opts["epochs"] = FREY_EPOCHS     # 20 epochs would be 280 steps: noise, not faces
-    for key in ("z_dim", "batch_size", "epochs", "samples"):
-        _positive(opts[key], key)
-    for h in opts["hidden"]:
-        _positive(h, "hidden")
-    for key in ("n_train", "n_test"):
-        if opts[key] is not None:
-            _positive(opts[key], key)
-    if opts["checkpoint_every"] < 0:
-        raise ValueError(f"--checkpoint-every must be >= 0, got {opts['checkpoint_every']}")
-    if opts["seed"] < 0:
-        raise ValueError(f"--seed must be >= 0, got {opts['seed']}")
+    _check_types(opts)
+    for key, (lo, hi) in RANGES.items():
+        values = opts[key] if isinstance(opts[key], list) else [opts[key]]
+        for v in values:
+            if v is not None:
+                check_flag(v, f"--{_flag(key)}", lo, hi)
+    if not opts["hidden"]:
+        raise ValueError("--hidden needs at least one width")
     if not (opts["lr"] > 0 and np.isfinite(opts["lr"])):
         raise ValueError(f"--lr must be a positive number, got {opts['lr']}")
     if opts["binarize"] == "static" and opts["dataset"] not in ("mnist", "binarized-mnist"):
@@ -133,13 +135,49 @@ def _options(args, saved=None):
     return opts
 
 
+# The range of every whole-number option (None: no upper bound).  The upper bounds are far
+# beyond any VAE this package trains; they turn a typo into a one-line error instead of an
+# allocation that fails (or an overflow deep inside NumPy).
+RANGES = {"z_dim": (1, 4096), "hidden": (1, 65536), "batch_size": (1, 10**7),
+          "epochs": (1, 10**6), "samples": (1, 10**5), "n_train": (1, 10**8),
+          "n_test": (1, 10**8), "seed": (0, 2**32 - 1), "checkpoint_every": (0, 10**9)}
+_TYPES = {"dataset": str, "binarize": str, "likelihood": str, "activation": str,
+          "covariance": str, "optimizer": str, "objective": str, "lr": float}
+_CHOICES = {"dataset": DATASETS, "binarize": ("none", "dynamic", "static"),
+            "likelihood": ("bernoulli", "gaussian"),
+            "activation": ("relu", "tanh", "sigmoid", "softplus"),
+            "covariance": ("diagonal", "full"), "optimizer": ("adam", "adagrad", "sgd", "momentum"),
+            "objective": ("elbo", "iwae")}
+
+
+def _check_types(opts):
+    """The options read back from a checkpoint have the types the command line gives (a
+    damaged checkpoint holding ``lr: "fast"`` is refused here, not deep inside training)."""
+    for key, value in opts.items():
+        if key in RANGES:
+            items = value if key == "hidden" and isinstance(value, list) else [value]
+            ok = all(v is None and key in ("n_train", "n_test")
+                     or isinstance(v, int) and not isinstance(v, bool) for v in items)
+        elif key in _TYPES:
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  if _TYPES[key] is float else isinstance(value, str))
+            ok = ok and (key not in _CHOICES or value in _CHOICES[key])
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"--{_flag(key)} {value!r} is not a valid value (from the "
+                             f"checkpoint's options?)")
+
+
 def command_line(opts, out):
-    """The ``numpyvae train`` command that reproduces a run with options ``opts``."""
+    """The ``numpyvae train`` command that reproduces a run with options ``opts``, quoted for
+    a POSIX shell (paths with spaces)."""
+    import shlex
     words = ["numpyvae", "train"]
     for key, value in opts.items():
         if value is not None:
-            words += [f"--{_flag(key)}", _show(value)]
-    return " ".join(words + ["--out", out])
+            words += [f"--{_flag(key)}", *map(str, value if isinstance(value, list) else [value])]
+    return shlex.join(words + ["--out", str(out)])
 
 
 def _flag(key):
@@ -148,11 +186,6 @@ def _flag(key):
 
 def _show(value):
     return " ".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def _positive(value, key):
-    if value <= 0:
-        raise ValueError(f"--{_flag(key)} must be a positive integer, got {value}")
 
 
 def _weight_decay(text):
@@ -203,6 +236,7 @@ def load_data(opts, split, n=None, data_dir=None):
     if n is not None and opts["dataset"] == "shapes":
         _check_fits_in_memory(n, flag)
     mode = {"none": None, "static": "static", "dynamic": None}[opts["binarize"]]
+    _check_data_files(opts["dataset"], split, mode, data_dir)
     data = load_dataset(opts["dataset"], split, binarize=mode, data_dir=data_dir)
     if n is not None and n > len(data) and opts["dataset"] == "shapes":
         data = load_dataset("shapes", split, n=n)          # more shapes than the standard set
@@ -217,6 +251,78 @@ def load_data(opts, split, n=None, data_dir=None):
         x = binarize_dynamic(data.x, np.random.default_rng([opts["seed"], 2]))
         data = Dataset(x, data.labels, data.image_shape, data.name, data.factors, data.split)
     return data
+
+
+def _check_data_files(name, split, mode, data_dir):
+    """A data file's name taken by a folder is named as such (not "put a copy at <folder>")."""
+    from ..datasets import _source_files, data_root
+    if name == "shapes":
+        return
+    root = data_root(data_dir)
+    for names in _source_files(name, split, mode):
+        for n in names:
+            if os.path.isdir(root / n):
+                raise ValueError(f"{root / n} is a folder, not the data file {os.path.basename(n)}")
+
+
+def data_fingerprint(opts, datasets, data_dir, command):
+    """{file or generated split: sha256} of the data ``datasets`` came from (see
+    ``datasets.fingerprint``); a file that differs from the published one is said on stderr."""
+    from ..datasets import fingerprint
+    mode = "static" if opts["binarize"] == "static" else None
+    prints = {}
+    for data in datasets:
+        found, warnings = fingerprint(data, mode, data_dir)
+        for w in warnings:
+            if w not in _WARNED:
+                _WARNED.add(w)
+                print(f"numpyvae {command}: warning: {w}", file=sys.stderr)
+        prints.update(found)
+    return prints
+
+
+_WARNED = set()
+
+
+def check_fingerprint(checkpoint, current, accept, flag):
+    """ValueError if the data read now differ from those the checkpoint recorded (unless
+    ``accept``: --accept-data-change).  A checkpoint from before fingerprints records none."""
+    from ..datasets import fingerprint_mismatch
+    run = checkpoint.meta.get("run")
+    recorded = run.get("data") if isinstance(run, dict) else None
+    problem = fingerprint_mismatch(recorded, current)
+    if problem and not accept:
+        raise ValueError(f"{flag}: the data differ from those {checkpoint.path} was trained on "
+                         f"({problem}); add --accept-data-change to go on with these data")
+
+
+def check_params_finite(checkpoint):
+    """ValueError if the checkpoint's parameters hold NaN or inf (a diverged or damaged run)."""
+    bad = ~np.isfinite(checkpoint.params)
+    if bad.any():
+        raise ValueError(f"{checkpoint.path}: the checkpoint holds {int(bad.sum())} non-finite "
+                         f"parameter(s) (first at index {int(np.flatnonzero(bad)[0])}): a "
+                         "diverged or damaged run, which cannot be evaluated, sampled or resumed")
+
+
+def _check_model_fits_in_memory(spec):
+    """ValueError naming --hidden/--z-dim if the model's parameters, gradients and optimizer
+    state (about 6 copies of the flat vector) would not fit in the machine's memory."""
+    dims = [spec["x_dim"], *spec["hidden_dims"], spec["z_dim"]]
+    k = spec["z_dim"]
+    out = 2 * k + (k * (k - 1) // 2 if spec["covariance"] == "full" else 0)
+    n = sum(a * b + b for a, b in zip(dims[:-2], dims[1:-1])) + dims[-2] * out + out
+    back = [k, *reversed(spec["hidden_dims"]), 2 * spec["x_dim"]]
+    n += sum(a * b + b for a, b in zip(back[:-1], back[1:]))
+    need = 6 * 4 * n
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > total:
+        raise ValueError(f"--hidden {' '.join(map(str, spec['hidden_dims']))} --z-dim {k}: "
+                         f"about {n:,} parameters need {need / 2**30:.1f} GiB, more than this "
+                         f"machine's memory ({total / 2**30:.1f} GiB); ask for fewer")
 
 
 def _check_fits_in_memory(n, flag, x_dim=784, itemsize=4):
@@ -239,20 +345,30 @@ def build_model(config, rng=None):
 
 
 def load_run(run_dir):
-    """-> (model with the checkpoint's parameters, options dict, Checkpoint)."""
+    """-> (model with the checkpoint's parameters, options dict, Checkpoint).  Everything the
+    caller uses is checked: the options, the image shape, finite parameters."""
     from .. import checkpoint as ckpt
     path = os.path.join(run_dir, "checkpoint.npz")
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"RUN_DIR {run_dir} is not a folder")
     c = ckpt.load(path)
     try:
-        model = build_model(c.meta["model"])
         opts = c.meta["run"]["options"]
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{path}: checkpoint metadata is incomplete ({err})") from None
+        _check_types({k: opts[k] for k in ("dataset", "binarize", "seed")})
+        shape = c.meta["run"]["image_shape"]
+        if not (isinstance(shape, list) and len(shape) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
+            raise ValueError(f"image_shape {shape!r}")
+        model = build_model(c.meta["model"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: checkpoint metadata is damaged or incomplete ({err})") from None
+    if shape[0] * shape[1] != model.x_dim:
+        raise ValueError(f"{path}: checkpoint metadata is damaged: image_shape {shape} does "
+                         f"not hold the model's {model.x_dim} pixels")
     if c.params.shape != model.params.shape:
         raise ValueError(f"{path}: params have shape {c.params.shape}, "
                          f"the model needs {model.params.shape}")
+    check_params_finite(c)
     model.params[...] = c.params
     return model, opts, c
 
@@ -263,13 +379,71 @@ LABELS = {"shapes": ("shape", ("square", "ellipse", "triangle")), "mnist": ("dig
 # ----------------------------------------------------------------------------- run
 
 def run(args):
-    s = _setup(args)                   # checks everything; nothing is written before this
-    with lock_run_folder(s.out):       # one writer per run folder, for the whole run
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues a run and --overwrite starts afresh: give one")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise ValueError(f"--data-dir {args.data_dir} is not an existing folder")
+    given = _options(args)             # the command line's own values, before any file is touched
+    out = args.out or os.path.join("runs", given["dataset"] if args.dataset or not args.resume
+                                   else DEFAULTS["dataset"])
+    created = _missing_folders(out)
+    # one writer per run folder, for the whole run: taken before anything in the folder is
+    # read or judged, so a second 'train' never acts on what the first is about to change
+    with lock_run_folder(out):
+        try:
+            s = _setup(args, out)      # checks everything; nothing is written before this
+        except BaseException:
+            _remove_created(out, created)       # a refused run leaves no folder behind
+            raise
         return _run_locked(args, s)
 
 
+def _missing_folders(out):
+    """The folders that creating ``out`` would make, deepest first."""
+    made, path = [], os.path.abspath(out)
+    while not os.path.exists(path):
+        made.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return made
+
+
+def _remove_created(out, created):
+    """Remove the lock file and the folders ``lock_run_folder`` made, if they hold nothing else."""
+    if not created:
+        return
+    try:
+        os.remove(os.path.join(out, LOCK_NAME))
+        for folder in created:
+            os.rmdir(folder)
+    except OSError:
+        pass
+
+
+def _import_plots():
+    """Import the figure code (matplotlib) now, before training, not after it: a library that
+    cannot be loaded (no memory to map it under ``ulimit -v``) is then known before the run
+    starts, and the run goes on without figures."""
+    from ..plots import training
+    return training
+
+
+def _say_figures_skipped(why, out):
+    print(f"numpyvae train: warning: no figures ({why}); the checkpoint and metrics in {out} are "
+          "complete", file=sys.stderr)
+
+
 def _run_locked(args, s):
+    import shlex
+
     from ..train import Progress, TrainingDiverged, TrainingInterrupted, format_row, train
+    from ..cli import signal_name
+    try:
+        plots = _import_plots()
+    except (ImportError, MemoryError, OSError) as err:
+        plots, plots_error = None, f"matplotlib could not be loaded: {err}"
     _start_writing(s, args.overwrite)
     say = (lambda *a: None) if args.quiet else print
     say(f"{s.model!r}\non {s.opts['dataset']}: {len(s.train)} train / {len(s.test)} test "
@@ -279,22 +453,44 @@ def _run_locked(args, s):
         say(f"resuming after epoch {s.state.epoch}, step {s.state.step}")
         for row in s.state.history:
             say(format_row(row, s.opts["epochs"]))
+    resume = f"numpyvae train --out {shlex.quote(str(s.out))} --resume"
+    path = os.path.join(s.out, "checkpoint.npz")
     try:
         state = train(s.model, s.optimizer, s.train.x, s.test.x, s.config, s.rng, s.out,
                       state=s.state,
-                      run={"options": s.opts, "image_shape": list(s.train.image_shape)},
+                      run={"options": s.opts, "image_shape": list(s.train.image_shape),
+                           "data": s.fingerprint},
                       progress=None if args.quiet else Progress())
     except TrainingInterrupted as stop:
-        print(f"\ninterrupted in epoch {stop.state.epoch + 1}, after step {stop.state.step}; "
-              f"saved {stop.path}\nresume with: numpyvae train --out {s.out} --resume",
-              file=sys.stderr)
-        return 130
+        what = "interrupted" if stop.signum == 2 else f"stopped by {signal_name(stop.signum)}"
+        print(f"\n{what} in epoch {stop.state.epoch + 1}, after step {stop.state.step}; "
+              f"saved {stop.path}\nresume with: {resume}", file=sys.stderr)
+        return 128 + stop.signum
     except TrainingDiverged as err:
-        print(f"numpyvae train: error: {err}", file=sys.stderr)
+        kept = (f"the last finite checkpoint is kept in {path}" if os.path.exists(path)
+                else "no checkpoint was written")
+        print(f"numpyvae train: error: {err}; {kept}; try a smaller --lr", file=sys.stderr)
         return 1
-    write_figures(s.model, s.test, state.history, s.out, s.opts["seed"])
-    problem = write_report(s.model, s.test, state.history, s.out, s.opts, s.train)
+    except MemoryError as err:
+        kept = (f"the last checkpoint is kept in {path} (resume with: {resume})"
+                if os.path.exists(path) else "no checkpoint was written")
+        print(f"numpyvae train: error: out of memory during training ({err or 'MemoryError'}); "
+              f"{kept}", file=sys.stderr)
+        return 1
+    try:
+        if plots is None:
+            _say_figures_skipped(plots_error, s.out)
+        else:
+            write_figures(s.model, s.test, state.history, s.out, s.opts["seed"])
+        problem = write_report(s.model, s.test, state.history, s.out, s.opts, s.train)
+    except MemoryError as err:
+        print(f"numpyvae train: error: out of memory after training, while drawing the figures "
+              f"and report ({err or 'MemoryError'}); the checkpoint {path} is complete",
+              file=sys.stderr)
+        return 1
     say(f"wrote {s.out}/report.md")
+    if plots is None:
+        return 1
     if problem:                        # written, so it can be looked at, but not "finished"
         print(f"numpyvae train: warning: the run is degenerate ({problem}); try a smaller "
               f"--lr", file=sys.stderr)
@@ -311,34 +507,36 @@ def untrained_elbo(model, test, seed):
     return float(elbo_parts(start, test.x, eval_rng(seed))[0].mean(dtype=np.float64))
 
 
-def _setup(args):
-    """Check the options, load the data, build (or restore) model, optimizer and rng.
-    -> SimpleNamespace(opts, out, train, test, model, optimizer, rng, config, state)."""
+def _setup(args, out):
+    """Check the options, load the data, build (or restore) model, optimizer and rng, with the
+    run folder ``out`` locked.
+    -> SimpleNamespace(opts, out, train, test, model, optimizer, rng, config, state, fingerprint)."""
     from types import SimpleNamespace
 
     from .. import checkpoint as ckpt, optim
     from ..train import CHECKPOINT_NAME, TrainConfig, restore
     from ..vae import DECODER_LOGVAR_FLOOR, VAE
 
-    out, saved = args.out, None
-    if args.resume and args.overwrite:
-        raise ValueError("--resume continues a run and --overwrite starts afresh: give one")
+    saved = None
     if args.resume:
-        out = out or os.path.join("runs", args.dataset or DEFAULTS["dataset"])
         path = os.path.join(out, CHECKPOINT_NAME)
         if not os.path.isfile(path):
             raise ValueError(f"--resume: there is no checkpoint {path} to resume from")
         checkpoint = ckpt.load(path)
-        saved = checkpoint.meta.get("run", {}).get("options")
+        run_meta = checkpoint.meta.get("run")
+        saved = run_meta.get("options") if isinstance(run_meta, dict) else None
         if not isinstance(saved, dict):
             raise ValueError(f"{path} was not written by 'numpyvae train' (no options)")
+        check_params_finite(checkpoint)
     opts = _options(args, saved)
-    out = out or os.path.join("runs", opts["dataset"])
     if not (args.resume or args.overwrite) and os.path.exists(os.path.join(out, CHECKPOINT_NAME)):
         raise ValueError(f"--out {out} already holds a run; add --resume to continue it or "
                          f"--overwrite to start afresh")
     train = load_data(opts, "train", opts["n_train"], args.data_dir)
     test = load_data(opts, "test", opts["n_test"], args.data_dir)
+    fingerprint = data_fingerprint(opts, (train, test), args.data_dir, "train")
+    if args.resume:
+        check_fingerprint(checkpoint, fingerprint, args.accept_data_change, "--resume")
     decay = 1.0 / len(train) if opts["weight_decay"] == "prior" else opts["weight_decay"]
     rng = np.random.default_rng(opts["seed"])
     spec = dict(
@@ -351,18 +549,42 @@ def _setup(args):
         # before the floor existed: it goes on as the model it was)
         spec["decoder_logvar_floor"] = VAE.complete_config(
             checkpoint.meta["model"])["decoder_logvar_floor"]
+    _check_model_fits_in_memory(spec)
     model = build_model(spec, rng)
     optimizer = optim.make(opts["optimizer"], opts["lr"])
     config = TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"],
                          n_samples=opts["samples"], objective=opts["objective"],
                          dynamic_binarize=opts["binarize"] == "dynamic", eval_seed=opts["seed"],
                          checkpoint_every=opts["checkpoint_every"]).check()
-    state = restore(checkpoint, model, optimizer, rng, config) if args.resume else None
+    state = _restore(checkpoint, model, optimizer, rng, config, len(train)) if args.resume else None
     if state is not None and opts["epochs"] < state.epoch:
         raise ValueError(f"--epochs {opts['epochs']}: the checkpoint has already trained "
                          f"{state.epoch} epochs; give --epochs {state.epoch} or more to resume")
     return SimpleNamespace(opts=opts, out=out, train=train, test=test, model=model,
-                           optimizer=optimizer, rng=rng, config=config, state=state)
+                           optimizer=optimizer, rng=rng, config=config, state=state,
+                           fingerprint=fingerprint)
+
+
+def _restore(checkpoint, model, optimizer, rng, config, n_train):
+    """``train.restore``, with the progress it reads checked: a damaged checkpoint is one line."""
+    from ..train import METRICS, restore
+    try:
+        state = restore(checkpoint, model, optimizer, rng, config)
+    except TypeError as err:            # progress with unknown or missing fields
+        raise ValueError(f"{checkpoint.path}: checkpoint progress is damaged ({err})") from None
+    ints = ("epoch", "batch", "step", "samples_seen", "count")
+    bad = [k for k in ints if isinstance(getattr(state, k), bool)
+           or not isinstance(getattr(state, k), int) or getattr(state, k) < 0]
+    history_ok = isinstance(state.history, list) and all(
+        isinstance(r, dict) and all(k in r for k in METRICS) for r in state.history)
+    if bad or not history_ok or len(state.history) != state.epoch:
+        what = bad[0] if bad else "history"
+        raise ValueError(f"{checkpoint.path}: checkpoint progress is damaged ({what})")
+    if state.batch >= math.ceil(n_train / config.batch_size) or (
+            not isinstance(state.sums, list) or len(state.sums) != 3):
+        raise ValueError(f"{checkpoint.path}: checkpoint progress is damaged (batch "
+                         f"{state.batch} of an epoch of {math.ceil(n_train / config.batch_size)})")
+    return state
 
 
 def _start_writing(s, overwrite):

@@ -410,8 +410,12 @@ def _snr_vae(cfg, model, x, rng):
 
 
 def run(args):
-    if not isinstance(args.seed, int) or args.seed < 0:
-        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    from ..cli import check_flag
+    check_flag(args.seed, "--seed", 0, 2**32 - 1)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a folder")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise ValueError(f"--data-dir {args.data_dir} is not an existing folder")
     import numpyvae as nv
     cfg = SETTINGS["quick" if args.quick else "full"]
     out = args.out

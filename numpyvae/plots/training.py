@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from scipy.special import ndtri
 
 from ..evaluate import active_units, kl_per_dim
 from ..functional import sigmoid
@@ -57,9 +56,24 @@ def _grid_figure(grid, title, scale=3.0, left=0.0, top=0.45):
 
 
 def _save(fig, path):
+    """Write the PNG atomically (rendered in memory, then ``checkpoint.atomic_write_bytes``): a
+    full disk or a kill leaves the old file or none, never an empty or half-written PNG."""
     if path is not None:
-        fig.savefig(path, dpi=DPI)
+        import io
+
+        from ..checkpoint import atomic_write_bytes
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=DPI, format="png")
+        atomic_write_bytes(path, buffer.getvalue())
     return fig
+
+
+def _inverse_normal_cdf(u):
+    """Phi^-1(u) for u in (0, 1), float64 (the standard library's; no scipy import, whose
+    OpenBLAS start-up hung under ``ulimit -v``)."""
+    from statistics import NormalDist
+    inv = NormalDist().inv_cdf
+    return np.array([inv(float(v)) for v in u])
 
 
 def plot_curves(history, path=None, title="Training curves"):
@@ -148,7 +162,7 @@ def plot_manifold(model, image_shape, path=None, n=20):
     if model.z_dim != 2:
         raise ValueError(f"plot_manifold needs a model with z_dim 2, got {model.z_dim}")
     u = (np.arange(n) + 0.5) / n
-    z1, z2 = np.meshgrid(ndtri(u), ndtri(u[::-1]))
+    z1, z2 = np.meshgrid(_inverse_normal_cdf(u), _inverse_normal_cdf(u[::-1]))
     z = np.stack([z1.ravel(), z2.ravel()], axis=1).astype(model.dtype)
     grid = image_grid(_images(_decode_mean(model, z), image_shape), n)
     fig, _ = _grid_figure(grid, "Learned 2-D manifold: decoder means at z = inverse normal "

@@ -1,0 +1,108 @@
+"""Issue 26, library side: check_model refusing what it cannot check, and the optimizers'
+state validated on load and never made non-finite by a step."""
+import numpy as np
+import pytest
+
+from numpyvae import _threads, optim
+from numpyvae.gradcheck import check_model
+from numpyvae.vae import VAE
+
+
+@pytest.fixture(scope="module")
+def model64():
+    return VAE(5, [4], 2, rng=np.random.default_rng(0), dtype=np.float64)
+
+
+X = np.random.default_rng(1).random((3, 5))
+
+
+# ----------------------------------------------------------------------------- check_model
+
+def test_check_model_refuses_an_unknown_parameter_name(model64):
+    """Before: params=["encoder.0.WW"] checked nothing and passed."""
+    with pytest.raises(ValueError, match="encoder.0.WW"):
+        check_model(model64, X, params=["encoder.0.WW"])
+    with pytest.raises(ValueError, match="params"):
+        check_model(model64, X, params=[])
+    with pytest.raises(TypeError, match="params"):
+        check_model(model64, X, params="encoder.0.W")      # a str is not a list of names
+    name = next(iter(model64.named_params()))
+    report = check_model(model64, X, params=[name])
+    assert list(report.errors) == [name] and report.passed
+
+
+@pytest.mark.parametrize("kwargs,word", [
+    ({"threshold": float("nan")}, "threshold"), ({"threshold": -1.0}, "threshold"),
+    ({"threshold": 0.0}, "threshold"), ({"threshold": float("inf")}, "threshold"),
+    ({"h": 1e-300}, "h"), ({"h": 0.5}, "h"), ({"h": float("nan")}, "h")])
+def test_check_model_refuses_nonsense_thresholds_and_steps(model64, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        check_model(model64, X, **kwargs)
+
+
+# ----------------------------------------------------------------------------- optimizer state
+
+def _params(n=10, dtype=np.float32):
+    return np.linspace(-1, 1, n).astype(dtype)
+
+
+@pytest.mark.parametrize("name,key", [("adam", "opt_V"), ("adam", "opt_M"),
+                                      ("adagrad", "opt_G"), ("momentum", "opt_v")])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0])
+def test_load_state_dict_refuses_non_finite_or_negative_moments(name, key, bad):
+    p = _params()
+    opt = optim.make(name, 1e-2)
+    opt.step(p, np.ones_like(p))
+    d = opt.state_dict()
+    d[key] = d[key].copy()
+    d[key][2] = bad
+    fresh = optim.make(name, 1e-2)
+    if bad == -1.0 and key in ("opt_M", "opt_v"):           # first moments may be negative
+        fresh.load_state_dict(d, p)
+        return
+    with pytest.raises(ValueError, match=key):
+        fresh.load_state_dict(d, p)
+    assert fresh.t == 0 and not fresh.state
+
+
+@pytest.mark.parametrize("name,lr,g", [("adam", 1e-3, 1e30), ("adagrad", 1e-2, 1e30),
+                                       ("sgd", 1e30, 1e10), ("momentum", 1e30, 1e10)])
+def test_a_step_that_would_make_the_state_non_finite_changes_nothing(name, lr, g):
+    """Before: Adam's V became inf from a finite float32 gradient of 1e30 (the parameters then
+    froze); SGD(1e30) drove them to -inf."""
+    p = _params()
+    opt = optim.make(name, lr)
+    opt.step(p, np.full_like(p, 0.5))
+    before_p = p.copy()
+    before_s = {k: v.copy() for k, v in opt.state_dict().items()}
+    with pytest.raises(ValueError, match="non-finite"):
+        opt.step(p, np.full_like(p, g))
+    assert np.array_equal(p, before_p)
+    after = opt.state_dict()
+    assert all(np.array_equal(after[k], v) for k, v in before_s.items())
+
+
+def test_non_finite_parameters_are_not_stepped():
+    p = _params()
+    p[4] = np.nan
+    with pytest.raises(ValueError, match="params"):
+        optim.make("adam", 1e-3).step(p, np.ones_like(p))
+
+
+def test_the_nan_guard_looks_at_every_threads_slice():
+    """One bad entry at the end of a 40,000-entry gradient split over threads: the guard must
+    take all slices into account (a guard over 'any' slice let it through)."""
+    p = np.zeros(40_000, np.float32)
+    g = np.ones_like(p)
+    g[-1] = np.nan
+    old = _threads._workers
+    _threads._workers = 2
+    try:
+        with pytest.raises(ValueError, match="grad"):
+            optim.make("adam", 1e-3).step(p, g)
+        g[-1], g[0] = 1.0, np.inf
+        with pytest.raises(ValueError, match="grad"):
+            optim.make("sgd", 1e-3).step(p, g)
+    finally:
+        _threads._workers = old
+    assert not p.any()
