@@ -54,6 +54,7 @@ def build_parser():
 
 
 MAX_THREADS = 1024
+MAX_SEED = 2**32 - 1          # what every generator here accepts as one seed word
 
 
 def check_flag(value, flag, lo, hi=None):
@@ -136,6 +137,17 @@ def main(argv=None):
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    threads = getattr(args, "threads", None)       # bench's list too (its own --threads)
+    for n in threads if isinstance(threads, list) else [threads]:
+        if isinstance(n, int) and not 1 <= n <= MAX_THREADS:
+            print(f"numpyvae {args.command}: error: --threads must be a whole number from 1 to "
+                  f"{MAX_THREADS}, got {n}", file=sys.stderr)
+            return 2
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and not 0 <= seed <= MAX_SEED:   # every command's --seed, checked once
+        print(f"numpyvae {args.command}: error: --seed must be a whole number from 0 to "
+              f"{MAX_SEED}, got {seed}", file=sys.stderr)
+        return 2
     try:
         with _StopSignals():
             return int(args._run(args) or 0)
@@ -150,7 +162,8 @@ def main(argv=None):
             traceback.print_exc()
             return 2 if _users_mistake(err) else 1
         if _users_mistake(err):        # bad arguments, missing files, a full disk: one line
-            print(f"numpyvae {args.command}: error: {err or type(err).__name__}",
+            what = f"out of memory ({err})" if isinstance(err, MemoryError) else err
+            print(f"numpyvae {args.command}: error: {what or type(err).__name__}",
                   file=sys.stderr)
             return 2
         traceback.print_exc()          # anything else is a bug: keep its traceback

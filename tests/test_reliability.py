@@ -31,9 +31,11 @@ def tiny(out, *extra):
 
 
 def one_line_error(capsys, *words):
-    """The stderr of the last command: one line, no traceback, holding every word."""
+    """The stderr of the last command: one line (besides warnings), no traceback, holding
+    every word."""
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err, err
+    err = "\n".join(line for line in err.splitlines() if " warning: " not in line)
     assert len(err.splitlines()) == 1, err
     for w in words:
         assert w in err, err
@@ -179,7 +181,8 @@ def test_a_plotting_library_that_cannot_load_skips_the_figures(tmp_path, capsys,
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS on Linux")
-def test_under_ulimit_v_training_ends_with_a_message_not_a_hang(tmp_path):
+@pytest.mark.parametrize("margin", [60, 160, 400])
+def test_under_ulimit_v_training_ends_with_a_message_not_a_hang(tmp_path, margin):
     """``ulimit -v``: the address space just above what the imports need.  Whatever fails, the
     run ends within the timeout, exit non-zero or 0, never a traceback."""
     out = tmp_path / "r"
@@ -187,14 +190,15 @@ def test_under_ulimit_v_training_ends_with_a_message_not_a_hang(tmp_path):
             "from numpyvae import cli\n"
             "import numpyvae.commands.train, numpyvae.vae, numpyvae.train\n"
             "size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
-            "resource.setrlimit(resource.RLIMIT_AS, (size + 60 * 2**20,) * 2)\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (size + int(sys.argv.pop(1)) * 2**20,) * 2)\n"
             "sys.exit(cli.main(sys.argv[1:]))\n")
-    r = subprocess.run([sys.executable, "-c", code, "train", "--out", str(out), *TINY,
+    r = subprocess.run([sys.executable, "-c", code, str(margin), "train", "--out", str(out), *TINY,
                         "--epochs", "1", "--threads", "1"], capture_output=True, text=True,
                        env=ENV, timeout=300)
     assert "Traceback" not in r.stderr, r.stderr
     if r.returncode != 0:
-        assert "memory" in r.stderr, r.stderr
+        assert "memory" in r.stderr or "figures" in r.stderr, r.stderr
+    print(margin, r.returncode, r.stderr)
 
 
 # ----------------------------------------------------------------------------- 4. divergence
@@ -276,7 +280,7 @@ BAD_FLAGS = [
     (["train", "--threads", "0"], "--threads"),
     (["train", "--threads", "-1"], "--threads"),
     (["train", "--threads", "2147483648"], "--threads"),
-    (["variance", "--threads", "0", "--quick"], "--threads"),
+    (["variance", "--quick", "--threads", "0", "--seed", "-3"], "--threads"),
     (["train", "--z-dim", "2147483648", "--covariance", "full"], "--z-dim"),
     (["train", "--hidden", "8", "99999999999"], "--hidden"),
     (["train", "--epochs", "10000000000"], "--epochs"),
@@ -291,7 +295,8 @@ BAD_FLAGS = [
 @pytest.mark.parametrize("words,flag", BAD_FLAGS, ids=[" ".join(w) for w, _ in BAD_FLAGS])
 def test_bad_numbers_are_one_line_naming_the_flag_and_its_range(tmp_path, capsys, words, flag):
     out = tmp_path / "r"
-    code = main([*words, "--out", str(out)])
+    tiny_run = TINY + ["--epochs", "1"] if words[0] == "train" else []   # (if accepted: quick)
+    code = main([words[0], *tiny_run, *words[1:], "--out", str(out)])
     assert code == 2
     err = one_line_error(capsys, flag)
     if flag not in ("--data-dir",):
@@ -335,8 +340,9 @@ def test_a_damaged_checkpoint_meta_is_one_line(run1, tmp_path, capsys, what, cha
              "evaluate": ["evaluate", str(run), "--k", "2", "--n", "4"],
              "sample": ["sample", str(run), "--n", "4"]}[cmd]
     code = main(words)
-    if cmd != "resume" and what in ("batch", "history", "epoch"):
-        assert code == 0                 # evaluate and sample need only the model
+    unused = ("image_shape",) if cmd == "resume" else ("batch", "history", "epoch", "lr")
+    if what in unused:
+        assert code == 0                 # a field the command does not read
         capsys.readouterr()
         return
     assert code == 2

@@ -106,3 +106,91 @@ def test_the_nan_guard_looks_at_every_threads_slice():
     finally:
         _threads._workers = old
     assert not p.any()
+
+
+# ----------------------------------------------------------------------------- weak spots (item 11)
+# Each of these was a planted single-line bug that the whole suite let through.
+
+def test_check_report_worst_is_the_largest_error():
+    """A ``worst`` taking min() blinded every ``report.worst < 1e-6`` assertion."""
+    from numpyvae.gradcheck import CheckReport
+    r = CheckReport()
+    r.add("a", np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+    r.add("b", np.array([1.0, 2.0]), np.array([1.0, 2.5]))
+    assert r.worst == pytest.approx(0.2) and not r.passed
+
+
+def test_check_layer_uses_a_random_dout_by_default():
+    """With dout = ones, a backward that reverses dy's columns passes; with a random dout not."""
+    from numpyvae.gradcheck import check_layer
+    from numpyvae.layers import Dense
+
+    class Reversed(Dense):
+        def backward(self, dout, cache, *a, **k):
+            return super().backward(np.ascontiguousarray(dout[:, ::-1]), cache, *a, **k)
+    rng = np.random.default_rng(0)
+    layer = Reversed(3, 4, rng, dtype=np.float64)
+    x = rng.standard_normal((5, 3))
+    assert not check_layer(layer, x).passed
+    assert check_layer(Dense(3, 4, rng, dtype=np.float64), x).passed
+
+
+def test_sequential_leaves_the_callers_x_alone_when_it_starts_with_an_activation():
+    from numpyvae.layers import Dense, ReLU, Sequential
+    rng = np.random.default_rng(0)
+    net = Sequential([ReLU(), Dense(3, 2, rng)])
+    x = np.array([[-1.0, 2.0, -3.0]], np.float32)
+    before = x.copy()
+    net.forward(x)
+    assert np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_reconstruct_without_rng_decodes_the_posterior_mean(likelihood):
+    """A reconstruct() decoding the log-variance columns (the reconstruction figure uses it)."""
+    from numpyvae.functional import sigmoid
+    m = VAE(6, [5], 2, likelihood=likelihood, rng=np.random.default_rng(2), dtype=np.float64)
+    x = np.random.default_rng(3).random((4, 6))
+    mu = m.encode(x)[0]
+    want = m.decode(mu)
+    if likelihood == "bernoulli":
+        want = sigmoid(want)
+    np.testing.assert_allclose(m.reconstruct(x), want, rtol=1e-12)
+
+
+def test_gaussian_decode_is_the_mean_columns():
+    from numpyvae.functional import sigmoid
+    m = VAE(6, [5], 2, likelihood="gaussian", rng=np.random.default_rng(2), dtype=np.float64)
+    z = np.random.default_rng(4).standard_normal((3, 2))
+    out, _ = m.decoder.forward(z)
+    assert out.shape[1] == 12                      # mean columns, then log-variance columns
+    np.testing.assert_allclose(m.decode(z), sigmoid(out[:, :6]), rtol=1e-12)
+
+
+def test_kl_per_dim_is_the_one_dimensional_formula():
+    from numpyvae.distributions import kl_std_normal, kl_std_normal_per_dim
+    rng = np.random.default_rng(5)
+    mu, logvar = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    want = 0.5 * (np.exp(logvar) + mu ** 2 - 1 - logvar)
+    per = kl_std_normal_per_dim(mu, logvar)
+    np.testing.assert_allclose(per, want, rtol=1e-13)
+    np.testing.assert_allclose(per.sum(axis=1), kl_std_normal(mu, logvar), rtol=1e-13)
+
+
+@pytest.mark.parametrize("logvar", [-1.3, 0.7])
+def test_gaussian_log_likelihood_at_a_fixed_variance_other_than_one(logvar):
+    from scipy.stats import norm
+
+    from numpyvae.distributions import gaussian_log_likelihood
+    rng = np.random.default_rng(6)
+    x, mean = rng.random((3, 5)), rng.random((3, 5))
+    want = norm.logpdf(x, mean, np.exp(0.5 * logvar)).sum(axis=1)
+    np.testing.assert_allclose(gaussian_log_likelihood(x, mean, logvar), want, rtol=1e-13)
+
+
+def test_log_standard_normal_value():
+    from scipy.stats import norm
+
+    from numpyvae.distributions import log_std_normal
+    z = np.random.default_rng(7).standard_normal((4, 3)) * 2
+    np.testing.assert_allclose(log_std_normal(z), norm.logpdf(z).sum(axis=-1), rtol=1e-13)

@@ -73,7 +73,8 @@ def run(args):
     if not (np.isfinite(ll).all() and np.isfinite(elbo).all()):
         raise ValueError(f"the log-likelihood or ELBO of the run in {args.run_dir} is not finite "
                          f"(log p(x) {float(ll.mean())}, ELBO {float(elbo.mean())}): the model is "
-                         "degenerate; nothing written")    stderr = float(ll.std(ddof=1) / np.sqrt(len(ll))) if len(ll) > 1 else float("nan")
+                         "degenerate; nothing written")
+    stderr = float(ll.std(ddof=1) / np.sqrt(len(ll))) if len(ll) > 1 else float("nan")
     result = {"split": args.split, "n": len(ll), "k": args.k, "seed": args.seed,
               "log_likelihood": float(ll.mean()), "stderr": stderr,
               "elbo": float(elbo.mean(dtype=np.float64)), "active_units": n_active,
