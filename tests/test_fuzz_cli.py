@@ -80,7 +80,6 @@ REPRODUCE = {
     "--budget": ([], ["-1", "abc", "1e400", "0", "1.5"]), "--seed": ([], BAD_SEED),
     "--eval-k": ([], ["0", "-3", "99999999999999999999"]), "--eval-n": ([], ["0", "x"]),
     "--nz": ([], ["0", "-1", "99999"]), "--out": ([], ["{file}"]),
-    "--data-dir": ([], BAD_PATHS[:1]),
 }
 CHECK = {"--seed": ([], BAD_SEED), "--threads": ([], BAD_THREADS)}
 LESSON = {"--seed": ([], BAD_SEED), "--threads": ([], BAD_THREADS)}

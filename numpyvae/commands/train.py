@@ -644,9 +644,11 @@ class lock_run_folder:
             raise ValueError(f"--out {self.out}: run folder in use by process {holder} "
                              f"(another 'numpyvae train' writes there)") from None
         f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
+        if f.read() != f"{os.getpid()}\n":     # (the lock is taken before any check: a refused
+            f.seek(0)                          # run should leave even .lock's time alone)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
         self.file = f
         return self
 
