@@ -16,8 +16,8 @@ Inside the zip:
 
 Strings are stored as 0-d unicode arrays and JSON, never pickles, so ``load`` reads with
 ``allow_pickle=False``.  ``save`` is atomic: it writes a temporary file in the same folder,
-flushes and fsyncs it, then ``os.replace``-s it over ``path``, so a crash at any moment leaves
-either the old checkpoint or the new one, never half a file.
+flushes and fsyncs it, then ``os.replace``-s it over ``path`` and fsyncs the folder, so a crash
+at any moment leaves either the old checkpoint or the new one, never half a file.
 """
 from __future__ import annotations
 

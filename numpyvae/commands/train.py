@@ -9,6 +9,11 @@ report.md.  ``--resume`` takes every option not given on the command line from t
 options that change the result must not differ (``--epochs``, ``--checkpoint-every``,
 ``--data-dir`` and ``--quiet`` may).  The helpers ``load_data`` and ``load_run`` are shared with
 ``numpyvae evaluate`` and ``numpyvae sample``.
+
+The run folder is locked before anything in it is read; Ctrl-C, SIGTERM and SIGHUP save a
+checkpoint; a diverged run exits 1 keeping its last finite checkpoint; the data's sha256
+(``datasets.fingerprint``) is stored in the checkpoint and checked on ``--resume``
+(ARCHITECTURE.md, "Faults and bad input").
 """
 from __future__ import annotations
 
