@@ -212,8 +212,9 @@ def _init(text):
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (value > 0 and np.isfinite(value)):
-        raise ValueError(f"--init must be he, xavier, uniform or a positive std, got {text!r}")
+    if not (0 < value <= 10):          # a larger std saturates every unit: inf/NaN losses
+        raise ValueError(f"--init must be he, xavier, uniform or a std from 0 to 10 (exclusive of "
+                         f"0), got {text!r}")
     return value
 
 
@@ -224,8 +225,9 @@ def _decoder_logvar(text):
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not np.isfinite(value):
-        raise ValueError(f"--decoder-logvar must be 'learned' or a number, got {text!r}")
+    if not -30 <= value <= 30:         # sigma from 3e-7 to 3e6: beyond, the loss overflows
+        raise ValueError(f"--decoder-logvar must be 'learned' or a number from -30 to 30, "
+                         f"got {text!r}")
     return value
 
 
@@ -461,11 +463,12 @@ def _run_locked(args, s):
     resume = f"numpyvae train --out {shlex.quote(str(s.out))} --resume"
     path = os.path.join(s.out, "checkpoint.npz")
     try:
-        state = train(s.model, s.optimizer, s.train.x, s.test.x, s.config, s.rng, s.out,
-                      state=s.state,
-                      run={"options": s.opts, "image_shape": list(s.train.image_shape),
-                           "data": s.fingerprint},
-                      progress=None if args.quiet else Progress())
+        with np.errstate(over="ignore", invalid="ignore"):   # a divergence is said once, below
+            state = train(s.model, s.optimizer, s.train.x, s.test.x, s.config, s.rng, s.out,
+                          state=s.state,
+                          run={"options": s.opts, "image_shape": list(s.train.image_shape),
+                               "data": s.fingerprint},
+                          progress=None if args.quiet else Progress())
     except TrainingInterrupted as stop:
         what = "interrupted" if stop.signum == 2 else f"stopped by {signal_name(stop.signum)}"
         print(f"\n{what} in epoch {stop.state.epoch + 1}, after step {stop.state.step}; "
@@ -474,7 +477,9 @@ def _run_locked(args, s):
     except TrainingDiverged as err:
         kept = (f"the last finite checkpoint is kept in {path}" if os.path.exists(path)
                 else "no checkpoint was written")
-        print(f"numpyvae train: error: {err}; {kept}; try a smaller --lr", file=sys.stderr)
+        advice = ("the initial weights give a non-finite loss; try a smaller --init"
+                  if err.step == 1 and s.state is None else "try a smaller --lr")
+        print(f"numpyvae train: error: {err}; {kept}; {advice}", file=sys.stderr)
         return 1
     except MemoryError as err:
         kept = (f"the last checkpoint is kept in {path} (resume with: {resume})"
