@@ -72,9 +72,9 @@ class TrainingDiverged(RuntimeError):
     """The loss, the parameters or the test ELBO became NaN or infinite at ``step``.  Nothing
     non-finite was saved: the checkpoint on disk (if any) is the last finite one."""
 
-    def __init__(self, message, step=None):
+    def __init__(self, message, step=None, initial=False):
         super().__init__(message)
-        self.step = step
+        self.step, self.initial = step, initial      # initial: before any update was made
 
 
 @dataclass
@@ -323,7 +323,7 @@ def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, 
                                        f"before step {state.step + 1}", state.step + 1) from None
             if not math.isfinite(r["loss"]):
                 raise TrainingDiverged(f"training diverged at step {state.step + 1} (the loss "
-                                       f"is {r['loss']})", state.step + 1)
+                                       f"is {r['loss']})", state.step + 1, state.step == 0)
             try:
                 optimizer.step(model.params, model.grads)
             except ValueError as err:  # a gradient or state that would be non-finite

@@ -411,3 +411,9 @@ def test_sample_on_a_full_disk_leaves_no_empty_png(run1, tmp_path, capsys, monke
     assert main(["sample", str(run1), "--out", str(out)]) == 2
     one_line_error(capsys, "No space left")
     assert not out.exists()
+
+
+def test_a_loss_non_finite_before_any_step_blames_the_initial_weights(tmp_path, capsys):
+    assert tiny(tmp_path / "r", "--epochs", "1", "--init", "5") == 1
+    err = one_line_error(capsys, "diverged at step 1", "--init")
+    assert "--lr" not in err

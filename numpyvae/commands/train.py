@@ -478,7 +478,7 @@ def _run_locked(args, s):
         kept = (f"the last finite checkpoint is kept in {path}" if os.path.exists(path)
                 else "no checkpoint was written")
         advice = ("the initial weights give a non-finite loss; try a smaller --init"
-                  if err.step == 1 and s.state is None else "try a smaller --lr")
+                  if err.initial else "try a smaller --lr")
         print(f"numpyvae train: error: {err}; {kept}; {advice}", file=sys.stderr)
         return 1
     except MemoryError as err:
