@@ -678,6 +678,9 @@ def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
             f"your code did not finish within the time limit of {timeout:g} s{doing}: an "
             f"endless loop, or far too much work? The grader stopped it.",
             "timed out", seed=seed)
+    elif out.status == "malformed":
+        result = ungraded(exercise, path, "error", "; ".join(out.notes),
+                          "results could not be read", seed=seed)
     elif out.status == "crashed":
         code = out.returncode
         why = sandbox.why_it_ended(code)
