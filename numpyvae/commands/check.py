@@ -136,33 +136,6 @@ def _memory(args):
     return args.memory
 
 
-def gradescope(results, points, partial=False):
-    """Gradescope's autograder ``results.json`` for ``results`` (one test per exercise)."""
-    from ..exercises import grader
-    tests = []
-    for r in results:
-        ex = r.exercise
-        max_score = float(points.get(ex.number, 1.0))
-        if r.passed:
-            score = max_score
-        elif partial and r.checks and r.status in ("fail", "error"):
-            score = max_score * sum(c.passed for c in r.checks) / len(r.checks)
-        else:
-            score = 0.0
-        tests.append({
-            "name": f"{ex.number:02d} {ex.name}: {ex.title}", "number": f"{ex.number}",
-            "score": round(score, 6), "max_score": max_score,
-            "status": "passed" if r.passed else "failed",
-            "output": f"[{r.status}]\n" + grader.format_result(r),
-            "visibility": "visible"})
-    n_pass = sum(r.passed for r in results)
-    return {"score": round(sum(t["score"] for t in tests), 6),
-            "output": f"{n_pass} of {len(results)} exercises pass "
-                      f"(numpyvae check; statuses: "
-                      + ", ".join(f"{r.exercise.number:02d} {r.status}" for r in results) + ")",
-            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
-
-
 def _grade_one(ex, args, grader, timeout, memory):
     """The Result for one exercise; a missing file is a Result with status "missing"."""
     if args.file:
@@ -198,7 +171,7 @@ def run(args):
 
 
 def _run(args):
-    from ..exercises import catalogue, grader
+    from ..exercises import catalogue, grader, report
 
     spec = args.exercise.strip().lower()
     if spec == "train":        # the student's kernels train the VAE (check_train.py)
@@ -241,13 +214,13 @@ def _run(args):
         if args.json != "-":
             if i:
                 say("\n" + "-" * 72)
-            say(grader.format_result(result))
+            say(report.format_result(result))
 
     if len(results) > 1 and args.json != "-":
         say("\n" + "=" * 72)
         for r in results:
             say(f"  {r.exercise.number:02d} {r.exercise.name:<12} "
-                   f"{grader.STATUS_WORD[r.status]}")
+                   f"{report.STATUS_WORD[r.status]}")
         n_pass = sum(r.passed for r in results)
         say(f"  {n_pass} of {len(results)} exercises pass")
 
@@ -256,16 +229,16 @@ def _run(args):
 
 
 def _write_outputs(args, spec, results, points):
-    from ..exercises import grader
+    from ..exercises import report
     if args.json:
         if spec == "all":
             data = {"passed": all(r.passed for r in results), "seed": args.seed,
                     "status": "pass" if all(r.passed for r in results) else "fail",
                     "n_pass": sum(r.passed for r in results), "n_exercises": len(results),
-                    "exercises": [grader.result_to_dict(r) for r in results]}
+                    "exercises": [report.result_to_dict(r) for r in results]}
         else:
-            data = grader.result_to_dict(results[0])
+            data = report.result_to_dict(results[0])
         write_json(args.json, data)
     if args.gradescope:
-        write_json(args.gradescope, gradescope(results, points, args.partial_credit),
+        write_json(args.gradescope, report.gradescope(results, points, args.partial_credit),
                     "--gradescope")
