@@ -587,7 +587,7 @@ def missing(exercise, file, message=None, seed=0):
 
 
 def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
-               memory_mb=sandbox.DEFAULT_MEMORY_MB, threads=1):
+               memory_mb=sandbox.DEFAULT_MEMORY_MB, threads=1, jail=None):
     """Grade the student's file ``path``: it is imported and run in a child process (see the
     module docstring), at most ``timeout`` seconds and ``memory_mb`` MiB.  -> :class:`Result`
 
@@ -597,8 +597,12 @@ def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     prep = _prepare(exercise, seed)
-    out = sandbox.run_student(path, exercise.parts, prep.cases, timeout=timeout,
-                              memory_mb=memory_mb, threads=threads)
+    try:
+        out = sandbox.run_student(path, exercise.parts, prep.cases, timeout=timeout,
+                                  memory_mb=memory_mb, threads=threads, jail=jail)
+    except (OSError, ValueError) as err:         # unreadable or oversized file
+        return ungraded(exercise, path, "error", f"{path.name} could not be read: {err}",
+                        "file could not be read", seed=seed)
     doing = f" (it was {out.progress})" if out.progress else ""
     if out.status == "import_error":
         result = ungraded(exercise, path, "error", out.import_message,

@@ -5,6 +5,7 @@ written without passing through it.
 """
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -186,3 +187,8 @@ def gradescope(results, points, partial=False):
                       f"(numpyvae check; statuses: "
                       + ", ".join(f"{r.exercise.number:02d} {r.status}" for r in results) + ")",
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+
+
+def json_text(data):
+    """Strict JSON (no NaN or Infinity), as every results file is written."""
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"

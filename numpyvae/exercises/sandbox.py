@@ -365,8 +365,8 @@ class _Reader(threading.Thread):
 
 
 def _frames(data, kinds=(b"S", b"P", b"R")):
-    """[(kind, payload)] from the child's bytes; Malformed on anything else."""
-    out, pos = [], 0
+    """Yield (kind, payload) from the child's bytes; Malformed where they stop making sense."""
+    pos = 0
     while pos < len(data):
         if len(data) - pos < _FRAME.size:
             raise Malformed("the answer ends in the middle of a frame")
@@ -374,9 +374,8 @@ def _frames(data, kinds=(b"S", b"P", b"R")):
         pos += _FRAME.size
         if kind not in kinds or n > len(data) - pos:
             raise Malformed("the answer is not in the grader's format")
-        out.append((kind, bytes(data[pos:pos + n])))
+        yield kind, bytes(data[pos:pos + n])
         pos += n
-    return out
 
 
 def parse_result(payload):
@@ -448,12 +447,14 @@ def _kill(proc, worker_pid, uid, namespaced):
             except OSError:
                 pass
     proc.wait()
-    if not namespaced and uid is not None and os.geteuid() == 0:
+    if not namespaced and uid not in (None, 0, os.getuid()) and os.geteuid() == 0:
         kill_uid(uid)                          # no PID namespace: every process of the jail's uid
 
 
 def kill_uid(uid):
     """SIGKILL every process of ``uid`` (root only; the jail's uid belongs to nobody else)."""
+    if uid in (0, os.getuid()):
+        raise ValueError(f"kill_uid({uid}) would kill the grader's own processes")
     for _ in range(20):
         found = False
         for name in os.listdir("/proc"):
@@ -485,16 +486,17 @@ def run_student(path, parts, cases, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_M
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
     with tempfile.TemporaryDirectory(prefix="numpyvae-grade-") as tmp:
-        tmp = Path(tmp)                        # mode 0700: the child's uid cannot look inside
-        work = tmp / "work"
-        work.mkdir()
+        tmp = Path(tmp)
+        work = tmp / "work"                    # without namespaces, the student's folder: its
+        work.mkdir(mode=0o700)                 # owner becomes the jail's uid; the folder above
+        tmp.chmod(0o711)                       # can be passed through, not listed
         uid, gid = jail.user()
         job = _job(path, parts, cases, jail, threads, memory_mb, timeout, work)
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
         start = time.perf_counter()
         out_path = tmp / "output.txt"
-        with open(out_path, "wb") as out:
+        with open(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
             try:
                 proc = subprocess.Popen(
                     [sys.executable, "-I", str(_CHILD), str(ctl_w), str(res_w)], cwd=tmp,
@@ -546,8 +548,9 @@ def _feed(proc, job):
 
 def _control(reader):
     try:
-        frames = _frames(bytes(reader.data), (b"C",))
-        return json.loads(frames[0][1]) if frames else {}
+        for _, payload in _frames(bytes(reader.data), (b"C",)):
+            return json.loads(payload)
+        return {}
     except (Malformed, ValueError, IndexError):
         return {}
 
