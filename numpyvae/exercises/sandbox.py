@@ -95,6 +95,8 @@ class Outcome:
     seconds: float = 0.0
     notes: list = field(default_factory=list)
     protections: list = field(default_factory=list)   # [(protection, held, why not)]
+    task_result: object = None           # run_task: what the task returned (untrusted)
+    task_arrays: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------- encoding
@@ -260,14 +262,16 @@ def child_env(threads=1):
     return env
 
 
-def _hidden(path, jail):
-    """Folders to cover with an empty mount: numpyvae's source, the student's folder (its files
-    travel in the job), the class's submissions; never one holding Python or NumPy."""
+def _hidden(path, jail, library=False):
+    """Folders to cover with an empty mount: numpyvae's source (unless the task needs the
+    library), the student's folder (its files travel in the job), the class's submissions;
+    never one holding Python or NumPy."""
     import numpy
     keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
             Path(numpy.__file__).resolve().parent, Path(_CHILD).parent]
     out = []
-    for d in (_PACKAGE_DIR, Path(path).resolve().parent, *map(Path, jail.hide)):
+    mine = [] if path is None else [Path(path).resolve().parent]
+    for d in ([] if library else [_PACKAGE_DIR]) + mine + list(map(Path, jail.hide)):
         d = d.resolve()
         if d == Path("/") or any(k == d or d in k.parents for k in keep if k != Path(_CHILD).parent):
             continue
@@ -288,6 +292,8 @@ def _reach():
 
 def _files(path):
     """[(name, bytes)]: the student's file, then the .py files beside it (for its own imports)."""
+    if path is None:
+        return []
     path = Path(path)
     data = path.read_bytes()
     if len(data) > MAX_SOURCE_BYTES:
@@ -313,7 +319,7 @@ def _frame(kind, head, blobs=()):
     return _FRAME.pack(kind, len(payload)) + payload
 
 
-def _job(path, parts, cases, jail, threads, memory_mb, timeout, work):
+def _job(path, parts, cases, jail, threads, memory_mb, timeout, work, task=None):
     arrays = {}
     spec = [{"function": p.function, "args": list(p.args),
              "calls": [{"label": c.label, "args": [_encode(c.inputs[a], arrays) for a in p.args]}
@@ -331,10 +337,13 @@ def _job(path, parts, cases, jail, threads, memory_mb, timeout, work):
         blobs.append(a.tobytes())
         offset += a.nbytes
     uid, gid = jail.user()
-    head = {"file": Path(path).name, "files": heads, "arrays": array_heads, "parts": spec,
-            "module_name": f"_numpyvae_student_{Path(path).stem.replace('-', '_')}",
+    stem = "" if path is None else Path(path).stem.replace("-", "_")
+    head = {"file": None if path is None else Path(path).name, "files": heads,
+            "arrays": array_heads, "parts": spec, "task": task,
+            "module_name": f"_numpyvae_student_{stem}",
             "uid": uid, "gid": gid, "namespaces": jail.namespaces,
-            "hide": _hidden(path, jail), "work": str(work), "reach": _reach(), "env": child_env(threads),
+            "hide": _hidden(path, jail, library=task is not None), "work": str(work),
+            "reach": _reach(), "env": child_env(threads),
             "memory_bytes": int(memory_mb) * 2 ** 20 if memory_mb else None,
             "cpu_seconds": None if timeout is None else int(timeout) + 5,
             "max_file_bytes": MAX_FILE_BYTES}
@@ -481,7 +490,19 @@ def run_student(path, parts, cases, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_M
     jail    : a :class:`Jail` (default: nobody when root, namespaces where the kernel allows)
     -> :class:`Outcome`
     """
-    path = Path(path).resolve()
+    return _execute(Path(path).resolve(), parts, cases, timeout, memory_mb, threads, jail)
+
+
+def run_task(path, task, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB, threads=1,
+             jail=None):
+    """Run a library task on the student's files in the same jail: the library stays
+    importable (``numpyvae check train``).  ``path``: one student file (its folder's .py files
+    travel along) or None.  -> :class:`Outcome` with ``task_result`` and ``task_arrays``."""
+    path = None if path is None else Path(path).resolve()
+    return _execute(path, [], [], timeout, memory_mb, threads, jail, task)
+
+
+def _execute(path, parts, cases, timeout, memory_mb, threads, jail, task=None):
     jail = jail or Jail()
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
@@ -491,7 +512,7 @@ def run_student(path, parts, cases, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_M
         work.mkdir(mode=0o700)                 # owner becomes the jail's uid; the folder above
         tmp.chmod(0o711)                       # can be passed through, not listed
         uid, gid = jail.user()
-        job = _job(path, parts, cases, jail, threads, memory_mb, timeout, work)
+        job = _job(path, parts, cases, jail, threads, memory_mb, timeout, work, task)
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
         start = time.perf_counter()
@@ -583,6 +604,9 @@ def _outcome(outcome, reader, timed_out):
         outcome.status = "crashed"
         return outcome
     data, arrays = result
+    if data.get("task") is not None:
+        outcome.task_result, outcome.task_arrays = data["task"], arrays
+        return outcome
     try:
         if data.get("import_error"):
             err = data["import_error"]
