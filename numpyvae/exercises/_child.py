@@ -239,11 +239,11 @@ def main(ctl_fd, result_fd):
 # ----------------------------------------------------------------------------- the worker
 
 
-def _reachable(paths, uid, gid):
+def _reachable(paths, uid, gid, stage):
     """Let ``uid`` reach ``paths`` (Python, NumPy) through folders it may not enter (a venv
     built from a Python under /root): each such folder is covered, in this mount namespace only,
     by an empty world-readable one holding just the way down.  -> error text or None."""
-    os.makedirs("/tmp/.reach", exist_ok=True)
+    os.makedirs(stage, exist_ok=True)
     for n, target in enumerate(paths):
         parts = os.path.abspath(target).strip("/").split("/")
         for i in range(len(parts) - 1):
@@ -252,7 +252,7 @@ def _reachable(paths, uid, gid):
             if st.st_mode & 0o001 or st.st_uid == uid or st.st_gid == gid and st.st_mode & 0o010:
                 continue
             inner = os.path.join(here, parts[i])
-            keep = f"/tmp/.reach/{n}_{i}"
+            keep = f"{stage}/{n}_{i}"
             os.makedirs(keep)
             for step in (lambda: _mount(inner, keep, None, MS_BIND | MS_REC),
                          lambda: _mount("tmpfs", here, "tmpfs", MS_NOSUID | MS_NODEV,
@@ -274,16 +274,27 @@ def _protect(head, blob, namespaced, userns, notes):
         held.append([name, err is None, err or ""])
 
     root = os.geteuid() == 0 and not userns
+    uid, gid = head.get("uid"), head.get("gid")
+    reach = head.get("reach", [])
+    work = head["work"]
     if namespaced:
         note("own PID namespace (the grader's processes invisible; all killed at the end)", None)
         note("no network", None)
         err = _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        if root and uid is not None and err is None:
+            # staged on a private /dev/shm before everything turns read-only
+            _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=700")
+            note("Python and NumPy reachable by the unprivileged user",
+                 _reachable(reach, uid, gid, "/dev/shm/.reach"))
         if err is None:
             err = _read_only_everywhere()
         note("every file system read-only (site-packages, the results file, your files)", err)
-        for d in ("/tmp", "/var/tmp", "/dev/shm"):
-            if os.path.isdir(d):
-                _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
+        # fresh scratch space, except over a folder holding Python or NumPy (a venv in /tmp)
+        scratch = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d) and not any(
+            r == d or r.startswith(d + "/") for r in reach)]
+        for d in scratch:
+            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
+        work = os.path.join(scratch[0], "student") if scratch else work
         err = _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         note("a private /proc (the grader's command line and environment invisible)", err)
         bad = []
@@ -297,11 +308,6 @@ def _protect(head, blob, namespaced, userns, notes):
         for name in ("own PID namespace", "no network", "read-only file systems",
                      "a private /proc", "numpyvae's source hidden"):
             note(name, "; ".join(notes) or "no namespaces")
-    uid, gid = head.get("uid"), head.get("gid")
-    if namespaced and root and uid is not None:
-        note("Python and NumPy reachable by the unprivileged user",
-             _reachable(head.get("reach", []), uid, gid))
-    work = "/tmp/student" if namespaced else head["work"]
     os.makedirs(work, exist_ok=True)
     for name, size, start in head["files"]:
         with open(os.path.join(work, os.path.basename(name)), "wb") as f:
@@ -394,7 +400,7 @@ def worker(head, blob, result_fd, namespaced, userns, notes):
         from numpyvae.commands import check_train    # loaded before the jail closes
     protections, work = _protect(head, blob, namespaced, userns, notes)
     os.environ.clear()
-    os.environ.update(head["env"], HOME=work, TMPDIR="/tmp" if namespaced else work)
+    os.environ.update(head["env"], HOME=work, TMPDIR=work)
     sys.dont_write_bytecode = True
 
     def mark(text):

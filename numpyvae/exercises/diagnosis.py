@@ -167,7 +167,8 @@ def diagnose(part, output, student, failing, prep):
         if max(errs) < FLOAT32_BAND:
             return _inexact(output, max(errs), [student[ci] for ci in failing])
     ones = [ci for ci, c in enumerate(prep.cases) if c.batch == 1]   # 4. batch size one
-    if ones and not set(ones) & set(failing) and all(prep.cases[ci].batch > 1 for ci in failing):
+    more = [ci for ci, c in enumerate(prep.cases) if c.batch > 1]
+    if ones and not set(ones) & set(failing) and set(failing) == set(more):
         labels = ", ".join(prep.cases[ci].label for ci in ones)
         return Diagnosis("batch_size_one", (
             f"right for batch size 1 only: the N = 1 case passed ({labels}) and every case "

@@ -102,3 +102,12 @@ def kl__no_upstream(dkl, cache):
 def kl__dmu_broadcast(dkl, cache):
     mu, var = cache
     return mu * dkl, 0.5 * (var - 1) * _d(dkl)
+
+
+@mistake("kl", "kl_std_normal_backward", "broadcast",
+         "(exp(logvar) - 1) / 2 * dkl: dkl has one entry per example, shape (N,), so it must "
+         "scale whole rows: * dkl[:, None] (with N = k the product broadcasts along the wrong "
+         "axis instead of raising)", ["dlogvar"])
+def kl__dlogvar_broadcast(dkl, cache):
+    mu, var = cache
+    return mu * _d(dkl), 0.5 * (var - 1) * dkl

@@ -152,7 +152,11 @@ def find_exercises_dir(directory=None):
 
 def default_file(exercise, directory=None):
     """The student's file for ``exercise`` in the exercises folder: ``NN_name.py``, or the one
-    file there whose name starts with ``NN_``."""
+    file there whose name starts with ``NN_``.  Without ``directory``, ``NN_name.py`` in the
+    current folder comes first (``numpyvae check 03`` inside a student's workspace grades that
+    workspace's file, as the stub's header says)."""
+    if directory is None and (Path.cwd() / exercise.stub).is_file():
+        return Path.cwd() / exercise.stub
     d = find_exercises_dir(directory)
     path = d / exercise.stub
     if path.is_file():
