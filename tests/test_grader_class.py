@@ -99,3 +99,14 @@ def test_usage_errors(tmp_path):
     assert r.returncode == 2 and "SUBMISSIONS" in r.stderr
     r = subprocess.run([*EXE, "check", "class", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_a_budget_that_runs_out_is_not_success(tmp_path):
+    for name in ("alice", "bob"):
+        subprocess.run([*EXE, "exercises", "init", str(tmp_path / "class" / name)], check=True,
+                       capture_output=True)
+    r = subprocess.run([*EXE, "check", "class", str(tmp_path / "class"), "--out",
+                        str(tmp_path / "g"), "--budget", "1.5"], capture_output=True, text=True)
+    assert r.returncode == 1 and "NOT FINISHED" in r.stdout
+    rows = list(csv.DictReader((tmp_path / "g" / "grades.csv").open()))
+    assert any(row["12_vae status"] == "timeout" for row in rows)

@@ -297,7 +297,7 @@ def _run_class(args):
                                     partial=args.partial_credit, log=say)
     if args.json:
         write_json(args.json, summary)
-    return 0
+    return 1 if summary["unfinished"] else 0
 
 
 def _write_outputs(args, spec, results, points):

@@ -255,8 +255,10 @@ def _write(students, exercises, points, partial, out, seconds):
     _atomic(out / "summary.csv", _csv(list(ex_rows[0]), ex_rows))
     totals = [r["total"] for r in rows]
     figure = _histogram(totals, ex_rows, rows[0]["max"] if rows else 0, out / "histogram.png")
+    unfinished = sum(r.message is not None and "time budget" in r.message
+                     for s in students for r in s.results)
     return {"students": rows, "exercises": ex_rows, "seconds": round(seconds, 1),
-            "out": str(out), "figure": figure, "n": len(students)}
+            "out": str(out), "figure": figure, "n": len(students), "unfinished": unfinished}
 
 
 def _csv(fields, rows):
@@ -318,4 +320,7 @@ def summary_lines(summary):
                   f"{summary['seconds']:.0f} s",
               f"  wrote {summary['out']}/grades.csv, summary.csv, histogram.png and "
               f"results/STUDENT.json"]
+    if summary["unfinished"]:
+        lines.append(f"  NOT FINISHED: the time budget ran out with {summary['unfinished']} "
+                     f"exercises ungraded (they score 0); give a larger --budget")
     return lines
