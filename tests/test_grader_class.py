@@ -110,3 +110,23 @@ def test_a_budget_that_runs_out_is_not_success(tmp_path):
     assert r.returncode == 1 and "NOT FINISHED" in r.stdout
     rows = list(csv.DictReader((tmp_path / "g" / "grades.csv").open()))
     assert any(row["12_vae status"] == "timeout" for row in rows)
+
+
+def test_readme_student_and_instructor_commands_work_as_written(tmp_path):
+    """The README's commands of its "Exercises and grading" section, pasted into a shell in an
+    empty folder (the stubs are not started, so a check exits 1; nothing may crash)."""
+    import os
+    import re
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Exercises and grading", 1)[1].split("\n## ", 1)[0]
+    blocks = [b for b in re.findall(r"```bash\n(.*?)```", section, re.S)
+              if not b.startswith("#!")]                  # not the Gradescope script
+    assert len(blocks) == 2
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for block in blocks:
+        r = subprocess.run(["bash", "-c", block], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode in (0, 1) and "Traceback" not in r.stdout + r.stderr, \
+            (block, r.stdout[-1500:], r.stderr[-1500:])
+    assert (tmp_path / "grades" / "grades.csv").is_file()
+    assert (tmp_path / "grades" / "results" / "alice.json").is_file()
