@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from class_fixture import make_class  # noqa: E402
-from hostile import MARKER  # noqa: E402
+from class_fixture import CLASS_MARKER, make_class  # noqa: E402
 
 from numpyvae.exercises import EXERCISES  # noqa: E402
 from numpyvae.exercises import classroom  # noqa: E402
@@ -77,7 +76,7 @@ def test_summary_figure_and_one_gradescope_file_per_student(graded):
 
 def test_nothing_left_running_and_nothing_escaped(graded, tmp_path_factory):
     expected, out, r = graded
-    left = subprocess.run(["pgrep", "-f", MARKER], capture_output=True, text=True).stdout
+    left = subprocess.run(["pgrep", "-f", CLASS_MARKER], capture_output=True, text=True).stdout
     assert not left.strip()
     base = out.parent
     assert not list(base.parent.glob("01_dense.py")) and not (base / "01_dense.py").exists()

@@ -30,16 +30,26 @@ ROOT = os.geteuid() == 0
 EXE = [sys.executable, "-m", "numpyvae.cli"]
 
 
-def _left_running():
+def _left_running(marker):
     out = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if MARKER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                     out.append(int(pid))
             except OSError:
                 pass
     return out
+
+
+_MARKERS = []
+
+
+def _own(source):
+    """The attack with a marker of this test's own (tests may run side by side)."""
+    marker = f"{MARKER}-{os.getpid()}-{len(_MARKERS)}"
+    _MARKERS.append(marker)
+    return source.replace(MARKER, marker)
 
 
 def _kill(pids):
@@ -52,9 +62,10 @@ def _kill(pids):
 
 @pytest.fixture
 def nothing_left():
+    start = len(_MARKERS)
     yield
     time.sleep(0.2)
-    left = _left_running()
+    left = [pid for marker in _MARKERS[start:] for pid in _left_running(marker)]
     _kill(left)
     assert not left, f"processes the student started outlived the grader: {left}"
 
@@ -62,7 +73,7 @@ def nothing_left():
 def _check(tmp_path, number, source, *extra, timeout=8):
     f = tmp_path / "student" / "attack.py"
     f.parent.mkdir(exist_ok=True)
-    f.write_text(textwrap.dedent(source))
+    f.write_text(textwrap.dedent(_own(source)))
     gs, js = tmp_path / "results.json", tmp_path / "result.json"
     cwd = tmp_path / "elsewhere"
     cwd.mkdir(exist_ok=True)
@@ -178,7 +189,7 @@ def _grade_in_child(tmp_path, name, jail_args, timeout):
     """Grade in a separate process (a stopped grader must not stop the test run)."""
     number, source = ATTACKS[name]
     f = tmp_path / f"{name}.py"
-    f.write_text(source)
+    f.write_text(_own(source))
     code = textwrap.dedent(f"""
         import json
         from numpyvae.exercises import find_exercise, grader, sandbox
