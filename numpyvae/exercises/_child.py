@@ -242,27 +242,44 @@ def main(ctl_fd, result_fd):
 def _reachable(paths, uid, gid, stage):
     """Let ``uid`` reach ``paths`` (Python, NumPy) through folders it may not enter (a venv
     built from a Python under /root): each such folder is covered, in this mount namespace only,
-    by an empty world-readable one holding just the way down.  -> error text or None."""
-    os.makedirs(stage, exist_ok=True)
-    for n, target in enumerate(paths):
+    by an empty world-readable one holding just the ways down.  -> error text or None."""
+    def closed(d):
+        st = os.stat(d)
+        return not (st.st_mode & 0o001 or st.st_uid == uid
+                    or st.st_gid == gid and st.st_mode & 0o010)
+
+    pairs = {}                          # a folder uid cannot enter -> the entries to keep in it
+    for target in paths:
         parts = os.path.abspath(target).strip("/").split("/")
-        for i in range(len(parts) - 1):
+        for i in range(len(parts)):
             here = "/" + "/".join(parts[:i])
-            st = os.stat(here)
-            if st.st_mode & 0o001 or st.st_uid == uid or st.st_gid == gid and st.st_mode & 0o010:
-                continue
-            inner = os.path.join(here, parts[i])
-            keep = f"{stage}/{n}_{i}"
+            if os.path.isdir(here) and closed(here):
+                pairs.setdefault(here, set()).add(parts[i])
+    if not pairs:
+        return None
+    os.makedirs(stage, exist_ok=True)
+    kept = {}
+    for here in pairs:                  # first keep every way down, from the original tree
+        for name in sorted(pairs[here]):
+            inner = os.path.join(here, name)
+            keep = os.path.join(stage, str(len(kept)))
             os.makedirs(keep)
-            for step in (lambda: _mount(inner, keep, None, MS_BIND | MS_REC),
-                         lambda: _mount("tmpfs", here, "tmpfs", MS_NOSUID | MS_NODEV,
-                                        "size=16k,mode=755"),
-                         lambda: os.makedirs(inner) or None,
-                         lambda: _mount(keep, inner, None, MS_BIND | MS_REC),
-                         lambda: _call("umount2", keep.encode(), 2)):
-                err = step()
-                if err:
-                    return f"{here}: {err}"
+            err = _mount(inner, keep, None, MS_BIND | MS_REC)
+            if err:
+                return f"{inner}: {err}"
+            kept[inner] = keep
+    for here in sorted(pairs, key=lambda d: d.count("/")):     # then cover, shallow first
+        err = _mount("tmpfs", here, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=755")
+        if err:
+            return f"{here}: {err}"
+        for name in sorted(pairs[here]):
+            inner = os.path.join(here, name)
+            os.makedirs(inner)
+            err = _mount(kept[inner], inner, None, MS_BIND | MS_REC)
+            if err:
+                return f"{inner}: {err}"
+    for keep in kept.values():
+        _call("umount2", keep.encode(), 2)
     return None
 
 
