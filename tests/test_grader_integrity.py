@@ -225,7 +225,7 @@ def test_without_namespaces_a_watchdog_ends_a_stopped_grader(tmp_path, nothing_l
 
 @pytest.mark.skipif(not ROOT, reason="the privilege drop needs root")
 @pytest.mark.parametrize("name", ["daemon", "forge_and_kill", "snoop"])
-def test_without_namespaces_root_still_drops_to_nobody(name, tmp_path, nothing_left):
+def test_without_namespaces_root_still_drops_privileges(name, tmp_path, nothing_left):
     r = _grade_in_child(tmp_path, name, {"namespaces": False}, timeout=8)
     assert r["status"] in ("fail", "error")
     assert ROOT_WARNING not in r["output"]

@@ -5,7 +5,7 @@
 SUBMISSIONS holds one folder or one ``.zip`` per student, named after the student
 (``alice/``, ``bob.zip``); inside, the student's ``NN_name.py`` files (in a subfolder too).  Every
 exercise of every student runs in its own jailed child (:mod:`numpyvae.exercises.sandbox`), the
-students ``jobs`` at a time, each concurrent student under its own unprivileged uid when the
+students ``jobs`` at a time, each exercise under a fresh unprivileged uid of its own when the
 grader is root, so that one hostile submission cannot reach another's files or processes.  An
 exercise that timed out or ended early while others ran beside it is graded once more alone at
 the end, so a neighbour hogging the CPU cannot cost an honest student points.  ``budget`` bounds
@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import csv
 import os
-import pwd
 import re
 import tempfile
 import threading
@@ -36,7 +35,6 @@ from .catalogue import EXERCISES
 
 MAX_ZIP_MEMBERS = 500
 MAX_ZIP_BYTES = 20 * 2 ** 20        # uncompressed, all .py members together
-UID_BASE = 61000                    # the jail's uids when students run side by side (as root)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 
 
@@ -103,21 +101,6 @@ def unpack(zip_path, dest):
     return None
 
 
-def _uids(n):
-    """``n`` uids for students graded side by side (distinct, unused), or [None] * n (nobody)
-    when not root or one at a time."""
-    if os.geteuid() != 0 or n <= 1:
-        return [None] * n
-    out, uid = [], UID_BASE
-    while len(out) < n:
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            out.append(uid)
-        uid += 1
-    return out
-
-
 def _grade_student(student, exercises, seed, timeout, memory, jail, deadline):
     results = []
     for ex in exercises:
@@ -170,20 +153,15 @@ def grade_class(root, out, jobs=2, budget=3600.0, seed=0, timeout=sandbox.DEFAUL
                 s.problem = unpack(s.source, s.folder)
                 if s.problem:
                     s.problem = f"{s.source.name}: {s.problem}"
-        slots = _uids(jobs)
-        free = list(range(jobs))
         lock = threading.Lock()
         done = [0]
 
         def work(s):
-            with lock:
-                slot = free.pop()
             try:
-                jail = sandbox.Jail(uid=slots[slot], gid=slots[slot], hide=(root_hidden, tmp))
+                jail = sandbox.Jail(hide=(root_hidden, tmp))   # a fresh uid for every exercise
                 s.results = _grade_student(s, exercises, seed, timeout, memory, jail, deadline)
             finally:
                 with lock:
-                    free.append(slot)
                     done[0] += 1
                     n_pass = sum(r.passed for r in s.results)
                     log(f"  [{done[0]:>3}/{len(students)}] {s.name:<24} {n_pass:>2} of "

@@ -11,7 +11,7 @@ file, and answers on another pipe.  It runs the student's code as pid 1 of new P
 network and IPC namespaces, with every file system read-only, private empty /tmp, /proc showing
 only its own processes, numpyvae's source and the submissions folder hidden, imports limited to
 numpy and the standard library, a scrubbed environment, resource limits, and (when the grader is
-root, as on Gradescope or in CI) an unprivileged uid.  When the grader is not root, the
+root, as on Gradescope or in CI) an unprivileged uid of its own, fresh for every run.  When the grader is not root, the
 namespaces come from a user namespace and every capability is dropped.  Where the kernel allows
 no namespaces, a watchdog process that is not the grader resumes a stopped grader and ends the
 student's code at the deadline, and the report lists the protections that do not hold.
@@ -227,7 +227,9 @@ def _read_output(path):
 class Jail:
     """Who the student's code runs as and what it may see.
 
-    uid, gid : the unprivileged user when the grader is root (default: nobody); ignored otherwise
+    uid, gid : the unprivileged user when the grader is root (default: a fresh uid for this run
+               alone, with no account and no files, so that its processes are told from every
+               other run's); ignored otherwise
     namespaces : try PID / mount / network namespaces (off only for tests of the fallback)
     hide     : extra folders to hide (the submissions folder of a class)
     """
@@ -241,11 +243,19 @@ class Jail:
             return None, None
         if self.uid is not None:
             return int(self.uid), int(self.gid if self.gid is not None else self.uid)
+        uid = fresh_uid()
+        return uid, uid
+
+
+def fresh_uid():
+    """An unused uid of the range 10**9 .. 2 * 10**9 (no account has one there)."""
+    import secrets
+    while True:
+        uid = 10 ** 9 + secrets.randbelow(10 ** 9)
         try:
-            nobody = pwd.getpwnam("nobody")
-            return nobody.pw_uid, nobody.pw_gid
+            pwd.getpwuid(uid)
         except KeyError:
-            return 65534, 65534
+            return uid
 
 
 def child_env(threads=1):
@@ -487,7 +497,7 @@ def run_student(path, parts, cases, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_M
     cases   : its cases (``case.inputs[arg]`` for each argument, ``case.label``)
     timeout : wall-clock seconds for the whole child (None: no limit)
     memory_mb : address-space limit of the child in MiB (0 or None: none)
-    jail    : a :class:`Jail` (default: nobody when root, namespaces where the kernel allows)
+    jail    : a :class:`Jail` (default: a fresh uid when root, namespaces where the kernel allows)
     -> :class:`Outcome`
     """
     return _execute(Path(path).resolve(), parts, cases, timeout, memory_mb, threads, jail)
