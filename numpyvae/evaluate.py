@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 
 from . import _threads
+from . import distributions as D
 from ._validate import check_positive_int, check_rng
 
 MEMORY_BUDGET = 256 * 2**20     # bytes of temporaries per chunk of log_likelihood (well < 1 GB)
@@ -151,4 +152,4 @@ def kl_per_dim(model, x, batch_size=1000):
     the KLs of the marginals and their sum is <= the joint KL (which also counts correlations)."""
     mu, var = _posterior_moments(model, x, check_positive_int(batch_size, "batch_size"))
     mu, var = mu.astype(np.float64), var.astype(np.float64)
-    return (0.5 * (mu * mu + var - 1.0 - np.log(var))).mean(axis=0)
+    return D.kl_std_normal_per_dim(mu, np.log(var)).mean(axis=0)      # the one per-latent KL
