@@ -320,15 +320,13 @@ class VAE:
 
     def named_params(self):
         """{"encoder.0.W": view, ...}: every parameter block, as views into ``params``."""
-        out = {f"encoder.{k}": v for k, v in self.encoder.params.items()}
-        out.update({f"decoder.{k}": v for k, v in self.decoder.params.items()})
-        return out
+        return {f"{part}.{k}": v for part in ("encoder", "decoder")
+                for k, v in getattr(self, part).params.items()}
 
     def named_grads(self):
         """The gradient blocks as views into ``grads`` (names, shapes, order of named_params)."""
-        out = {f"encoder.{k}": v for k, v in self.encoder.grads.items()}
-        out.update({f"decoder.{k}": v for k, v in self.decoder.grads.items()})
-        return out
+        return {f"{part}.{k}": v for part in ("encoder", "decoder")
+                for k, v in getattr(self, part).grads.items()}
 
     def num_params(self):
         return self.params.size
