@@ -19,7 +19,7 @@ import numpyvae as nv
 from numpyvae.estimators import encoder as E
 from numpyvae.shapes import make_shapes
 
-REFERENCE = Path(__file__).parent / "data" / "refactor_reference.npz"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "refactor_reference.npz"
 FAMILIES = ("diagonal", "full")
 BOUNDS = ("elbo", "iwae", "iwae_stl", "iwae_dreg")
 TRAIN = [(c, o, "bernoulli") for c, o in itertools.product(FAMILIES, BOUNDS)] + \
