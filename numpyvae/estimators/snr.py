@@ -103,7 +103,7 @@ def snr_study(toy, Ks=(1, 3, 10, 30, 100), repetitions=1000, *, rng, n_points=4,
     The decoder gradient ∂L/∂μ is the same for all three estimators: STL freezes q's parameters
     (A, b), which μ is not among, and DReG reweights only the encoder's gradient (Tucker et al.
     keep IWAE's for the generative model).  So the stl and dreg decoder rows repeat the iwae
-    decoder row, SNR and interval alike (tests/test_snr.py checks STL's surrogate against it).
+    decoder row, SNR and interval alike (tests/library/test_snr.py checks STL's surrogate against it).
     Returns (rows {model: "gaussian_toy", estimator, part, K, snr, snr_lo, snr_hi, snr_se_log}
     — one per (estimator, part, K) — and {K: {estimator: [(R, D) b-gradient samples per
     point]}} for the t-tests)."""

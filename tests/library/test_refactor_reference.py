@@ -1,7 +1,7 @@
 """Issue 28's refactor (the family owns q, the bounds as one table, vae.py in lecture order) changes
 no number: training a few steps through every family x bound, the evaluation functions, the
 encoder estimator study and the bound values, against arrays recorded from the code before it
-(commit fcf821a, tests/data/refactor_reference.npz, written by ``python tests/test_refactor_reference.py``).
+(commit fcf821a, tests/data/refactor_reference.npz, written by ``python tests/library/test_refactor_reference.py``).
 
 Tolerances: the float32 training, evaluation and bound values must be bit-identical except where a
 comment below says the arithmetic order changed; the float64 encoder study must agree to 1e-12
