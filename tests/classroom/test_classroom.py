@@ -16,7 +16,7 @@ from numpyvae.cli import build_parser, main
 from numpyvae.commands.check import parse_points
 from numpyvae.exercises import EXERCISES, find_exercise, grade_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUBS = ROOT / "lessons" / "exercises"
 
 # a correct softplus_backward written out (the grader passes the input x as the second argument)

@@ -31,7 +31,7 @@ from numpyvae.exercises import solutions as S
 from numpyvae.exercises.ex12_vae import wrong_vae_backward
 from numpyvae.exercises.grader import default_file, find_exercises_dir
 
-STUBS = Path(__file__).resolve().parents[1] / "lessons" / "exercises"
+STUBS = Path(__file__).resolve().parents[2] / "lessons" / "exercises"
 IDS = [ex.key for ex in EXERCISES]
 
 
