@@ -9,7 +9,6 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostile import ATTACKS, MARKER  # noqa: E402
 
 CLASS_MARKER = MARKER + "-class"        # the class's own, apart from other tests' attacks

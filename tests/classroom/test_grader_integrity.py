@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostile import ATTACKS, MARKER, ROOT_WARNING  # noqa: E402
 
 from numpyvae.exercises import find_exercise, grader, sandbox  # noqa: E402

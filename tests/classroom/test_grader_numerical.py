@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from exercise_variants import NUMERICAL, VARIANTS  # noqa: E402
 from hostile import ATTACKS  # noqa: E402
 
