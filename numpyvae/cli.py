@@ -118,7 +118,9 @@ def signal_name(signum):
 
 
 def main(argv=None):
-    from . import _threads          # --threads N: BLAS threads, set before the command runs
+    from . import _threads, tune_process
+    tune_process()                  # the command's process-wide settings, before NumPy loads
+    # --threads N: BLAS threads, set before the command runs
     words = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in words         # --debug: a traceback for every error
     words = [w for w in words if w != "--debug"]
