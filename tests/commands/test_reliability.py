@@ -19,7 +19,7 @@ import pytest
 from numpyvae import checkpoint as ckpt
 from numpyvae.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--n-train", "64", "--n-test", "32", "--hidden", "8", "--z-dim", "2",
         "--batch-size", "32", "--quiet"]
 ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -239,9 +239,14 @@ def test_evaluate_and_sample_refuse_non_finite_parameters(run1, tmp_path, capsys
 
 # ----------------------------------------------------------------------------- 5. fingerprints
 
+def write_frey(path, faces):
+    """A Frey Face .mat file: faces (N, 560) uint8 stored as ff of shape (560, N)."""
+    import scipy.io
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {"ff": np.ascontiguousarray(faces.T)})
+
+
 def _frey(root, seed):
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from test_datasets import write_frey
     faces = np.random.default_rng(seed).integers(0, 256, (1965, 560), dtype=np.uint8)
     write_frey(root / "frey_face" / "frey_rawface.mat", faces)
 

@@ -90,6 +90,13 @@ class Hang(BaseException):
     pass
 
 
+def write_frey(path, faces):
+    """A Frey Face .mat file: faces (N, 560) uint8 stored as ff of shape (560, N)."""
+    import scipy.io
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {"ff": np.ascontiguousarray(faces.T)})
+
+
 def _alarm(signum, frame):
     raise Hang
 
@@ -219,8 +226,6 @@ def world(tmp_path_factory):
     params[0] = np.nan
     ckpt.save(nan_run / "checkpoint.npz", params=params, optimizer_state=c.optimizer_state,
               rng_state=c.rng_state, meta=c.meta)
-    sys.path.insert(0, os.path.dirname(__file__))
-    from test_datasets import write_frey
     faces = np.random.default_rng(0).integers(0, 256, (1965, 560), dtype=np.uint8)
     write_frey(tmp / "frey" / "frey_face" / "frey_rawface.mat", faces)
     (tmp / "a-file").write_text("not a folder")
