@@ -153,16 +153,23 @@ RANGES = {"z_dim": (1, 4096), "hidden": (1, 65536), "batch_size": (1, 10**7),
           "n_test": (1, 10**8), "seed": (0, 2**32 - 1), "checkpoint_every": (0, 10**9)}
 _TYPES = {"dataset": str, "binarize": str, "likelihood": str, "activation": str,
           "covariance": str, "optimizer": str, "objective": str, "lr": float}
-_CHOICES = {"dataset": DATASETS, "binarize": ("none", "dynamic", "static"),
-            "likelihood": ("bernoulli", "gaussian"),
+
+
+def _choices():
+    """The allowed words of each option: fixed ones, and the registries' (families, bounds)."""
+    from .. import objectives, posterior, vae
+    return {"dataset": DATASETS, "binarize": ("none", "dynamic", "static"),
+            "likelihood": tuple(vae.LIKELIHOODS),
             "activation": ("relu", "tanh", "sigmoid", "softplus"),
-            "covariance": ("diagonal", "full"), "optimizer": ("adam", "adagrad", "sgd", "momentum"),
-            "objective": ("elbo", "iwae")}
+            "covariance": tuple(posterior.FAMILIES),
+            "optimizer": ("adam", "adagrad", "sgd", "momentum"),
+            "objective": tuple(o.cli_name for o in objectives.OBJECTIVES.values())}
 
 
 def _check_types(opts):
     """The options read back from a checkpoint have the types the command line gives (a
     damaged checkpoint holding ``lr: "fast"`` is refused here, not deep inside training)."""
+    choices = _choices()
     for key, value in opts.items():
         if key in RANGES:
             items = value if key == "hidden" and isinstance(value, list) else [value]
@@ -171,7 +178,7 @@ def _check_types(opts):
         elif key in _TYPES:
             ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
                   if _TYPES[key] is float else isinstance(value, str))
-            ok = ok and (key not in _CHOICES or value in _CHOICES[key])
+            ok = ok and (key not in choices or value in choices[key])
         else:
             continue
         if not ok:
