@@ -140,8 +140,8 @@ def _load_numba():
     with _lock:
         if _numba is None and _import_error is None:
             folder, _ = cache_dir()
-            if folder is not None:
-                os.environ.setdefault("NUMBA_CACHE_DIR", folder)
+            if folder is not None and not os.environ.get("NUMBA_CACHE_DIR"):
+                os.environ["NUMBA_CACHE_DIR"] = folder
             t = time.perf_counter()
             try:
                 import numba
