@@ -96,6 +96,7 @@ _lock = threading.Lock()
 _dispatchers = {}
 _compiled = set()
 COMPILE_SECONDS = {}     # {(kernel name, dtype name): seconds to compile or load it}
+FROM_CACHE = set()       # the keys of COMPILE_SECONDS that were loaded from the cache
 IMPORT_SECONDS = None    # seconds that importing numba took
 _cache = None            # (folder or None, why), once chosen
 
@@ -128,7 +129,7 @@ def resolve(kernels="auto"):
     if kernels == "auto":
         kernels = default()
     if kernels == "fused" and not available():
-        raise RuntimeError(f"--kernels fused needs numba, which did not import ({_import_error}): "
+        raise ValueError(f"--kernels fused needs numba, which did not import ({_import_error}): "
                            f"{INSTALL_HINT}, or use --kernels numpy")
     return kernels
 
@@ -216,18 +217,31 @@ def kernel(name, dtype):
         return _dispatchers[name]
     numba = _load_numba()
     if numba is None:
-        raise RuntimeError(f"fused kernels need numba ({_import_error}): {INSTALL_HINT}")
+        raise ValueError(f"fused kernels need numba ({_import_error}): {INSTALL_HINT}")
     with _lock:
         if key not in _compiled:
             if name not in _dispatchers:
                 folder, _ = cache_dir()
                 _dispatchers[name] = numba.njit(nogil=True, error_model="numpy",
                                                 cache=folder is not None)(BODIES[name])
+            d = _dispatchers[name]
+            hits = sum(d.stats.cache_hits.values())
             t = time.perf_counter()
-            _dispatchers[name].compile(_signature(numba, name, dtype))
+            d.compile(_signature(numba, name, dtype))
             COMPILE_SECONDS[key] = time.perf_counter() - t
+            if sum(d.stats.cache_hits.values()) > hits:
+                FROM_CACHE.add(key)
             _compiled.add(key)
     return _dispatchers[name]
+
+
+def prepare(optimizer, dtype):
+    """Compile (or load) what a step of ``optimizer`` ("adam", ...) on ``dtype`` needs, now, so
+    that the time is paid and known before training starts -> seconds it took."""
+    t = time.perf_counter()
+    kernel(optimizer, dtype)
+    kernel("any_nonfinite", dtype)
+    return time.perf_counter() - t
 
 
 def all_finite(x):
@@ -245,8 +259,20 @@ def describe():
     folder, why = cache_dir()
     spent = sum(COMPILE_SECONDS.values())
     where = f"cache {folder} ({why})" if folder else why
-    return (f"numba {_numba.__version__}, import {IMPORT_SECONDS:.2f} s, {len(COMPILE_SECONDS)} "
-            f"kernel(s) compiled or loaded in {spent:.2f} s; {where}")
+    n, cached = len(COMPILE_SECONDS), len(FROM_CACHE)
+    how = ("loaded from the cache" if n and cached == n else
+           "compiled" if not cached else f"compiled ({cached} loaded from the cache)")
+    return (f"numba {_numba.__version__}, import {IMPORT_SECONDS:.2f} s, {n} kernel(s) {how} "
+            f"in {spent:.2f} s; {where}")
+
+
+def why_numpy():
+    """Why the NumPy path was chosen, for the printout (numba is not imported to find out)."""
+    if _import_error is not None:
+        return f"numba did not import: {_import_error}; {INSTALL_HINT} for fused kernels"
+    if os.environ.get("NUMPYVAE_KERNELS") == "numpy":
+        return "NUMPYVAE_KERNELS=numpy"
+    return "chosen with --kernels numpy"
 
 
 def numba_imported():

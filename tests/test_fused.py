@@ -209,7 +209,7 @@ def test_without_numba_everything_runs_on_the_numpy_path():
         "for _ in range(3): a.step(pa, g); b.step(pb, g)\n"
         "assert a.kernels == 'numpy' and np.array_equal(pa, pb)\n"
         "c = optim.Adam(1e-2, kernels='fused'); pc = p.copy()\n"
-        "try:\n    c.step(pc, g)\nexcept RuntimeError as e:\n    print('refused:', e)\n"
+        "try:\n    c.step(pc, g)\nexcept ValueError as e:\n    print('refused:', e)\n"
         "assert c.t == 0 and not c.state and np.array_equal(pc, p)\n"
         "print(fused.describe())\n")
     proc = _child(code, env={"NUMPYVAE_KERNELS": "auto"}, no_numba=True)
@@ -254,3 +254,50 @@ def test_with_nowhere_to_write_the_kernels_still_run(tmp_path):
     assert proc.returncode == 0, proc.stderr
     first, second = proc.stdout.splitlines()[:2]
     assert first == "None" and "compiled in every process" in second
+
+
+@needs_numba
+def test_train_runs_both_paths_to_the_same_bits_records_and_prints_the_choice(tmp_path, capsys):
+    """`numpyvae train --kernels numpy|fused`: printed, in config.json and the checkpoint; the
+    two runs' checkpoints hold the same parameters and optimizer state bit for bit; a run
+    resumed on the other path is told so (and still matches)."""
+    import json
+
+    from numpyvae import checkpoint as ckpt
+    from numpyvae.cli import main
+    small = ["--n-train", "300", "--n-test", "100", "--hidden", "32", "--batch-size", "32"]
+    saved = {}
+    for k in ("numpy", "fused"):
+        assert main(["train", "--out", str(tmp_path / k), *small, "--epochs", "2",
+                     "--kernels", k]) == 0
+        out = capsys.readouterr().out
+        assert f"kernels: {k} (" in out
+        if k == "fused":
+            assert "numba" in out and "kernel(s)" in out
+        assert json.load(open(tmp_path / k / "config.json"))["kernels"] == k
+        c = ckpt.load(tmp_path / k / "checkpoint.npz")
+        assert c.meta["run"]["kernels"] == k
+        saved[k] = (c.params, c.optimizer_state)
+    _assert_same_bits(*saved.values())
+    # one epoch on the NumPy path, the second resumed on the fused one
+    mixed = tmp_path / "mixed"
+    assert main(["train", "--out", str(mixed), *small, "--epochs", "1", "--kernels", "numpy"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(mixed), "--resume", "--epochs", "2",
+                 "--kernels", "fused"]) == 0
+    err = capsys.readouterr().err
+    assert "trained with --kernels numpy and goes on with --kernels fused" in err
+    c = ckpt.load(mixed / "checkpoint.npz")
+    _assert_same_bits(saved["numpy"], (c.params, c.optimizer_state))
+    assert json.load(open(mixed / "config.json"))["kernels"] == "fused"
+
+
+def test_train_kernels_fused_without_numba_is_a_clear_error_before_anything_is_written(tmp_path):
+    out = tmp_path / "run"
+    code = (f"from numpyvae.cli import main; raise SystemExit(main(['train', '--out', {str(out)!r}, "
+            "'--n-train', '100', '--n-test', '50', '--hidden', '8', '--kernels', 'fused']))")
+    proc = _child(code, no_numba=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "numpyvae train: error: --kernels fused needs numba" in proc.stderr
+    assert 'pip install "numpyvae[fast]"' in proc.stderr
+    assert not out.exists()
