@@ -7,10 +7,11 @@ beyond one scratch buffer.  Scalars are Python floats so float32 stays float32.
 
 Every update is elementwise, so with ``--threads N`` (``_threads.set_blas_threads``) the vector is
 cut into N slices updated at once on N threads: the same bits as one thread, in about 1/N the time.
-Each slice is then updated ``BLOCK`` entries at a time (all of the passes on one block, then the
-next): the block's pieces of the four vectors stay in the CPU's L2 cache between the passes, so
-only the first pass over a block reads main memory or L3 (ARCHITECTURE.md, "Performance").
-Again the same bits: every entry sees the same operations in the same order.
+On a CPU with at least 2 MiB of L2 per core each slice is then updated ``BLOCK`` entries at a
+time (all of the passes on one block, then the next): the block's pieces of the four vectors stay
+in the L2 cache between the passes, so only the first pass over a block reads main memory or L3
+(ARCHITECTURE.md, "Performance"); with less L2 the passes run over whole slices.  Again the same
+bits: every entry sees the same operations in the same order.
 
 ``kernels`` chooses how the update runs: ``"numpy"``, the ufunc passes below (the reference,
 what students read); ``"fused"``, one compiled loop per update with the same formula in the same
@@ -31,12 +32,36 @@ import numpy as np
 from . import _threads, fused
 from ._validate import check_array, check_positive_float
 
-# Entries per block of the update: 64 Ki floats = 256 KiB of each vector, so the ~5 vectors an
-# update touches (params, grad, state, scratch) fit a 2 MiB L2 cache with room to spare.  Measured
-# on issue 15's model (653k parameters, Adam, 1 thread): 1.16-1.25x faster than whole-vector passes
-# on an AVX-512 Xeon and with its AVX2 kernels (BENCHMARKS.md); smaller blocks lose it again to the
-# ~1 us each NumPy call costs.
-BLOCK = 65536
+# Entries per block of the NumPy path's update: 64 Ki floats = 256 KiB of each vector, so the ~5
+# vectors an update touches (params, grad, state, scratch) fit a 2 MiB L2 cache.  Measured on issue
+# 15's model (653k parameters, Adam, 1 thread; BENCHMARKS.md): on an AVX-512 Xeon with 2 MiB of L2
+# per core 1.16-1.25x faster than whole-vector passes (with its AVX2 kernels too); on an AMD EPYC
+# (Zen 4) with 1 MiB, 1.16-1.35x *slower* (issue 27), and 32 Ki blocks slower still (each NumPy
+# call costs ~1 us).  So the blocks are used only where a core's L2 holds them.
+def _l2_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
+    """A core's L2 cache in bytes (Linux sysfs), None where it cannot be read."""
+    import os
+    try:
+        for index in sorted(os.listdir(root)):
+            folder = os.path.join(root, index)
+            with open(os.path.join(folder, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(folder, "size")) as f:
+                size = f.read().strip().upper()
+            scale = {"K": 1024, "M": 1024 ** 2}.get(size[-1:], 1)
+            return int(size.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def block_for(l2_bytes):
+    """64 Ki entries with at least 2 MiB of L2 per core, else whole slices (no blocking)."""
+    return 65536 if l2_bytes is not None and l2_bytes >= 2 * 1024 ** 2 else 1 << 62
+
+
+BLOCK = block_for(_l2_bytes())
 
 
 class Optimizer:
