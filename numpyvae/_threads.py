@@ -48,10 +48,10 @@ def quiet_idle_blas_threads(environ=os.environ):
 
 
 # The thread count a command gets without --threads (issue 27, measured with
-# benchmarks/thread_default.py; BENCHMARKS.md, README "Threads"): one.  OpenBLAS's own default,
-# one thread per core, was 1.3-1.6x faster at best on an idle 2-core machine and 6x slower beside
-# a 2-process load (`numpyvae train --epochs 2`: 69.1 s against 11.5 s), so one thread is the
-# setting that is never far worse.
+# benchmarks/thread_default.py; BENCHMARKS.md 2026-12-07, README "Threads"): one.  OpenBLAS's own
+# default, one thread per core, makes a full-size epoch 1.3-1.4x faster on an idle 2-core machine,
+# but `numpyvae train --epochs 2` took 82.7-96.4 s with it against 11.6-14.9 s with one thread on
+# the shared 2-core machine at a load of 6-10: one thread is the setting that is never far worse.
 DEFAULT_THREADS = 1
 
 
