@@ -61,6 +61,8 @@ def main(argv=None):
     ap.add_argument("--load", type=int, nargs="+", default=[0, 2],
                     help="busy processes added for each condition")
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--commands", nargs="+", default=["train", "lesson 01 --quick"],
+                    choices=["train", "lesson 01 --quick"])
     ap.add_argument("--settings", nargs="+", default=["--threads 1", "OpenBLAS default"],
                     choices=list(SETTINGS))
     a = ap.parse_args(argv)
@@ -74,6 +76,8 @@ def main(argv=None):
             try:
                 time.sleep(1 if load else 0)
                 for name, cmd in commands(a.epochs, out).items():
+                    if name not in a.commands:
+                        continue
                     rows = {s: [] for s in a.settings}
                     for r in range(a.rounds):
                         order = a.settings[r % len(a.settings):] + a.settings[:r % len(a.settings)]
@@ -81,6 +85,8 @@ def main(argv=None):
                             la = os.getloadavg()[0]
                             args, extra = SETTINGS[s]
                             rows[s].append((timed(cmd + args, {**env, **extra}), la))
+                            print(f"  (+{load} busy, round {r + 1}: {name} {s} "
+                                  f"{rows[s][-1][0]:.1f} s, load {la:.1f})", flush=True)
                     for s, times in rows.items():
                         cells = ", ".join(f"{t:.1f} s ({la:.1f})" for t, la in times)
                         print(f"+{load} busy: {name:18s} {s:12s} {cells}", flush=True)
