@@ -55,7 +55,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--block", type=int, default=optim.BLOCK)
+    ap.add_argument("--block", type=int, default=65536,
+                    help="the blocked contender's block (optim.BLOCK on a CPU with 2 MiB of L2)")
     ap.add_argument("--optimizers", nargs="+", default=["adam", "adagrad", "momentum", "sgd"])
     a = ap.parse_args(argv)
     for line in format_machine(describe()):
