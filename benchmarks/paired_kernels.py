@@ -47,7 +47,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=25)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    import numpyvae as nv               # first: it sets OPENBLAS_THREAD_TIMEOUT before NumPy loads
+    import numpyvae as nv
+    nv.tune_process()                   # first: OPENBLAS_THREAD_TIMEOUT before NumPy loads
     import numpy as np
     import throughput as T
     from numpyvae import _threads

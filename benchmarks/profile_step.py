@@ -35,7 +35,8 @@ def main(argv=None):
     p.add_argument("--z-dim", type=int, default=20)
     args = p.parse_args(argv)
 
-    import numpyvae as nv               # first: it sets OPENBLAS_THREAD_TIMEOUT before NumPy loads
+    import numpyvae as nv
+    nv.tune_process()                   # first: OPENBLAS_THREAD_TIMEOUT before NumPy loads
     import numpy as np
     from numpyvae import _threads
     from numpyvae import distributions as D

@@ -23,7 +23,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpyvae  # noqa: E402,F401  (before NumPy: sets OPENBLAS_THREAD_TIMEOUT)
+import numpyvae  # noqa: E402
+numpyvae.tune_process()  # before NumPy: OPENBLAS_THREAD_TIMEOUT, as the numpyvae command
 import numpy as np  # noqa: E402
 import step_compare as sc  # noqa: E402
 from throughput import TARGETS  # noqa: E402

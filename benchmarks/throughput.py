@@ -516,5 +516,6 @@ if __name__ == "__main__":
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         if os.path.isdir(os.path.join(root, "numpyvae")):     # a checkout: its own package
             sys.path.insert(0, root)
-        import numpyvae  # noqa: F401  (first, as in every numpyvae command: see _threads, _memory)
+        import numpyvae
+        numpyvae.tune_process()   # first, as in every numpyvae command: see _threads, _memory
     sys.exit(main())

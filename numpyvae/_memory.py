@@ -8,11 +8,13 @@ in and zero every page once more.  On the 2-core virtual machines this project i
 those page faults were a fifth of a training step and almost half of the importance-sampled
 log-likelihood (BENCHMARKS.md, "Memory").
 
-:func:`keep_freed_memory` raises glibc's two thresholds, once, when numpyvae is imported:
-arrays up to 32 MiB (glibc's largest setting) come from the heap, and freed heap memory is kept
-until more than 512 MiB of it lies unused.  The cost: the process keeps its peak memory instead
-of shrinking after a big evaluation.  Set ``NUMPYVAE_MALLOC=default`` before importing numpyvae
-to keep glibc's own behaviour.  Other C libraries (macOS, Windows, musl) are left alone.
+:func:`keep_freed_memory` raises glibc's two thresholds for the whole process: arrays up to
+32 MiB (glibc's largest setting) come from the heap, and freed heap memory is kept until more
+than 512 MiB of it lies unused.  The cost: the process keeps its peak memory instead of shrinking
+after a big evaluation.  ``import numpyvae`` does not do this: the ``numpyvae`` command does, at
+its entry point, through :func:`numpyvae.tune_process` (which a notebook may call too).  Set
+``NUMPYVAE_MALLOC=default`` to keep glibc's own behaviour.  Other C libraries (macOS, Windows,
+musl) are left alone.
 """
 from __future__ import annotations
 

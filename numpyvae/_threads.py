@@ -7,8 +7,8 @@ first imported.  :func:`set_blas_threads` therefore sets the environment variabl
 for NumPy when it has not been imported yet and for every child process (the grader's, a lesson
 run in a subprocess) -- and, when NumPy is already loaded in this process, also asks the loaded
 OpenBLAS (or MKL) to change its thread count through its ``*_set_num_threads`` function.
-``import numpyvae`` loads NumPy, so :func:`numpyvae.cli.main` takes the second way for the
-command's own process (before the command runs) and the first for the grader's child processes.
+:func:`numpyvae.cli.main` sets them before the command imports NumPy (``import numpyvae``
+loads no NumPy and changes no setting), which also holds for the grader's child processes.
 
 One thread is the faster choice when the machine is shared (several jobs or students on few
 cores: OpenBLAS threads then wait for each other), for the small matrices of the exercises and
@@ -35,9 +35,9 @@ _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads
 # sleep.  With as many BLAS threads as cores they then hold the cores that the elementwise work
 # between the products needs (the activations, the loss, the optimizer's slices): measured on
 # the 2-core AVX2 machine, the 2-thread training step took 10.2 ms with the default, 8.1 ms with
-# 2^4 cycles (BENCHMARKS.md).  OpenBLAS reads this when it is loaded, so numpyvae sets it
-# before it imports NumPy, unless it is set already; a script that imports NumPy first keeps
-# OpenBLAS's default.
+# 2^4 cycles (BENCHMARKS.md).  OpenBLAS reads this when it is loaded, so the numpyvae command
+# sets it (numpyvae.tune_process) before it imports NumPy, unless it is set already; a script
+# that imports NumPy first keeps OpenBLAS's default.
 BLAS_THREAD_TIMEOUT = "4"
 
 

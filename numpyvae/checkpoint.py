@@ -134,3 +134,20 @@ def load(path):
     if not isinstance(rng_state, dict) or not isinstance(meta, dict):
         raise ValueError(f"{path}: rng_state and meta must be JSON objects")
     return Checkpoint(params, opt, rng_state, meta, path)
+
+
+# ----------------------------------------------------------- model configs of older checkpoints
+
+
+def complete_config(config):
+    """A saved VAE ``config`` with the keys older checkpoints lack filled in, as the model they
+    were: a config from before the decoder log-variance floor has no ``decoder_logvar_floor``,
+    and a learned-variance Gaussian then gets None (no floor: the model its parameters were
+    trained and reported as); any other model gets the default, on which the floor does not act."""
+    from .vae import DECODER_LOGVAR_FLOOR
+    config = dict(config)
+    if "decoder_logvar_floor" not in config:
+        learned = (config.get("likelihood") == "gaussian"
+                   and config.get("decoder_logvar", "learned") == "learned")
+        config["decoder_logvar_floor"] = None if learned else DECODER_LOGVAR_FLOOR
+    return config

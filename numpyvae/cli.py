@@ -55,7 +55,9 @@ def build_parser():
 
 
 def main(argv=None):
-    from . import _threads          # --threads N: BLAS threads, set before the command runs
+    from . import _threads, tune_process
+    tune_process()                  # the command's process-wide settings, before NumPy loads
+    # --threads N: BLAS threads, set before the command runs
     words = sys.argv[1:] if argv is None else list(argv)
     threads = _threads.threads_from_argv(words)
     if threads is None:                # no --threads: one, unless the environment chose

@@ -17,7 +17,7 @@ finite input and use no ``log(x + epsilon)`` fudge:
     log_sigmoid(a) = -softplus(-a)
 Speed (ARCHITECTURE.md, "Performance"): the hot path avoids NumPy's float32 ``log1p`` and ``tanh``,
 which on CPUs without AVX-512 cost 7x and 2x an ``exp`` or a ``log``.  The forms used here are
-within a few float32 ulps of the exact values (tests/test_functional_accuracy.py measures it against
+within a few float32 ulps of the exact values (tests/library/test_functional_accuracy.py measures it against
 float64 over the whole float32 range).
 """
 from __future__ import annotations

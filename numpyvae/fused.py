@@ -141,8 +141,6 @@ def _load_numba():
     with _lock:
         if _numba is None and _import_error is None:
             folder, _ = cache_dir()
-            if folder is not None and not os.environ.get("NUMBA_CACHE_DIR"):
-                os.environ["NUMBA_CACHE_DIR"] = folder
             t = time.perf_counter()
             try:
                 import numba
@@ -150,8 +148,10 @@ def _load_numba():
                 _import_error = f"{type(e).__name__}: {e}"
                 return None
             IMPORT_SECONDS = time.perf_counter() - t
-            if folder is not None and numba.config.CACHE_DIR != os.environ["NUMBA_CACHE_DIR"]:
-                numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]   # numba imported earlier
+            # numba's own setting, not the environment (which child processes would inherit):
+            # it holds until a NUMBA_* variable changes (numba.core.config._EnvReloader)
+            if folder is not None and not os.environ.get("NUMBA_CACHE_DIR"):
+                numba.config.CACHE_DIR = folder
             _numba = numba
     return _numba
 

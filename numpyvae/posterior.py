@@ -28,8 +28,15 @@ encoder half of DReG (Tucker et al. 2018).  The dropped score term ``d log q/d p
 has expectation 0 under q.  ``score`` is optional in a family: one without it serves the ELBO
 and the IWAE bound, not their STL / DReG gradients.
 
-A new family is a class with ``raw_size``, ``params``, ``moments``, ``forward`` and ``backward``,
-added to ``FAMILIES``; vae.py needs no edit (ARCHITECTURE.md, "The VAE in one pass").
+Besides the node, a family answers what evaluation and the estimator study ask of q:
+
+    family.moments(*family.params(h))      -> (mean (N, k), marginal variances (N, k))
+    family.noise(h, z)                     -> eps with z = g(params, eps): (S, N, k)
+    family.score(h, eps, w)                -> sum_s w_sn grad_h log q(z_sn | x_n) at FIXED z: (N, raw_size)
+
+A new family is a class with ``raw_size``, ``params``, ``moments``, ``forward``, ``backward``,
+``noise`` and ``score``, added to ``FAMILIES`` (one file plus its registry entry); vae.py,
+evaluate.py and the estimator study need no edit (tests/library/test_new_family_and_bound.py).
 """
 from __future__ import annotations
 
@@ -113,6 +120,27 @@ class DiagonalGaussian:
         dh[:, :self.k], dh[:, self.k:] = dmu, dlogvar
         return dh
 
+    def noise(self, h, z):
+        """The noise that gives z: eps = (z - mu) / sigma.  z : (S, N, k) -> eps : (S, N, k)."""
+        mu, logvar = self.params(h)
+        return (z - mu) / np.exp(0.5 * logvar)
+
+    def score(self, h, eps, w):
+        """sum_s w_sn grad_h log q(z_sn|x_n) with z_sn = mu + sigma eps_sn held fixed: (N, 2k).
+
+        d log q / d mu = (z - mu)/sigma^2 = eps/sigma,
+        d log q / d logvar = -1/2 + (z - mu)^2 / (2 sigma^2) = (eps^2 - 1)/2.
+        w : (S, N);  eps : (S, N, k)."""
+        _, logvar = self.params(h)
+        std = np.multiply(logvar, 0.5)
+        np.exp(std, out=std)
+        dh = np.empty_like(h)
+        np.divide(np.einsum("sn,snk->nk", w, eps), std, out=dh[:, :self.k])
+        dlv = np.einsum("sn,snk->nk", w, eps * eps)
+        dlv -= w.sum(axis=0)[:, None]
+        np.multiply(dlv, 0.5, out=dh[:, self.k:])
+        return dh
+
 
 class FullCovGaussian:
     """q(z|x) = N(mu, L L^T), L lower-triangular with a positive diagonal.
@@ -173,12 +201,38 @@ class FullCovGaussian:
         dh[:, self.k:] = R.tril_from_raw_backward(dL, tcache)
         return dh
 
+    def noise(self, h, z):
+        """The noise that gives z: eps = L^{-1} (z - mu).  z : (S, N, k) -> eps : (S, N, k)."""
+        mu, L = self.params(h)
+        eps = np.linalg.solve(L, np.moveaxis(z - mu, 0, -1))        # (N, k, S)
+        return np.ascontiguousarray(np.moveaxis(eps, -1, 0))
+
+    def score(self, h, eps, w):
+        """sum_s w_sn grad_h log q(z_sn|x_n) with z_sn = mu + L eps_sn held fixed: (N, raw_size).
+
+        log q = -k/2 log 2 pi - sum_i log L_ii - ||L^{-1}(z - mu)||^2 / 2, and L^{-1}(z - mu) = eps:
+        d log q / d mu = L^{-T} eps,   d log q / d L = tril(L^{-T} eps eps^T) - diag(1 / L_ii),
+        then the map back to the raw entries (``d L_ii / d a_i = L_ii``).
+        w : (S, N);  eps : (S, N, k)."""
+        mu, L = self.params(h)
+        a = np.linalg.solve(np.swapaxes(L, 1, 2), np.moveaxis(eps, 0, -1))    # L^{-T} eps, (N, k, S)
+        wt = np.moveaxis(w, 0, -1)[:, None, :]                                 # (N, 1, S)
+        dL = np.matmul(a * wt, eps.transpose(1, 0, 2))                         # (N, k, k)
+        dL = np.tril(dL)
+        idx = np.arange(self.k)
+        dL[:, idx, idx] -= w.sum(axis=0)[:, None] / L[:, idx, idx]
+        dh = np.empty_like(h)
+        dh[:, :self.k] = (a * wt).sum(axis=-1)
+        dh[:, self.k:] = R.tril_from_raw_backward(dL, (L, self.k))
+        return dh
+
 
 FAMILIES = {"diagonal": DiagonalGaussian, "full": FullCovGaussian}
 
 
 def family(name, k):
-    """The family called ``name`` ("diagonal" or "full") for a k-dimensional z."""
+    """The family registered as ``name`` in ``FAMILIES`` (e.g. "diagonal", "full") for a
+    k-dimensional z."""
     if name not in FAMILIES:
         raise ValueError(f"covariance must be one of {tuple(FAMILIES)}, got {name!r}")
     return FAMILIES[name](k)

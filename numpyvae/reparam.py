@@ -69,7 +69,9 @@ def full_cov_forward(mu, L, eps):
     """``z = mu + L eps`` per example.
 
     mu : (N, k);  L : (N, k, k) lower-triangular;  eps : (N, k) or (S, N, k)  ->  z : eps.shape
-    cache = (L, eps)
+    cache = (L, eps).  That L is lower-triangular is the caller's contract, not checked here (a
+    check reads every entry: :func:`tril_from_raw` builds L so; ``distributions.kl_full_cov_std_normal``
+    checks a user's L).
     """
     check_array(mu, "mu", ndim=2, finite=False)
     n, k = mu.shape
@@ -77,8 +79,6 @@ def full_cov_forward(mu, L, eps):
     check_array(eps, "eps", ndim=(2, 3), dtype=mu.dtype, finite=False)
     if eps.shape[-2:] != mu.shape:
         raise ValueError(f"eps must have shape {mu.shape} or (S, *{mu.shape}), got {eps.shape}")
-    if np.any(np.triu(L, 1)):
-        raise ValueError("L must be lower-triangular (entries above the diagonal are nonzero)")
     # (.., N, k, k) @ (.., N, k, 1): one small matrix-vector product per example and sample
     z = np.matmul(L, eps[..., None])[..., 0]
     z += mu
@@ -107,7 +107,7 @@ def tril_size(k):
 def tril_from_raw(raw, k):
     """raw : (N, k + k(k-1)/2) -> L : (N, k, k) with ``L_ii = exp(raw[:, i])`` for i < k and
     the remaining columns filling the strict lower triangle row by row.  cache = (L, k)."""
-    check_array(raw, "raw", ndim=2)
+    check_array(raw, "raw", ndim=2, finite=False)
     if raw.shape[1] != tril_size(k):
         raise ValueError(f"raw must have {tril_size(k)} columns for k={k}, got {raw.shape[1]}")
     n = raw.shape[0]

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import objectives
 from ._validate import check_positive_int, check_rng
 from .datasets import binarize_dynamic
 from .evaluate import elbo_parts
@@ -73,7 +74,7 @@ class TrainConfig:
     epochs           : number of passes over x_train
     batch_size       : B; the last batch of an epoch holds the remaining N mod B examples
     n_samples        : S, noise samples per example (L for the ELBO, k for IWAE)
-    objective        : "elbo" or "iwae"
+    objective        : a bound of objectives.OBJECTIVES ("elbo", "iwae", "iwae_stl", "iwae_dreg")
     dynamic_binarize : draw a fresh Bernoulli(x) binarization of x_train every epoch
     eval_seed        : the test ELBO uses np.random.default_rng([eval_seed, 1]), reset each epoch
     eval_batch_size  : examples per evaluation batch
@@ -95,8 +96,7 @@ class TrainConfig:
         check_positive_int(self.eval_batch_size, "eval_batch_size")
         check_positive_int(self.checkpoint_every, "checkpoint_every", allow_zero=True)
         check_positive_int(self.eval_seed, "eval_seed", allow_zero=True)
-        if self.objective not in ("elbo", "iwae"):
-            raise ValueError(f"objective must be 'elbo' or 'iwae', got {self.objective!r}")
+        objectives.get(self.objective)          # raises naming the registered bounds
         return self
 
 
@@ -153,8 +153,8 @@ def restore(checkpoint, model, optimizer, rng, config):
         saved_model, saved_train, progress = meta["model"], meta["train"], meta["progress"]
         saved_opt = meta["optimizer"]
         state = TrainState(**progress)
-        # a config saved before a key existed is read as the model it was (VAE.complete_config)
-        saved_model = type(model).complete_config(saved_model)
+        # a config saved before a key existed is read as the model it was
+        saved_model = ckpt.complete_config(saved_model)
     except (KeyError, TypeError) as err:
         raise ValueError(f"{c.path}: checkpoint metadata is incomplete ({err})") from None
     _differ(c.path, "model", saved_model, model.config, saved_model)
@@ -191,10 +191,10 @@ def degenerate_reason(row, kl_per_latent, baseline=None, objective="elbo"):
     baseline      : the test ELBO of the model before training (same seed, same weights), or
                     None; a run that ends below it made the model worse: degenerate (e.g. Adam at
                     lr 10 on MNIST ends at -ELBO ~ 1e3, where the untrained model has ~ 550)
-    objective     : "elbo" or "iwae" (an IWAE run has no training parts: they are NaN)
+    objective     : its bound (an IWAE-type run has no training parts: they are NaN)
     """
     keys = ["train_elbo", "test_elbo", "test_recon", "test_kl"]
-    if objective != "iwae":
+    if objectives.get(objective).uses_kl:
         keys[1:1] = ["train_recon", "train_kl"]
     bad = [f"{k} = {row[k]}" for k in keys if k in row and not math.isfinite(row[k])]
     kl = np.asarray(kl_per_latent, np.float64)

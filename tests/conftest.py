@@ -1,5 +1,11 @@
-"""Shared test settings: hypothesis profiles sized for a 2-core CI machine."""
+"""Shared test settings: hypothesis profiles sized for a 2-core CI machine.
+
+The tests sit in folders by what they test (library/, lessons/, commands/, classroom/); the helpers
+they share (catalogue.py, fd_noise.py, lesson_runs.py) and data/ stay here, on sys.path."""
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # One BLAS thread for the test suite: most test matrices are small, and on a 2-core machine
 # that is doing anything else, OpenBLAS's spinning threads make small products 10-50x slower.

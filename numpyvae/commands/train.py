@@ -37,6 +37,7 @@ OUTPUTS = ("config.json", "metrics.csv", "checkpoint.npz", "report.md", "curves.
 
 
 def add_arguments(p):
+    from .. import objectives, posterior, vae          # the registries: families and bounds
     d = DEFAULTS
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=DATASETS, help=f"(default: {d['dataset']})")
@@ -47,14 +48,15 @@ def add_arguments(p):
     g.add_argument("--n-test", type=int, metavar="N", help="use the first N test examples")
     g.add_argument("--data-dir", help="data folder (default: $NUMPYVAE_DATA or ~/.cache/numpyvae)")
     g = p.add_argument_group("model")
-    g.add_argument("--likelihood", choices=("bernoulli", "gaussian"),
+    g.add_argument("--likelihood", choices=vae.LIKELIHOODS,
                    help="decoder (default: gaussian for frey-face, else bernoulli)")
     g.add_argument("--z-dim", type=int, metavar="K", help=f"latent size (default: {d['z_dim']})")
     g.add_argument("--hidden", type=int, nargs="+", metavar="H",
                    help="hidden layer widths, e.g. --hidden 400 (default: 512 256)")
     g.add_argument("--activation", choices=("relu", "tanh", "sigmoid", "softplus"),
                    help="(default: relu)")
-    g.add_argument("--covariance", choices=("diagonal", "full"), help="q(z|x) (default: diagonal)")
+    g.add_argument("--covariance", choices=tuple(posterior.FAMILIES),
+                   help="the family of q(z|x) (default: diagonal)")
     g.add_argument("--init", help="he, xavier, uniform (PyTorch's default), or a standard "
                                   "deviation such as 0.01 (default: he)")
     g.add_argument("--decoder-logvar", metavar="LOGVAR",
@@ -74,7 +76,10 @@ def add_arguments(p):
                         f"training faces make only 14 steps an epoch)")
     g.add_argument("--samples", type=int, metavar="L",
                    help="noise samples per example: L for the ELBO, k for IWAE (default: 1)")
-    g.add_argument("--objective", choices=("elbo", "iwae"), help="(default: elbo)")
+    g.add_argument("--objective", choices=[o.cli_name for o in objectives.OBJECTIVES.values()],
+                   help="the bound: " + "; ".join(f"{o.cli_name}: {o.label}"
+                                                  for o in objectives.OBJECTIVES.values())
+                        + " (default: elbo)")
     g.add_argument("--seed", type=int, help="seeds everything (default: 0)")
     g.add_argument("--kernels", choices=("numpy", "fused"),
                    help="the optimizer's update: NumPy ufuncs, or one fused numba loop with the "
@@ -236,7 +241,7 @@ def _check_fits_in_memory(n, flag, x_dim=784, itemsize=4):
 
 def build_model(config, rng=None):
     """A VAE from its ``config`` dict (``VAE.config``; an older checkpoint's config is read as
-    the model it was, see ``VAE.complete_config``)."""
+    the model it was, see ``checkpoint.complete_config``)."""
     from ..vae import VAE
     return VAE.from_config(config, rng)
 
@@ -366,7 +371,7 @@ def _setup(args):
     if args.resume and isinstance(checkpoint.meta.get("model"), dict):
         # resuming keeps the checkpoint's decoder log-variance floor (None for a run saved
         # before the floor existed: it goes on as the model it was)
-        spec["decoder_logvar_floor"] = VAE.complete_config(
+        spec["decoder_logvar_floor"] = ckpt.complete_config(
             checkpoint.meta["model"])["decoder_logvar_floor"]
     model = build_model(spec, rng)
     kernels = fused.resolve(args.kernels or "auto")
@@ -494,7 +499,8 @@ def write_report(model, test, history, out, opts, train=None):
     figures = [n for n in ("curves.png", "reconstructions.png", "samples.png",
                            "traversals.png", "manifold.png", "latents.png")
                if os.path.exists(os.path.join(out, n))]
-    if opts["objective"] == "iwae":    # the training loss is the IWAE bound: no parts
+    from ..objectives import get as objective
+    if not objective(opts["objective"]).uses_kl:    # an IWAE-type bound: no training parts
         train_row = (f"| train: -IWAE bound, k = {opts['samples']} (mean over the last epoch) "
                      f"| {-last['train_elbo']:.2f} | | |")
     else:

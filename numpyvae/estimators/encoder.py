@@ -1,14 +1,14 @@
 """The score-function and pathwise estimators on a real model: the ELBO gradient of a VAE encoder.
 
 :mod:`numpyvae.estimators` compares the two estimators on one Gaussian and a cost ``f(z)``.  Here
-the Gaussian is ``q_φ(z|x) = N(μ_φ(x), diag σ_φ(x)²)`` from a VAE's encoder, the cost is the
-ELBO's integrand, and the gradient is taken with respect to every encoder parameter φ.  The
-objective is the mean ELBO over a fixed minibatch ``x_1 .. x_N``::
+the Gaussian is the VAE's posterior ``q_φ(z|x)`` (any family of posterior.py: diagonal, full
+covariance, ...), the cost is the ELBO's integrand, and the gradient is taken with respect to every
+encoder parameter φ.  The objective is the mean ELBO over a fixed minibatch ``x_1 .. x_N``::
 
     L(φ) = 1/N Σ_n E_{q_φ(z|x_n)}[ f_n(z) ],   f_n(z) = log p(x_n|z) + log p(z) − log q_φ(z|x_n)
 
 **One f for every estimator.**  All four estimators below average S draws per example,
-``z_sn = μ_n + σ_n ε_sn`` with the SAME noise ε, and all but the last use this same single-sample
+``z_sn = g(φ, ε_sn)`` with the SAME noise ε, and all but the last use this same single-sample
 f, so the comparison is apples to apples.  (The VAE trains with the closed-form KL; that is the
 fourth estimator, kept to show how much the analytic KL adds.)
 
@@ -25,21 +25,17 @@ fourth estimator, kept to show how much the analytic KL adds.)
 
 All four are unbiased for the same ∇φ L (the tests check it).
 
-**The backward pass, by hand.**  The encoder output is h = [μ, logvar] (N, 2k), σ = exp(logvar/2).
-Each estimator is a gradient dh with respect to h; ``model.encoder.backward(dh, cache)`` then
-gives the parameter gradient.  The encoder's backward pass is linear in dh and sums over the batch,
-so ONE backward pass per estimator gives the whole S-sample, N-example estimate: dh already holds
-the sum over the S draws of each example.  Per estimator, with w_sn the weight of draw (s, n):
+**Everything about q comes from the family** (``model.posterior``, posterior.py).  With h the
+encoder's raw output, each estimator is a gradient dh, and ``model.encoder.backward(dh, cache)``
+turns it into the parameter gradient.  The encoder's backward pass is linear in dh and sums over
+the batch, so ONE backward pass per estimator gives the whole S-sample, N-example estimate:
 
-    score:        ∂ log q/∂μ = (z − μ)/σ² = ε/σ,   ∂ log q/∂logvar = −½ + ½ (z − μ)²/σ² = ½ (ε² − 1)
-                  dh = Σ_s w_sn [ε/σ, ½(ε² − 1)],   w = f/(NS)  (or (f − b)/(NS))
-    pathwise:     g = ∂/∂z [log p(x|z) + log p(z)] = ∂ log p(x|z)/∂z − z   (decoder backward)
-                  −log q = ½ Σ_j (log 2π + logvar_j + ε_j²) at fixed ε, so ∂(−log q)/∂logvar = ½:
-                  dh = [Σ_s g/(NS),  Σ_s g ε σ/2/(NS) + ½/N]
-    pathwise_kl:  dh = [Σ_s g'/(NS) − μ/N,  Σ_s g' ε σ/2/(NS) − ½(σ² − 1)/N],  g' = ∂ log p(x|z)/∂z
+    score:        dh = family.score(h, ε, w),   w = f/(NS)  (or (f − b)/(NS))
+    pathwise:     dh = family.backward(g/(NS), dlog_q = −1/(NS))      g = ∂/∂z [log p(x|z) + log p(z)]
+    pathwise_kl:  dh = family.backward(g'/(NS), dkl = −1/N)           g' = ∂ log p(x|z)/∂z
 
-The decoder's backward pass is needed only for ∂ log p(x|z)/∂z (no decoder parameter gradients),
-so :func:`_input_gradient` runs it without the weight gradients.
+(``backward`` with ``dlog_q`` differentiates log q at fixed ε, through z and directly: the total
+derivative of −log q that "pathwise" keeps.)  g' comes from the decoder's own backward pass.
 
 **Variance.**  An S-sample estimate is one gradient vector; its variance is measured across R
 independent repetitions (fresh noise each time, same minibatch, same parameters):
@@ -48,8 +44,8 @@ independent repetitions (fresh noise each time, same minibatch, same parameters)
 Conventions: x (N, D) in the model's dtype; eps (S, N, k); gradients are flat (P_enc,) vectors in
 the order of ``model.encoder.flat_params`` and the model's dtype.  They are gradients of the ELBO
 (ascent directions), not of the loss; weight decay is not part of them.  Functions that run a
-backward pass overwrite ``model.grads`` (the encoder part, and in :func:`loss_gradient` all of it).
-Only diagonal-covariance VAEs are supported.
+backward pass overwrite ``model.grads``.  A family without ``score`` serves only the pathwise
+estimators.
 """
 from __future__ import annotations
 
@@ -60,7 +56,6 @@ import numpy as np
 
 from .. import distributions as D
 from .._validate import check_array, check_positive_float, check_positive_int, check_rng
-from ..layers import Dense, Sequential
 from ..optim import Adam
 from ..vae import VAE
 
@@ -80,9 +75,6 @@ SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100)
 def _check_model(model):
     if not isinstance(model, VAE):
         raise TypeError(f"model must be a numpyvae.VAE, got {type(model).__name__}")
-    if model.covariance != "diagonal":
-        raise ValueError(f"model must have covariance='diagonal' (the score of a full-covariance "
-                         f"q is not implemented here), got covariance={model.covariance!r}")
     return model
 
 
@@ -132,134 +124,66 @@ def _check_repetitions(r):
 # --------------------------------------------------------------------------- the passes
 
 
-def _input_gradient(layer, dy, cache):
-    """Back-propagate ``dy`` to the input of ``layer`` WITHOUT computing weight gradients.
-
-    layer : a Dense, an elementwise layer or a Sequential of them;  cache : its forward cache.
-    Dense: dx = dy Wᵀ.  Used for the decoder, whose parameters the encoder study does not need.
-    """
-    if isinstance(layer, Sequential):
-        for child, child_cache in zip(layer.layers[::-1], cache[::-1]):
-            dy = _input_gradient(child, dy, child_cache)
-        return dy
-    if isinstance(layer, Dense):
-        return dy @ layer.params["W"].T
-    if layer.num_params() == 0:                  # an activation: its own backward pass
-        return layer.backward(dy, cache)
-    raise TypeError(f"cannot back-propagate through a {type(layer).__name__}")
-
-
-class _Posterior(NamedTuple):
-    """The encoder's forward pass: h = [mu, logvar] (N, 2k), std = exp(logvar/2), its cache."""
-    h: np.ndarray
-    mu: np.ndarray
-    logvar: np.ndarray
-    std: np.ndarray
-    cache: list
-
-
 class _Draws(NamedTuple):
-    """S draws per example: z, eps (S, N, k); log p(x|z), log p(z), log q(z|x), f (S, N);
-    dlogpx_dz = ∂ log p(x|z)/∂z (S, N, k)."""
+    """S draws per example from the family's forward: z, eps (S, N, k); log p(x|z), log q(z|x),
+    f (S, N); dlogpx_dz = ∂ log p(x|z)/∂z (S, N, k); q_cache for ``family.backward``."""
     eps: np.ndarray
     z: np.ndarray
     log_px: np.ndarray
-    log_pz: np.ndarray
     log_q: np.ndarray
     f: np.ndarray
     dlogpx_dz: np.ndarray
+    q_cache: tuple
 
 
-def _posterior(model, x):
-    h, cache = model.encoder.forward(x)
-    mu, logvar = model.posterior.params(h)
-    std = np.multiply(logvar, 0.5)
-    np.exp(std, out=std)
-    return _Posterior(h, mu, logvar, std, cache)
+def _encode(model, x):
+    """The encoder's forward pass: -> (h (N, raw_size), cache)."""
+    return model.encoder.forward(x)
 
 
-def _draws(model, x, post, eps, decoder_grads=False):
+def _draws(model, x, h, eps, kl=False):
     """Decode S draws per example and differentiate log p(x|z) with respect to z.
 
-    decoder_grads=False: the decoder's backward pass computes dz only (``model.grads`` untouched).
-    decoder_grads=True:  ``model.decoder.backward`` runs with upstream ∂ log p(x|z_sn)/∂out, so the
-    decoder part of ``model.grads`` becomes Σ_sn ∇θ log p(x_n|z_sn) (a SUM; the caller scales it).
+    The decoder part of ``model.grads`` becomes Σ_sn ∇θ log p(x_n|z_sn) (a SUM; loss_gradient
+    scales it, the other callers ignore it).  ``kl``: the family's forward also computes the KL
+    (for "pathwise_kl", whose backward needs its cache).
     """
     s, n, k = eps.shape
-    # the VAE's own posterior node: z = mu + std * eps and log q(z|x) at that z
-    q, _ = model.posterior.forward(post.h, eps, kl=False, log_q=True)
-    z = q.z
-    out, dcache = model.decoder.forward(z.reshape(s * n, k))
+    q, q_cache = model.posterior.forward(h, eps, kl=kl, log_q=True)
+    out, dcache = model.decoder.forward(q.z.reshape(s * n, k))
     log_px, px_cache = model.likelihood_forward(x, out.reshape(s, n, -1))
     # ∂ log p(x_n|z_sn)/∂out for each draw: upstream gradient 1 for every (s, n)
     dout = model.likelihood_backward(np.ones((s, n), model.dtype), px_cache).reshape(s * n, -1)
-    if decoder_grads:
-        dz = model.decoder.backward(dout, dcache)
-    else:
-        dz = _input_gradient(model.decoder, dout, dcache)
-    log_pz = D.log_std_normal(z)
-    log_q = q.log_q                        # -1/2 sum_j (log 2pi + logvar_j + eps_j^2)
-    f = log_px + log_pz
-    f -= log_q
-    return _Draws(eps, z, log_px, log_pz, log_q, f, dz.reshape(s, n, k))
+    dz = model.decoder.backward(dout, dcache)
+    f = log_px + D.log_std_normal(q.z)
+    f -= q.log_q
+    return _Draws(eps, q.z, log_px, q.log_q, f, dz.reshape(s, n, k), q_cache)
 
 
-def _score_dh(w, eps, std):
-    """Σ_s w_sn ∇_h log q(z_sn|x_n) with z fixed, h = [μ, logvar]:  (N, 2k).
-
-    w : (S, N);  eps = (z − μ)/σ : (S, N, k);  std : (N, k).
-    ∂/∂μ = (z − μ)/σ² = ε/σ,   ∂/∂logvar = −½ + ½ (z − μ)²/σ² = ½ (ε² − 1).
-    """
-    n, k = std.shape
-    dh = np.empty((n, 2 * k), std.dtype)
-    np.divide(np.einsum("sn,snk->nk", w, eps), std, out=dh[:, :k])
-    dlv = np.einsum("sn,snk->nk", w, eps * eps)
-    dlv -= w.sum(axis=0)[:, None]
-    np.multiply(dlv, 0.5, out=dh[:, k:])
-    return dh
-
-
-def _pathwise_dh(g, eps, std, dlogvar_extra, dmu_extra=None):
-    """[Σ_s g/(NS) (+ dmu_extra),  Σ_s g ε σ/2/(NS) + dlogvar_extra]: (N, 2k).
-    g : ∂f/∂z (S, N, k);  the extras are the direct (not-through-z) derivatives, already /N."""
-    s, n, k = g.shape
-    c = 1.0 / (s * n)
-    dh = np.empty((n, 2 * k), std.dtype)
-    np.multiply(g.sum(axis=0), c, out=dh[:, :k])
-    if dmu_extra is not None:
-        dh[:, :k] += dmu_extra
-    dlv = np.einsum("snk,snk->nk", g, eps)
-    dlv *= std
-    dlv *= 0.5 * c
-    dlv += dlogvar_extra
-    dh[:, k:] = dlv
-    return dh
-
-
-def _estimator_dh(name, post, dr):
-    """The upstream gradient dh (N, 2k) of the ELBO estimate ``name`` (an ascent direction)."""
+def _estimator_dh(model, name, h, dr):
+    """The upstream gradient dh (N, raw_size) of the ELBO estimate ``name`` (an ascent direction)."""
     s, n, _ = dr.eps.shape
+    c = 1.0 / (s * n)
     if name in ("score", "score_loo"):
         w = dr.f.copy()
         if name == "score_loo":
             # b_sn = (Σ_t f_tn − f_sn)/(S − 1)  =>  f_sn − b_sn = S/(S − 1) (f_sn − mean_t f_tn)
             w -= w.mean(axis=0)
             w *= s / (s - 1)
-        w *= 1.0 / (s * n)
-        return _score_dh(w, dr.eps, post.std)
+        w *= c
+        return model.posterior.score(h, dr.eps, w)
     if name == "pathwise":
         g = dr.dlogpx_dz - dr.z                       # ∂/∂z [log p(x|z) + log p(z)]
-        return _pathwise_dh(g, dr.eps, post.std, 0.5 / n)
-    # pathwise_kl: the KL's own gradient (mu, ½(σ² − 1)) per example, as in VAE.forward_backward
-    gmu, glv = D.kl_std_normal_grad(post.mu, post.logvar)
-    gmu *= -1.0 / n
-    glv *= -1.0 / n
-    return _pathwise_dh(dr.dlogpx_dz, dr.eps, post.std, glv, gmu)
+        g *= c
+        return model.posterior.backward(g, dr.q_cache, dlog_q=np.full((s, n), -c, model.dtype))
+    # pathwise_kl: the KL's own gradient, as in VAE.forward_backward
+    return model.posterior.backward(dr.dlogpx_dz * model.dtype.type(c), dr.q_cache,
+                                    dkl=np.full(n, -1.0 / n, model.dtype))
 
 
-def _encoder_backward(model, dh, post):
+def _encoder_backward(model, dh, cache):
     """Run the encoder's backward pass; returns a copy of the encoder's flat gradient."""
-    model.encoder.backward(dh, post.cache, need_dx=False)
+    model.encoder.backward(dh, cache, need_dx=False)
     return model.encoder.flat_grads.copy()
 
 
@@ -284,19 +208,19 @@ def layer_slices(model):
 
 
 def single_sample_f(model, x, eps):
-    """``f = log p(x|z) + log p(z) − log q(z|x)`` at ``z = μ + σ ε``: (S, N), the model's dtype.
+    """``f = log p(x|z) + log p(z) − log q(z|x)`` at ``z = g(φ, ε)``: (S, N), the model's dtype.
 
     x : (N, D);  eps : (S, N, k).  Its mean over S and N estimates the mean ELBO.
     """
     _check_model(model)
     model.check_x(x)
     _check_eps(model, x, eps)
-    post = _posterior(model, x)
-    return _draws(model, x, post, eps).f
+    h, _ = _encode(model, x)
+    return _draws(model, x, h, eps).f
 
 
 def log_q(model, x, z):
-    """``log q_φ(z|x) = Σ_j log N(z_j; μ_j(x), σ_j(x)²)``.  x : (N, D);  z : (N, k) or (S, N, k)
+    """``log q_φ(z|x)`` of the model's family at given z.  x : (N, D);  z : (N, k) or (S, N, k)
     -> (N,) or (S, N)."""
     _check_model(model)
     model.check_x(x)
@@ -304,10 +228,9 @@ def log_q(model, x, z):
     if z.shape[-2:] != (x.shape[0], model.z_dim):
         raise ValueError(f"z must have shape ({x.shape[0]}, {model.z_dim}) or "
                          f"(S, {x.shape[0]}, {model.z_dim}), got {z.shape}")
-    post = _posterior(model, x)
-    eps = (z - post.mu) / post.std
-    return model.posterior.forward(post.h, eps if eps.ndim == 3 else eps[None],
-                                   kl=False, log_q=True)[0].log_q.reshape(z.shape[:-1])
+    h, _ = _encode(model, x)
+    eps = model.posterior.noise(h, z if z.ndim == 3 else z[None])
+    return model.posterior.forward(h, eps, kl=False, log_q=True)[0].log_q.reshape(z.shape[:-1])
 
 
 def log_q_grad(model, x, z, weights):
@@ -320,9 +243,9 @@ def log_q_grad(model, x, z, weights):
     model.check_x(x)
     check_array(z, "z", shape=(None, x.shape[0], model.z_dim), dtype=model.dtype)
     check_array(weights, "weights", shape=z.shape[:2], dtype=model.dtype)
-    post = _posterior(model, x)
-    eps = (z - post.mu) / post.std
-    return _encoder_backward(model, _score_dh(weights, eps, post.std), post)
+    h, cache = _encode(model, x)
+    eps = model.posterior.noise(h, z)
+    return _encoder_backward(model, model.posterior.score(h, eps, weights), cache)
 
 
 def encoder_gradients(model, x, eps, estimators=ESTIMATORS):
@@ -337,13 +260,15 @@ def encoder_gradients(model, x, eps, estimators=ESTIMATORS):
     model.check_x(x)
     _check_eps(model, x, eps)
     estimators = _check_estimators(estimators, eps.shape[0])
-    return _estimates(model, x, _posterior(model, x), eps, estimators)
+    return _estimates(model, x, _encode(model, x), eps, estimators)
 
 
-def _estimates(model, x, post, eps, estimators):
-    """encoder_gradients with the encoder's forward pass ``post`` already done (checked input)."""
-    dr = _draws(model, x, post, eps)
-    return {name: _encoder_backward(model, _estimator_dh(name, post, dr), post)
+def _estimates(model, x, encoded, eps, estimators):
+    """encoder_gradients with the encoder's forward pass ``encoded`` = (h, cache) already done
+    (checked input)."""
+    h, cache = encoded
+    dr = _draws(model, x, h, eps, kl="pathwise_kl" in estimators)
+    return {name: _encoder_backward(model, _estimator_dh(model, name, h, dr), cache)
             for name in estimators}
 
 
@@ -362,12 +287,12 @@ def loss_gradient(model, x, eps, estimator="pathwise_kl"):
     _check_eps(model, x, eps)
     estimator = _check_estimator(estimator, eps.shape[0])
     s, n, _ = eps.shape
-    post = _posterior(model, x)
-    dr = _draws(model, x, post, eps, decoder_grads=True)
+    h, cache = _encode(model, x)
+    dr = _draws(model, x, h, eps, kl=estimator == "pathwise_kl")
     model.decoder.flat_grads *= -1.0 / (s * n)
-    dh = _estimator_dh(estimator, post, dr)
+    dh = _estimator_dh(model, estimator, h, dr)
     dh *= -1.0
-    model.encoder.backward(dh, post.cache, need_dx=False)
+    model.encoder.backward(dh, cache, need_dx=False)
     elbo = model.elbo(x, None, eps=eps)          # the VAE's one ELBO evaluation (same eps)
     loss = -float(elbo.mean())
     if model.weight_decay:
@@ -402,10 +327,10 @@ def estimator_moments(model, x, n_samples, repetitions, rng, estimators=ESTIMATO
     m2 = {e: np.zeros(p) for e in estimators}
     delta = np.empty(p)
     shape = (s, x.shape[0], model.z_dim)
-    post = _posterior(model, x)          # deterministic: one encoder forward pass for all R
+    encoded = _encode(model, x)          # deterministic: one encoder forward pass for all R
     for i in range(r):
         eps = rng.standard_normal(shape, dtype=model.dtype)
-        grads = _estimates(model, x, post, eps, estimators)
+        grads = _estimates(model, x, encoded, eps, estimators)
         for e in estimators:
             np.subtract(grads[e], mean[e], out=delta)          # Welford: δ = g − m_old
             mean[e] += delta * (1.0 / (i + 1))

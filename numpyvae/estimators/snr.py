@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import objectives as O
 from .._validate import check_positive_int, check_rng
 
 D_TOY = 20
@@ -62,8 +63,7 @@ def iwae_bound(x, mu, A, b, eps, s2=SIGMA_Q2):
     """The K-sample IWAE bound for one x, each repetition: eps (R, K, D) -> (R,)."""
     m = A @ x + b
     lw = log_weights(x, mu, m, s2, m + np.sqrt(s2) * eps)
-    top = lw.max(axis=1, keepdims=True)
-    return top[:, 0] + np.log(np.mean(np.exp(lw - top), axis=1))
+    return O.log_mean_exp(lw, axis=1)
 
 
 def gradients(x, mu, A, b, eps, s2=SIGMA_Q2):
@@ -74,8 +74,7 @@ def gradients(x, mu, A, b, eps, s2=SIGMA_Q2):
     m = A @ x + b
     z = m + np.sqrt(s2) * eps
     lw = log_weights(x, mu, m, s2, z)
-    w = np.exp(lw - lw.max(axis=1, keepdims=True))
-    w /= w.sum(axis=1, keepdims=True)                        # (R, K)
+    w = O.log_mean_exp(lw, axis=1, weights=True)[1]         # normalised weights, (R, K)
     total = (mu - z) + (x - z)                              # d log w / dm, total
     path = total + (z - m) / s2                             # ∂_z log w (times ∂z/∂m = I)
     out = {"mu": np.einsum("rk,rkd->rd", w, z - mu)}
@@ -104,7 +103,7 @@ def snr_study(toy, Ks=(1, 3, 10, 30, 100), repetitions=1000, *, rng, n_points=4,
     The decoder gradient ∂L/∂μ is the same for all three estimators: STL freezes q's parameters
     (A, b), which μ is not among, and DReG reweights only the encoder's gradient (Tucker et al.
     keep IWAE's for the generative model).  So the stl and dreg decoder rows repeat the iwae
-    decoder row, SNR and interval alike (tests/test_snr.py checks STL's surrogate against it).
+    decoder row, SNR and interval alike (tests/library/test_snr.py checks STL's surrogate against it).
     Returns (rows {model: "gaussian_toy", estimator, part, K, snr, snr_lo, snr_hi, snr_se_log}
     — one per (estimator, part, K) — and {K: {estimator: [(R, D) b-gradient samples per
     point]}} for the t-tests)."""
@@ -229,7 +228,8 @@ def stl_at_exact_posterior(x, mu, eps):
     return g["iwae"]["b"], g["stl"]["b"]
 
 
-VAE_OBJECTIVES = {"iwae": "iwae", "stl": "iwae_stl", "dreg": "iwae_dreg"}    # estimator -> VAE
+# estimator -> the VAE's objective: read from the bounds' table (objectives.Objective.snr_name)
+VAE_OBJECTIVES = {o.snr_name: o.name for o in O.OBJECTIVES.values() if o.snr_name}
 
 
 def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng, tests=None, groups=10,

@@ -15,7 +15,7 @@ from numpyvae.commands.train import load_data, load_run
 from numpyvae.plots import training as P
 from numpyvae.train import METRICS, read_metrics
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["--n-train", "300", "--n-test", "100", "--hidden", "32", "--batch-size", "32",
          "--quiet"]
 

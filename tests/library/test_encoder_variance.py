@@ -13,10 +13,14 @@ from numpyvae.estimators import encoder as G
 from numpyvae.gradcheck import numerical_gradient, rel_error
 
 
-def _tiny(seed=0, activation="tanh", likelihood="bernoulli", hidden=(5,), z_dim=2, x_dim=6, n=4):
+FAMILIES = tuple(nv.posterior.FAMILIES)     # the study asks the family: it runs on every one
+
+
+def _tiny(seed=0, activation="tanh", likelihood="bernoulli", hidden=(5,), z_dim=2, x_dim=6, n=4,
+          covariance="diagonal"):
     rng = np.random.default_rng(seed)
     model = nv.VAE(x_dim, list(hidden), z_dim, likelihood=likelihood, activation=activation,
-                   rng=rng, dtype=np.float64)
+                   rng=rng, dtype=np.float64, covariance=covariance)
     # nonzero biases, so that no parameter is special
     model.params += 0.1 * rng.standard_normal(model.params.size)
     x = rng.random((n, x_dim))
@@ -26,10 +30,11 @@ def _tiny(seed=0, activation="tanh", likelihood="bernoulli", hidden=(5,), z_dim=
 # --------------------------------------------------------------------------- exact gradients
 
 
+@pytest.mark.parametrize("covariance", FAMILIES)
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
-def test_pathwise_matches_finite_differences_of_single_sample_f(activation, likelihood):
-    model, x, rng = _tiny(activation=activation, likelihood=likelihood)
+def test_pathwise_matches_finite_differences_of_single_sample_f(activation, likelihood, covariance):
+    model, x, rng = _tiny(activation=activation, likelihood=likelihood, covariance=covariance)
     eps = rng.standard_normal((3, x.shape[0], model.z_dim))
     got = G.encoder_gradients(model, x, eps, ["pathwise"])["pathwise"]
     # the same f, differentiated numerically with the noise held fixed
@@ -38,8 +43,9 @@ def test_pathwise_matches_finite_differences_of_single_sample_f(activation, like
     assert rel_error(got, num) < 1e-7
 
 
-def test_pathwise_kl_is_the_vae_gradient():
-    model, x, rng = _tiny()
+@pytest.mark.parametrize("covariance", FAMILIES)
+def test_pathwise_kl_is_the_vae_gradient(covariance):
+    model, x, rng = _tiny(covariance=covariance)
     eps = rng.standard_normal((4, x.shape[0], model.z_dim))
     got = G.encoder_gradients(model, x, eps, ["pathwise_kl"])["pathwise_kl"]
     model.forward_backward(x, eps, "elbo")
@@ -49,9 +55,9 @@ def test_pathwise_kl_is_the_vae_gradient():
     assert np.shares_memory(model.grads[:p], model.encoder.flat_grads)
 
     def analytic_elbo():
-        post = G._posterior(model, x)
-        log_px = G._draws(model, x, post, eps).log_px
-        return log_px.mean() - nv.distributions.kl_std_normal(post.mu, post.logvar).mean()
+        h, _ = G._encode(model, x)
+        q, _ = model.posterior.forward(h, eps, kl=True)
+        return G._draws(model, x, h, eps).log_px.mean() - q.kl.mean()
     assert rel_error(got, numerical_gradient(analytic_elbo, model.encoder.flat_params)) < 1e-7
 
 
@@ -83,8 +89,9 @@ def test_decoder_gradient_does_not_depend_on_the_encoder_estimator():
         np.testing.assert_array_equal(decoder[name], decoder["pathwise_kl"])
 
 
-def test_score_term_matches_finite_differences_of_log_q_at_fixed_z():
-    model, x, rng = _tiny(activation="relu")
+@pytest.mark.parametrize("covariance", FAMILIES)
+def test_score_term_matches_finite_differences_of_log_q_at_fixed_z(covariance):
+    model, x, rng = _tiny(activation="relu", covariance=covariance)
     z = rng.standard_normal((3, x.shape[0], model.z_dim))
     w = rng.standard_normal((3, x.shape[0]))
     got = G.log_q_grad(model, x, z, w)
@@ -100,6 +107,15 @@ def test_log_q_is_the_gaussian_density():
     expected = stats.norm.logpdf(z, mu, np.exp(0.5 * logvar)).sum(axis=-1)
     np.testing.assert_allclose(G.log_q(model, x, z), expected, rtol=1e-12)
     np.testing.assert_allclose(G.log_q(model, x, z[0]), expected[0], rtol=1e-12)
+
+
+def test_log_q_of_the_full_family_is_its_gaussian_density():
+    model, x, rng = _tiny(covariance="full", z_dim=3)
+    z = rng.standard_normal((5, x.shape[0], model.z_dim))
+    mu, L = model.encode(x)
+    expected = np.array([[stats.multivariate_normal(mu[n], L[n] @ L[n].T).logpdf(z[s, n])
+                          for n in range(x.shape[0])] for s in range(5)])
+    np.testing.assert_allclose(G.log_q(model, x, z), expected, rtol=1e-11)
 
 
 def test_score_estimators_are_the_weighted_score():
@@ -130,29 +146,20 @@ def test_single_sample_f_is_log_p_minus_log_q():
 
 
 @given(n=st.integers(1, 3), s=st.integers(2, 3), hidden=st.integers(1, 4),
-       z_dim=st.integers(1, 3), seed=st.integers(0, 2**16))
-def test_gradients_match_finite_differences_for_any_shape(n, s, hidden, z_dim, seed):
-    model, x, rng = _tiny(seed=seed, hidden=(hidden,), z_dim=z_dim, x_dim=3, n=n)
+       z_dim=st.integers(1, 3), seed=st.integers(0, 2**16), covariance=st.sampled_from(FAMILIES))
+def test_gradients_match_finite_differences_for_any_shape(n, s, hidden, z_dim, seed, covariance):
+    model, x, rng = _tiny(seed=seed, hidden=(hidden,), z_dim=z_dim, x_dim=3, n=n,
+                          covariance=covariance)
     eps = rng.standard_normal((s, n, z_dim))
     got = G.encoder_gradients(model, x, eps)
     p = model.encoder.flat_params
     num = numerical_gradient(lambda: G.single_sample_f(model, x, eps).mean(), p)
     assert rel_error(got["pathwise"], num) < 1e-6
-    mu, logvar = model.encode(x)
-    z = mu + np.exp(0.5 * logvar) * eps
+    h, _ = G._encode(model, x)
+    z = model.posterior.forward(h, eps, kl=False)[0].z
     w = G.single_sample_f(model, x, eps) / (s * n)
     num = numerical_gradient(lambda: float((w * G.log_q(model, x, z)).sum()), p)
     assert rel_error(got["score"], num) < 1e-6
-
-
-def test_input_gradient_equals_the_decoder_backward():
-    model, x, rng = _tiny(activation="relu")
-    z = rng.standard_normal((7, model.z_dim))
-    out, cache = model.decoder.forward(z)
-    dout = rng.standard_normal(out.shape)
-    expected = model.decoder.backward(dout.copy(), cache)
-    np.testing.assert_allclose(G._input_gradient(model.decoder, dout, cache), expected,
-                               rtol=1e-13)
 
 
 # --------------------------------------------------------------------------- unbiasedness
@@ -177,6 +184,19 @@ def test_every_estimator_is_unbiased(tiny_moments, name):
     assert z.max() < 5.0, (name, z.max())
     # and the reference really is far more precise than the estimator being checked
     assert np.mean(reference.var / reference.repetitions) < 0.1 * np.mean(m.var / m.repetitions)
+
+
+def test_every_estimator_is_unbiased_on_the_full_covariance_family():
+    """The study on q = N(mu, L L^T): score, leave-one-out, pathwise and pathwise-KL estimate
+    the same gradient (the score of the full family is posterior.FullCovGaussian.score)."""
+    model, x, _ = _tiny(seed=5, covariance="full", z_dim=2)
+    moments = G.estimator_moments(model, x, 5, 3000, np.random.default_rng(1))
+    ref = G.estimator_moments(model, x, 1000, 60, np.random.default_rng(2),
+                              ["pathwise_kl"])["pathwise_kl"]
+    for name, m in moments.items():
+        se = np.sqrt(m.var / m.repetitions + ref.var / ref.repetitions)
+        assert np.all(se > 0)
+        assert np.max(np.abs(m.mean - ref.mean) / se) < 5.0, name
 
 
 def test_score_and_pathwise_means_agree_with_each_other(tiny_moments):
@@ -338,7 +358,7 @@ def _bad_cases():
     full = nv.VAE(6, [5], 2, covariance="full", rng=rng, dtype=np.float64)
     r = np.random.default_rng(0)
     return [
-        (lambda: G.encoder_gradients(full, x, eps), ValueError, "diagonal"),
+        (lambda: G.encoder_gradients(full, x[:, :3], eps), ValueError, "x"),
         (lambda: G.encoder_gradients("model", x, eps), TypeError, "VAE"),
         (lambda: G.encoder_gradients(model, x, eps[0]), ValueError, "eps"),
         (lambda: G.encoder_gradients(model, x, eps[:, :2]), ValueError, "eps"),
@@ -421,9 +441,9 @@ def test_elbo_from_f_estimates_the_analytic_elbo():
     model, x, rng = _tiny(seed=9)
     eps = rng.standard_normal((20000, x.shape[0], model.z_dim))
     f = G.single_sample_f(model, x, eps)
-    post = G._posterior(model, x)
-    analytic = (G._draws(model, x, post, eps).log_px.mean(axis=0)
-                - nv.distributions.kl_std_normal(post.mu, post.logvar))
+    h, _ = G._encode(model, x)
+    analytic = (G._draws(model, x, h, eps).log_px.mean(axis=0)
+                - model.posterior.forward(h, eps[:1], kl=True)[0].kl)
     se = f.std(axis=0, ddof=1) / math.sqrt(f.shape[0])
     # the analytic-KL ELBO uses the same draws for log p(x|z): compare the difference's noise
     diff = f.mean(axis=0) - analytic

@@ -6,7 +6,7 @@ import pytest
 
 from numpyvae import cli, lessonkit
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 
 
 def test_list_prints_every_lesson_in_order(capsys):

@@ -95,7 +95,7 @@ def test_bad_seed_is_a_one_line_error(tmp_path, capsys):
 
 def _mnist_dir():
     for d in (os.environ.get("NUMPYVAE_DATA"), "/work/shared/data",
-              os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")):
+              os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")):
         if d and os.path.isfile(os.path.join(d, "mnist", "train-images-idx3-ubyte.gz")):
             return d
     return None

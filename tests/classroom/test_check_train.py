@@ -20,7 +20,7 @@ from numpyvae.exercises import catalogue
 from numpyvae.exercises import solutions as S
 from numpyvae.exercises.grader import load_module
 
-STUBS = Path(__file__).resolve().parents[1] / "lessons" / "exercises"
+STUBS = Path(__file__).resolve().parents[2] / "lessons" / "exercises"
 SMALL = {"hidden": [16], "z_dim": 3, "n_train": 60, "batch_size": 10}
 
 

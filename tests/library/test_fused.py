@@ -12,7 +12,7 @@ import pytest
 
 from numpyvae import _threads, fused, optim
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 needs_numba = pytest.mark.skipif(not fused.available(),
                                  reason=f"numba not installed: {fused.INSTALL_HINT}")
 # `import numba` fails in a child process started with this (the "numpyvae without [fast]" case)

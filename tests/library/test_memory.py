@@ -9,7 +9,8 @@ import pytest
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 
 PROBE = r"""
-import resource, numpy as np, numpyvae, numpyvae._memory as m
+import numpyvae; numpyvae.tune_process()          # as the numpyvae command does, before NumPy
+import resource, numpy as np, numpyvae._memory as m
 x = np.ones((668, 784), np.float32)         # a log-likelihood chunk of logits, 2 MiB
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -24,7 +24,7 @@ import pytest
 import numpyvae as nv
 from numpyvae.shapes import make_shapes
 
-REFERENCE = Path(__file__).parent / "data" / "training_reference.npz"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "training_reference.npz"
 BRANCHES = list(itertools.product(("diagonal", "full"), ("elbo", "iwae"), ("bernoulli", "gaussian")))
 
 

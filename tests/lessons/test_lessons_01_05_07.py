@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from lesson_runs import run_quick
 
-LESSONS = Path(__file__).resolve().parents[1] / "lessons"
+LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 FILES = {1: "01_autoencoders.py", 5: "05_closed_form_kl.py", 7: "07_reparameterization.py"}
 FIGURES = {
     1: ["reconstructions", "pca_vs_ae", "denoising", "sparse_activations"],

@@ -89,16 +89,16 @@ def test_idle_blas_threads_are_told_to_sleep_unless_the_user_chose():
     assert env["OPENBLAS_THREAD_TIMEOUT"] == "28"
 
 
-def test_importing_numpyvae_first_sets_it_before_numpy_loads():
+def test_tune_process_sets_it_before_numpy_loads():
     import os
     import subprocess
     import sys
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    code = ("import sys, os; import numpyvae; "
-            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    code = ("import sys, os; import numpyvae; numpyvae.tune_process(); "
+            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == _threads.BLAS_THREAD_TIMEOUT
+                         check=True).stdout.split()
+    assert out == [_threads.BLAS_THREAD_TIMEOUT, "False"]
 
 
 @pytest.mark.parametrize("n_parts", [2, 3])

@@ -136,7 +136,7 @@ def test_tril_from_raw_gives_positive_diagonal_and_gradient():
     lambda: D.kl_full_cov_std_normal(np.zeros((1, 2)), np.ones((1, 2, 2))),
     lambda: R.gaussian_forward(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 2))),
     lambda: R.gaussian_forward([[0.0]], np.zeros((1, 1)), np.zeros((1, 1))),
-    lambda: R.full_cov_forward(np.zeros((1, 2)), np.ones((1, 2, 2)), np.zeros((1, 2))),
+    lambda: R.full_cov_forward(np.zeros((1, 2)), np.ones((1, 3, 3)), np.zeros((1, 2))),
 ])
 def test_bad_input_raises_naming_the_argument(call):
     with pytest.raises((ValueError, TypeError)) as info:

@@ -6,7 +6,7 @@ import sys
 
 from numpyvae import _threads
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CODE = ("import os, sys; from numpyvae import cli, _threads; "
         "rc = cli.main(['lesson', 'list']); "
         "print('RESULT', rc, _threads.blas_threads(), os.environ.get('OPENBLAS_NUM_THREADS'), "

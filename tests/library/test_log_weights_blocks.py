@@ -1,10 +1,9 @@
-"""VAE.log_weights takes log p(x|z) a block of samples at a time (vae.LIKELIHOOD_BLOCK) so that the
+"""VAE.log_weights takes log p(x|z) a block of samples at a time (evaluate.LIKELIHOOD_BLOCK) so that the
 likelihood's temporaries fit the L2 cache: the numbers must be those of one piece, bit for bit."""
 import numpy as np
 import pytest
 
 import numpyvae as nv
-from numpyvae import vae
 
 
 @pytest.mark.parametrize("kwargs", [{"likelihood": "bernoulli"},
@@ -12,17 +11,15 @@ from numpyvae import vae
                                     {"likelihood": "gaussian", "decoder_logvar": 0.0},
                                     {"likelihood": "bernoulli", "covariance": "full"}])
 @pytest.mark.parametrize("block", [1, 7 * 12, 5 * 12 * 12 + 1])
-def test_blocked_log_weights_equal_one_piece(kwargs, block, monkeypatch):
+def test_blocked_log_weights_equal_one_piece(kwargs, block):
     rng = np.random.default_rng(0)
     model = nv.VAE(12, [9], 3, rng=rng, **kwargs)
     x = rng.random((5, 12)).astype(np.float32)
     if kwargs["likelihood"] == "bernoulli":
         x = (x < 0.4).astype(np.float32)
     eps = rng.standard_normal((23, 5, 3)).astype(np.float32)        # 23 samples: no block divides it
-    monkeypatch.setattr(vae, "LIKELIHOOD_BLOCK", 10**12)
     whole = model.log_weights(x, eps)
-    monkeypatch.setattr(vae, "LIKELIHOOD_BLOCK", block)            # blocks of 1 and of 6-12 samples
-    blocked = model.log_weights(x, eps)
+    blocked = model.log_weights(x, eps, block)          # blocks of 1 and of 6-12 samples
     assert blocked.shape == (23, 5) and blocked.dtype == np.float32
     np.testing.assert_array_equal(blocked, whole)
     # and the value is the textbook one: log p(x|z) + log p(z) - log q(z|x), term by term

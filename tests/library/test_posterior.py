@@ -77,6 +77,38 @@ def test_sample_covariance_is_the_familys(name):
     np.testing.assert_allclose(fam.moments(mu, scale)[1][0], np.diag(cov), rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(Q.FAMILIES))
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, 3), k=st.integers(1, 4), s=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_score_is_the_gradient_of_log_q_at_fixed_z(name, n, k, s, seed):
+    """family.score(h, eps, w) = grad_h sum_sn w_sn log q(z_sn; h) with z fixed, by central
+    differences of log q written through ``noise`` (eps = g^{-1}(h, z)) and ``forward``."""
+    rng = np.random.default_rng(seed)
+    fam = Q.family(name, k)
+    h = _raw(rng, fam, n, -1.5, 1.5)
+    eps = rng.standard_normal((s, n, k))
+    z = fam.forward(h, eps, kl=False)[0].z
+    np.testing.assert_allclose(fam.noise(h, z), eps, rtol=1e-9, atol=1e-9)
+    w = rng.standard_normal((s, n))
+    got = fam.score(h, eps, w)
+    assert got.shape == h.shape
+
+    def weighted_log_q():
+        return float(np.sum(w * fam.forward(h, fam.noise(h, z), kl=False, log_q=True)[0].log_q))
+    assert rel_error(got, numerical_gradient(weighted_log_q, h)) < 1e-7
+
+
+@pytest.mark.parametrize("name", sorted(Q.FAMILIES))
+def test_score_has_mean_zero_under_q(name):
+    """E_q[grad log q] = 0: a planted sign error in either half of a score fails this."""
+    rng = np.random.default_rng(3)
+    fam = Q.family(name, 3)
+    h = _raw(rng, fam, 2, -1, 1)
+    eps = rng.standard_normal((200_000, 2, 3))
+    mean = fam.score(h, eps, np.full(eps.shape[:2], 1.0 / eps.shape[0]))
+    assert np.max(np.abs(mean)) < 0.03
+
+
 class IsotropicGaussian:
     """A third family, defined here only: q = N(mu, exp(a) I), one log-variance per example."""
 

@@ -109,7 +109,7 @@ def test_run_lesson_reports_failures_and_restores_argv(tmp_path, capsys):
 def test_finish_exits_nonzero_on_failure_when_run_as_script(tmp_path):
     import subprocess
     path = write_lesson(tmp_path, "lessonkit.check('bad', 1.0, 2.0)\n")
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(repo), PYTHONIOENCODING="utf-8")
     r = subprocess.run([sys.executable, str(path), "--out", str(tmp_path / "o")], env=env,
                        capture_output=True, text=True, encoding="utf-8")
