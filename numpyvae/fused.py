@@ -6,8 +6,8 @@ ten times per step (ARCHITECTURE.md, "Performance"); a loop whose body is the wh
 each entry once.  The loop bodies below are the optimizers' formulas written *in the order the
 NumPy path (optim.py) computes them*, with every scalar in the array's dtype (as NumPy casts a
 Python float against a float32 array), so every entry sees the same IEEE operations: the same
-bits (tests/test_fused.py checks parameters and state after many steps, float32 and float64, on
-one and two threads).  Three numba settings make that hold and make the loop fast:
+bits (tests/library/test_fused.py checks parameters and state after many steps, float32 and
+float64, on one and two threads).  Three numba settings make that hold and make the loop fast:
 
 * ``error_model="numpy"``: a division by zero gives inf/NaN as in NumPy, with no Python-style
   check in the loop, which would keep the loop scalar (measured: 1.41 ms against 0.14 ms for

@@ -178,7 +178,8 @@ def test_bad_kernels_choices_are_refused_by_name():
 
 
 def _child(code, env=None, no_numba=False):
-    prefix = NO_NUMBA.format(root=str(ROOT)) if no_numba else f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+    prefix = (NO_NUMBA.format(root=str(ROOT)) if no_numba
+              else f"import sys; sys.path.insert(0, {str(ROOT)!r}); ")
     return subprocess.run([sys.executable, "-c", prefix + code], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=ROOT)
 
