@@ -40,7 +40,7 @@ CHOICES = ("auto",) + KERNELS
 INSTALL_HINT = 'pip install "numpyvae[fast]" (numba)'
 
 # ----------------------------------------------------------------- the loop bodies
-# Plain Python: numba compiles them (``_compile``).  Arrays are 1-d slices of the flat vectors,
+# Plain Python: numba compiles them (``kernel``).  Arrays are (n,) slices of the flat vectors,
 # all of one dtype; scalars are of that dtype too.  Each body is the NumPy path's sequence of
 # operations for one entry (optim.py, the ``_update`` methods), named as there.
 
