@@ -46,7 +46,7 @@ def add_arguments(parser):
                      help="folder for the figures (default: lesson_out/<lesson>/)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--threads", metavar="N", type=int, default=None,
-                     help="BLAS threads (1 is the faster choice on a shared machine and for "
+                     help="BLAS threads (default 1, the faster choice on a shared machine and for "
                           "--quick)")
     copy = sub.add_parser("copy", help="copy a lesson into DIR to change it",
                           description="copy lessons/NN_topic.py into DIR (a file already there "
