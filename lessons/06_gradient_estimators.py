@@ -285,7 +285,7 @@ lessonkit.section("6. The variance table and the log-log plot")
 table = est.classroom_experiment(THETA, SIGMA, Ns=NS, repetitions=REPS, rng=rng)
 lessonkit.say(est.format_table(table))
 png = plot_classroom(table, Path(args.out) / "classroom.png")
-lessonkit.say(f"[figure saved: {png}]")
+lessonkit.show_figure(png)
 
 
 def excess_kurtosis(term):
