@@ -286,6 +286,8 @@ lessonkit.say("Departure from the lecture: the decay (λ/2)‖·‖² is on the 
 WD = 1e-2
 r4 = np.random.default_rng(args.seed + 4)
 m64 = ae.Autoencoder(6, 4, weight_decay=WD, rng=r4, dtype=np.float64)
+m64.encoder.params["b"][...] = r4.standard_normal(4)     # non-zero biases, so that a decay on
+m64.decoder.params["b"][...] = r4.standard_normal(6)     # them would show in the check below
 m64.loss_and_grad(small_x())
 g_with = {k: v.copy() for k, v in m64.named_grads().items()}
 m64.weight_decay = 0.0

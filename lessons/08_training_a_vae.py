@@ -390,15 +390,17 @@ lessonkit.table(["", "max |mⱼ|", "min Vⱼⱼ", "max Vⱼⱼ", "max |Vᵢⱼ|,
     (f"after {STEPS} steps", np.abs(agg_mean).max(), np.diag(agg_cov).min(),
      np.diag(agg_cov).max(), off, gain, avg_kl)], floatfmt=".3g")
 closer = "closer to" if gain < gain_init else "no closer to"
+kl_init = float(dist.kl_std_normal(mu_i, lv_i).mean())
+share, share_init = (f"{g / k:.1%}" if k > 0 else "undefined (no KL)"
+                     for g, k in ((gain, avg_kl), (gain_init, kl_init)))
 lessonkit.say(f"""
     The untrained encoder is near N(0, I) too, but trivially: every q(z|x) is about N(0, I), so
-    z says nothing about x (mean KL {float(dist.kl_std_normal(mu_i, lv_i).mean()):.2f} nats).
+    z says nothing about x (mean KL {kl_init:.2f} nats).
     The trained encoder gives each image a narrow q(z|x) (mean KL {avg_kl:.1f} nats), and
     averaged over the images the posteriors still fill the prior: q(z) is {closer} N(0, I)
     than before training by the gain ({gain_init:.3f} → {gain:.3f} nats), while its largest
     |mⱼ| went {np.abs(init_mean).max():.3f} → {np.abs(agg_mean).max():.3f}.  What training
-    buys is the ratio: the gain is {gain / avg_kl:.1%} of the KL term now, against
-    {gain_init / float(dist.kl_std_normal(mu_i, lv_i).mean()):.0%} before.
+    buys is the ratio: the gain is {share} of the KL term now, against {share_init} before.
 """)
 lessonkit.check(f"mean of the aggregate posterior vs 0 (each within ±{TOL_MEAN})", agg_mean,
                 np.zeros(Z_DIM), atol=TOL_MEAN)
