@@ -189,6 +189,19 @@ lessonkit.say(f"""
     k = {K}; the gap between λ_{K} = {lam[K - 1]:.3f} and λ_{K + 1} = {lam[K]:.3f} makes the subspace
     well defined.  Full-batch Adam, {PCA_STEPS} steps (the last third with a 10x smaller step).
 """)
+# The lecture's normalisation: PCA from the SVD of X_c/√m (m examples), whose squared singular
+# values are the eigenvalues of the covariance X_cᵀX_c/m; the encoder part of PCA is
+# h = (x − x̄) V_kᵀ, the decoder x̂ = x̄ + h V_k, and its error is the optimum ½ Σ_{i>k} λ_i.
+cov_eigs = np.linalg.eigvalsh(xc.T @ xc / x.shape[0])[::-1]
+lessonkit.check(f"top {K + 3} eigenvalues of X_cᵀX_c/m vs squared singular values of X_c/√m",
+                cov_eigs[:K + 3],
+                np.sort(svds(xc / np.sqrt(x.shape[0]), k=K + 3,
+                             v0=np.random.default_rng(args.seed).standard_normal(D))[1])[::-1] ** 2,
+                rtol=1e-8)
+h_pca = xc @ pcs[:K].T                                 # the encoder part: (m, k) codes
+err_pca = 0.5 * np.sum((xc - h_pca @ pcs[:K]) ** 2) / x.shape[0]
+lessonkit.check("PCA as an autoencoder (h = (x − x̄)V_kᵀ, x̂ = x̄ + h V_k): error vs ½ Σ_{i>k} λ_i",
+                err_pca, residual, rtol=1e-8)
 lin = ae.Autoencoder(D, K, output="gaussian", activation="identity", rng=rng)
 opt = optim.Adam(LR_LINEAR)
 angle_trace = []

@@ -363,6 +363,46 @@ ax.set_title("The gap mean field cannot close")
 ax.legend()
 lessonkit.savefig(fig, args, "mean_field")
 
+# %% [markdown]
+# ## 7. The ELBO by Jensen (lecture 002's route), and the minibatch gradient
+# For a discrete z, with q(z) > 0 wherever p(x, z) > 0:
+#
+#     log p(x) = log Σ_z p(x, z) = log Σ_z q(z) p(x, z)/q(z) = log E_q[p(x, z)/q(z)]
+#              ≥ E_q[log p(x, z)/q(z)] = Σ_z q(z) log(p(x, z)/q(z)) = ELBO,
+#
+# and the gap is KL(q ‖ p(z|x)).  Mean field over the data points, q(z_1 … z_N) = Π_i q_i(z_i),
+# makes the ELBO of the whole data set a sum over points, L = Σ_i L_i, so its gradient is
+# Σ_i ∇L_i.  A minibatch B of M points estimates it as (N/M) Σ_{i∈B} ∇L_i, unbiased (Kingma &
+# Welling's N/M); the average (1/|B|) Σ_{i∈B} ∇L_i is the same direction at 1/N the size, the
+# per-point mean that numpyvae's loss uses.  Sampling B without replacement, its variance is
+# N² (1 − M/N) s²/M, s² the variance of the ∇L_i over the N points (finite population).
+
+# %%
+lessonkit.section("7. Jensen's route to the ELBO; the minibatch gradient")
+joint3 = np.array([0.02, 0.05, 0.01])               # p(x, z) for z = 0, 1, 2 at one x
+q3 = np.array([0.5, 0.3, 0.2])
+px3 = joint3.sum()
+post3 = joint3 / px3
+elbo3 = np.sum(q3 * np.log(joint3 / q3))
+lessonkit.say(f"p(x, z) = {joint3}, q = {q3}: log p(x) = {np.log(px3):.6f} ≥ ELBO = {elbo3:.6f}.")
+lessonkit.check("Jensen's gap log p(x) − Σ_z q log(p(x, z)/q) vs KL(q ‖ p(z|x)) (3 states)",
+                np.log(px3) - elbo3, np.sum(q3 * np.log(q3 / post3)), rtol=1e-12)
+
+N_PTS, M_B = 60, 10
+xs_all = W @ rng.standard_normal((K_LAT, N_PTS)) + b[:, None] + SIGMA * rng.standard_normal(
+    (D_OBS, N_PTS))                                 # N points of the linear-Gaussian model
+m_all = S_post @ W.T @ (xs_all - b[:, None]) / SIGMA ** 2          # their posterior means
+g_all = ((xs_all - b[:, None] - W @ m_all) / SIGMA ** 2).T         # ∂L_i/∂b at q_i = p(z|x_i)
+full = g_all.sum(axis=0)
+R_B = 20_000
+batches = np.argsort(rng.random((R_B, N_PTS)), axis=1)[:, :M_B]    # without replacement
+est_b = (N_PTS / M_B) * g_all[batches].sum(axis=1)                 # (R, D)
+lessonkit.check(f"minibatch (N/M) Σ_B ∇L_i, N = {N_PTS}, M = {M_B}, {R_B} batches: mean vs "
+                "Σ_i ∇L_i (±4 s.e.)", est_b.mean(axis=0), full, rtol=0,
+                atol=4 * est_b.std(axis=0) / np.sqrt(R_B))
+var_fp = N_PTS ** 2 * (1 - M_B / N_PTS) * g_all.var(axis=0, ddof=1) / M_B
+lessonkit.check("its variance vs N²(1 − M/N) s²/M (±10%)", est_b.var(axis=0), var_fp, rtol=0.1)
+
 # %%
 lessonkit.check_yourself([
     "Use Jensen's inequality to show log p(x) ≥ E_q[log p(x, z) − log q(z)] for any q.",

@@ -221,6 +221,26 @@ lessonkit.check_true("σ² = 0.01 stores more in z (a KL over 3 times larger) an
                      f"KL {rows[1][1]:.1f} vs {rows[0][1]:.1f} nats, error {rows[1][3]:.1f} vs "
                      f"{rows[0][3]:.1f}")
 
+lessonkit.say("""
+    A generative model draws x ~ p(x|z) = N(f(z), σ² I), not only the mean f(z).  Draw both
+    from the same z (the same seed) and the difference must be noise of variance σ² per pixel.
+""")
+draw_rows = []
+for var, g in gauss.items():
+    f_z = g.sample(200, np.random.default_rng([args.seed, 11]), mean=True)
+    x_draw = g.sample(200, np.random.default_rng([args.seed, 11]), mean=False)
+    res = (x_draw - f_z).astype(np.float64)
+    lessonkit.check(f"σ² = {var:g}: x ~ N(f(z), σ² I) minus f(z), variance per pixel vs σ² "
+                    "(±4 s.e.)", res.var(), var, rtol=0, atol=4 * var * np.sqrt(2 / res.size))
+    draw_rows.append((f"σ² = {var:g}", float(f_z.std(axis=0).mean()), float(np.sqrt(var))))
+lessonkit.table(["decoder", "pixel std of f(z) across draws", "noise std σ"], draw_rows,
+                floatfmt=".3g")
+lessonkit.say(f"""
+    With σ² = 1 the noise (std 1) is {draw_rows[0][2] / max(draw_rows[0][1], 1e-12):.0f} times
+    the spread of the means, on pixels that live in [0, 1]: a draw from p(x|z) is mostly noise,
+    which is why figures of generated images show the decoder mean f(z).
+""")
+
 # %% [markdown]
 # ## 4. Abstraction and generation
 # *Abstraction*: the encoder maps an image to μ(x), k = 10 numbers instead of 784.  Nobody told

@@ -2,7 +2,8 @@
 
 Lecture 002 opens with a categorical z ("z ~ cat(π)").  For a discrete z the reparameterization
 trick has nothing to differentiate: a hard sample is a step function of its parameters.  We show
-that, derive the score-function estimator for b ~ Bernoulli(σ(φ)) with its baselines, relax the
+that, derive the score-function estimator for b ~ Bernoulli(σ(φ)) with its baselines (and, last,
+for a categorical z, sampled by the Gumbel-max trick), relax the
 sample (Gumbel-softmax / concrete, Jang et al. / Maddison et al. 2017) and measure the bias it
 buys, use the relaxation as a control variate (REBAR, Tucker et al. 2017) and check its own
 gradient, and run every estimator on the toy of the REBAR and RELAX papers: minimise
@@ -220,6 +221,51 @@ lessonkit.say(f"""
     the noise lets the tiny gradient show.  (The relaxations' bias grows with φ: see section 3.)
 """)
 plt.close("all")
+
+# %% [markdown]
+# ## 6. A categorical z ~ cat(π)
+# The lecture's latent is categorical: z ∈ {0, …, K − 1} with π = softmax(φ).  Everything above
+# carries over.  Sampling by the Gumbel-max trick, z = argmax_k (φ_k + g_k) with
+# g_k = −log(−log u_k), u_k ~ U(0, 1), gives P(z = k) = π_k; the argmax is piecewise constant
+# in φ, so again there is no path.  The score is ∇φ log π_z = e_z − π (one-hot minus π), so
+#
+#     ∇φ E[f(z)] = Σ_k f(k) π_k (e_k − π) = π ⊙ (f − E[f])        (exact, by enumeration)
+#     ĝ_SF = f(z)(e_z − π),  z ~ cat(π)                            (unbiased, one sample).
+
+# %%
+lessonkit.section("6. A categorical z")
+PHI_C = np.array([0.5, -0.3, 1.0, 0.0])
+F_C = (np.arange(4) - 1.3) ** 2                     # f(k) = (k − 1.3)²
+
+
+def softmax(a):
+    e = np.exp(a - a.max())
+    return e / e.sum()
+
+
+pi_c = softmax(PHI_C)
+grad_c = pi_c * (F_C - pi_c @ F_C)
+fd_c = np.array([(softmax(PHI_C + H * e) @ F_C - softmax(PHI_C - H * e) @ F_C) / (2 * H)
+                 for e in np.eye(4)])
+lessonkit.check("∇φ E[f(z)], z ~ cat(softmax(φ)): central differences vs π ⊙ (f − E[f])", fd_c,
+                grad_c, rtol=1e-7, atol=1e-10)
+u_c = rng.random((N_MC, 4))
+z_c = np.argmax(PHI_C - np.log(-np.log(u_c)), axis=1)                  # Gumbel-max
+freq = np.bincount(z_c, minlength=4) / N_MC
+lessonkit.check(f"Gumbel-max: frequency of each category over {N_MC:,} draws vs π (±4 s.e.)",
+                freq, pi_c, rtol=0, atol=4 * np.sqrt(pi_c * (1 - pi_c) / N_MC))
+g_c = F_C[z_c][:, None] * (np.eye(4)[z_c] - pi_c)                     # f(z)(e_z − π), (N, K)
+lessonkit.check("score function f(z)(e_z − π): Monte Carlo mean vs the exact gradient (±4 s.e.)",
+                g_c.mean(axis=0), grad_c, rtol=0, atol=4 * g_c.std(axis=0) / np.sqrt(N_MC))
+var_c = np.sum(pi_c[:, None] * (F_C[:, None] * (np.eye(4) - pi_c)) ** 2, axis=0) - grad_c ** 2
+g_b = (F_C[z_c] - pi_c @ F_C)[:, None] * (np.eye(4)[z_c] - pi_c)      # baseline b = E[f]
+lessonkit.say(f"""
+    Exact variance of each coordinate of ĝ_SF (enumeration): {np.array2string(var_c, precision=3)};
+    Monte Carlo {np.array2string(g_c.var(axis=0), precision=3)}.  With the baseline b = E[f] the
+    Monte Carlo variances are {np.array2string(g_b.var(axis=0), precision=3)}: the baselines of
+    section 2 work for K > 2 too, but no constant makes the variance 0 here (with two outcomes
+    it could).
+""")
 
 # %%
 lessonkit.check_yourself([

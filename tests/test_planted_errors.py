@@ -13,6 +13,7 @@ proves it can fail; test_claim_map_names_a_planted_error_for_every_check keeps t
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from lesson_runs import LESSONS
 from planted import pattern_rx, run_until
 from scipy.special import logsumexp, xlogy
 
@@ -331,6 +333,18 @@ def kl_dropped(mp):
     mp.setattr(dist, "kl_std_normal_backward", kl_backward)
 
 
+def sample_noise_std_as_var(mp):
+    orig = nv.VAE._emit
+
+    def emit(self, z, rng, mean):
+        out = orig(self, z, rng, mean)
+        if mean or self.likelihood != "gaussian" or self.decoder_logvar == "learned":
+            return out
+        f = orig(self, z, None, True)
+        return f + (out - f) * np.exp(0.5 * self.decoder_logvar)   # noise std σ² instead of σ
+    mp.setattr(nv.VAE, "_emit", emit)
+
+
 def is_without_logsumexp(mp):
     def log_likelihood(model, x, k=5000, rng=None, **_):      # the mean log-weight: an ELBO
         e = rng.standard_normal((min(k, 2000), len(x), model.z_dim)).astype(model.dtype)
@@ -554,6 +568,73 @@ PLANTS = [
           replace=(("reps.append(logsumexp(lw_k, axis=0) - np.log(k))",
                     "reps.append(logsumexp(lw_k, axis=0))"),)),
 ]
+# planted errors for the items added after the claim map (lessons/README.md, second table)
+PLANTS += [
+    Plant("svd-without-sqrt-m", 1,
+          ("top * eigenvalues of X_cᵀX_c/m vs squared singular values of X_c/√m",),
+          "PCA's SVD of X_c without the 1/√m",
+          replace=(("svds(xc / np.sqrt(x.shape[0]), k=K + 3,", "svds(xc, k=K + 3,"),)),
+    Plant("pca-encoder-not-centred", 1,
+          ("PCA as an autoencoder (h = (x − x̄)V_kᵀ, x̂ = x̄ + h V_k): error vs ½ Σ_{i>k} λ_i",),
+          "PCA's encoder part h = x V_kᵀ, without subtracting x̄",
+          replace=(("h_pca = xc @ pcs[:K].T", "h_pca = x @ pcs[:K].T"),)),
+    Plant("jensen-gap-kl-reversed", 4,
+          ("Jensen's gap log p(x) − Σ_z q log(p(x, z)/q) vs KL(q ‖ p(z|x)) (3 states)",),
+          "the gap compared with KL(p(z|x) ‖ q)",
+          replace=(("np.sum(q3 * np.log(q3 / post3))", "np.sum(post3 * np.log(post3 / q3))"),)),
+    Plant("minibatch-without-n-over-m", 4,
+          ("minibatch (N/M) Σ_B ∇L_i, *: mean vs Σ_i ∇L_i (±4 s.e.)",),
+          "the minibatch gradient without K&W's N/M",
+          replace=(("est_b = (N_PTS / M_B) * g_all[batches].sum(axis=1)",
+                    "est_b = g_all[batches].sum(axis=1)"),)),
+    Plant("minibatch-with-replacement", 4, ("its variance vs N²(1 − M/N) s²/M (±10%)",),
+          "minibatches drawn with replacement",
+          replace=(("batches = np.argsort(rng.random((R_B, N_PTS)), axis=1)[:, :M_B]",
+                    "batches = rng.integers(0, N_PTS, (R_B, M_B))"),)),
+    Plant("expo-rate-as-scale", 7, ("Expo(λ = *) by the inverse CDF: sample mean vs 1/λ (±4 s.e.)",
+                                    "pathwise ∂/∂λ E[z] = mean of −z/λ vs −1/λ² (±4 s.e.)"),
+          "the inverse CDF with λ as a scale: z = −λ log(1 − u)",
+          replace=(("z_exp = -np.log1p(-u7) / LAM", "z_exp = -np.log1p(-u7) * LAM"),)),
+    Plant("uniform-dz-da", 7,
+          ("uniform base, z = a + (b − a)u: pathwise ∂/∂b E[z²] vs (a + 2b)/3 (±4 s.e.)",),
+          "∂z/∂b taken as 1 − u (that is ∂z/∂a)",
+          replace=(("g_u = 2 * z_u * u7", "g_u = 2 * z_u * (1 - u7)"),)),
+    Plant("bern-base-not-centred", 7,
+          ("Bern(0.5) base, z = θ ± 1: pathwise ∂/∂θ E[z²] vs 2θ (±4 s.e.)",),
+          "the Bernoulli base noise drawn as {0, 1} instead of ±1",
+          replace=(("s_b = 2.0 * (rng.random(N_B) < 0.5) - 1", "s_b = 1.0 * (rng.random(N_B) < 0.5)"),)),
+    Plant("slip-sigma-not-made", 7,
+          ("slip 'μ + Σε': its covariance is Σ² (= Σ Σᵀ), not Σ: largest deviation from Σ² in "
+           "standard errors",),
+          "the slide's Σ replaced by L (the slip not made: the covariance is Σ, not Σ²)",
+          replace=(("slip_sigma = mu_f[0] + e7 @ Sigma.T", "slip_sigma = mu_f[0] + e7 @ L[0].T"),)),
+    Plant("slip-eps-not-made", 7,
+          ("slip 'ε ~ N(μ, Σ)' (here ε ~ N(μ, I)): the mean of z = μ + Lε is μ + Lμ, not μ (±4 s.e.)",),
+          "ε drawn from N(0, I) (the slip not made: the mean is μ)",
+          replace=(("eps_slip = mu_f[0] + e7", "eps_slip = e7"),)),
+    Plant("sample-noise-std-as-var", 8,
+          ("σ² = 0.01: x ~ N(f(z), σ² I) minus f(z), variance per pixel vs σ² (±4 s.e.)",),
+          "x ~ p(x|z) drawn with noise std σ² instead of σ", patch=sample_noise_std_as_var),
+    Plant("prior-sampling-wide", 9,
+          ("prior sampling (K = *): p̂(x)/p(x) vs 1 (±4 relative s.e. from the quadrature "
+           "variance, every image)",),
+          "the prior samples drawn from N(0, 4I) for N(0, I)",
+          replace=(("z_prior = rng_for(5, 6).standard_normal((K_PRIOR, 2))",
+                    "z_prior = 2 * rng_for(5, 6).standard_normal((K_PRIOR, 2))"),)),
+    Plant("categorical-score-uncentred", 10,
+          ("score function f(z)(e_z − π): Monte Carlo mean vs the exact gradient (±4 s.e.)",),
+          "the categorical score e_z (its − π dropped)",
+          replace=(("g_c = F_C[z_c][:, None] * (np.eye(4)[z_c] - pi_c)",
+                    "g_c = F_C[z_c][:, None] * np.eye(4)[z_c]"),)),
+    Plant("gumbel-sign", 10, ("Gumbel-max: frequency of each category over * draws vs π (±4 s.e.)",),
+          "Gumbel noise log(−log u) for −log(−log u)",
+          replace=(("z_c = np.argmax(PHI_C - np.log(-np.log(u_c)), axis=1)",
+                    "z_c = np.argmax(PHI_C + np.log(-np.log(u_c)), axis=1)"),)),
+    Plant("categorical-grad-without-mean", 10,
+          ("∇φ E[f(z)], z ~ cat(softmax(φ)): central differences vs π ⊙ (f − E[f])",),
+          "the exact categorical gradient written π ⊙ f (the − E[f] dropped)",
+          replace=(("grad_c = pi_c * (F_C - pi_c @ F_C)", "grad_c = pi_c * F_C"),)),
+]
 BY_ID = {p.id: p for p in PLANTS}
 
 
@@ -597,6 +678,31 @@ def test_claim_map_names_a_planted_error_for_every_check():
         assert plant.lesson == lesson and pattern in plant.targets, (
             f"claim ({letter}): planted error {plant_id!r} does not target lesson {lesson:02d}'s "
             f"check {pattern!r}")
+
+
+ITEM_ROW = re.compile(r"^\|\s*\+\s*\|")
+
+
+def item_map():
+    """[(lesson, check pattern, planted-error id)] from the README's table of the items added
+    after the claim map: | + | item | lesson | `check` | `planted error id`: description |."""
+    out = []
+    for line in (LESSONS / "README.md").read_text(encoding="utf-8").splitlines():
+        if ITEM_ROW.match(line):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            assert len(cells) == 5, line
+            out.append((int(cells[2]), cells[3].strip("`").replace("\\|", "|"),
+                        cells[4].split(":", 1)[0].strip().strip("`")))
+    return out
+
+
+def test_item_map_names_a_planted_error_for_every_check():
+    rows = item_map()
+    assert len(rows) >= 10
+    for lesson, pattern, plant_id in rows:
+        assert plant_id in BY_ID, (lesson, pattern, plant_id)
+        plant = BY_ID[plant_id]
+        assert plant.lesson == lesson and pattern in plant.targets, (lesson, pattern, plant_id)
 
 
 def test_patterns_match_whole_names():
