@@ -2,7 +2,8 @@
 
 Jensen's inequality; the two ways of writing the ELBO, verified on a linear-Gaussian model where
 log p(x) is exact; the KL divergence and its properties; and what a mean-field (factorised)
-q cannot capture about a correlated posterior.
+q cannot capture about a correlated posterior; last, the ELBO by Jensen in its discrete form
+(lecture 002's route), mean field over data points and the minibatch estimate with K&W's N/M.
 
 Run:  python lessons/04_elbo.py [--out DIR] [--quick] [--seed S]
 """
@@ -259,6 +260,18 @@ lessonkit.say(f"p = N({p_mean}, {p_sd}²), q = N({q_mean}, {q_sd}²):")
 lessonkit.check("KL(p ‖ q), closed form vs numerical integration", kl_pq, num_pq, rtol=1e-8)
 lessonkit.check("KL(p ‖ q) = log 2 + 2/8 − ½", kl_pq, np.log(2) + 0.25 - 0.5, rtol=1e-12)
 lessonkit.check("KL(q ‖ p) = −log 2 + 5/2 − ½", kl_qp, -np.log(2) + 2.5 - 0.5, rtol=1e-12)
+
+# Lecture 004's questions on q: its support must lie inside the posterior's.  With
+# p = U(0, 1) and q = U(0, 2), KL(p ‖ q) = ∫₀¹ log(1/(1/2)) = log 2, but KL(q ‖ p) = +∞: q puts
+# mass on (1, 2], where log p = −∞.  Minimising KL(q ‖ p) therefore forces q to vanish wherever
+# p(z|x) does (zero-forcing); a Gaussian q against a posterior with bounded support can only
+# come close.  And a factorising q(z₁) q(z₂) cannot represent a posterior whose coordinates
+# depend on each other: section 6.
+kl_unif, _ = integrate.quad(lambda t: 1.0 * np.log(1.0 / 0.5), 0, 1)   # p = 1 on (0, 1), q = ½
+lessonkit.check("KL(U(0, 1) ‖ U(0, 2)) by quadrature vs log 2", kl_unif, np.log(2), rtol=1e-12)
+with np.errstate(divide="ignore"):
+    kl_q_unif = 0.5 * np.log(0.5 / 1.0) + 0.5 * (np.log(0.5) - np.log(0.0))  # (0,1] + (1,2]
+lessonkit.say(f"KL(U(0, 2) ‖ U(0, 1)) = {kl_q_unif} (q's mass on (1, 2] meets log p = −∞).")
 lessonkit.check_true("asymmetry: KL(p ‖ q) ≠ KL(q ‖ p)", abs(kl_pq - kl_qp) > 0.5,
                      f"{kl_pq:.4f} vs {kl_qp:.4f}")
 

@@ -4,8 +4,8 @@ The classroom example: z ~ N(θ, σ²), f(z) = z², θ = 2, σ = 1, so E[f] = θ
 gradient is 2θ = 4.  Two unbiased single-sample estimators of it: the score function
 (log-derivative, REINFORCE) f(z) ∂θ log p(z) and the pathwise (reparameterization) f'(z) ∂z/∂θ.
 We derive their variances by hand -- 87 against 4 -- check every step of the derivation, see why
-the score function is so noisy and what a baseline buys, and finish with the variance table and
-the log-log plot.
+the score function is so noisy and what a baseline buys, the variance table and the log-log
+plot, and finish with both estimators on a real VAE encoder (lecture 001's motivation).
 
 Run:  python lessons/06_gradient_estimators.py [--out DIR] [--quick] [--seed S]
 """

@@ -5,7 +5,8 @@ z ~ q(z|x) in the middle of it.  Writing the sample as z = g(φ, ε) with noise 
 parents in the graph turns the sampling node into an ordinary function.  We draw the graph
 before and after, build the diagonal node z = μ + exp(½ logvar) ε and the full-covariance node
 z = μ + L ε, check their moments, check their hand-written gradients, and see what goes wrong
-without the trick.
+without the trick; last, base noise that is not Gaussian (Expo(λ) by the inverse CDF, U(0, 1),
+Bern(0.5)) and three slips in lecture 000's slides.
 
 Run:  python lessons/07_reparameterization.py [--out DIR] [--quick] [--seed S]
 """
@@ -45,6 +46,8 @@ K = 3                                             # latent dimension
 
 # %%
 lessonkit.section("1. The graph before and after")
+lessonkit.say("Notation (a departure from lectures 000 and 003, which swap the letters): φ are the "
+              "encoder's parameters, θ the decoder's, as in Kingma & Welling.")
 
 
 def probe_node(fn, inputs, repeats=2):

@@ -3,7 +3,8 @@
 The AEVB algorithm of Kingma & Welling: minibatches of M examples, L noise samples each, the
 loss written out term by term and checked against the model.  We train a Bernoulli-decoder VAE
 on MNIST (or the built-in shapes when MNIST is not on disk) and a Gaussian decoder whose loss is
-the lecture's squared error; use the encoder for abstraction and the decoder for generation;
+the lecture's squared error, with draws x ~ N(f(z), σ² I) beside the decoder mean; use the
+encoder for abstraction and the decoder for generation;
 check that the encoder's posteriors, averaged over the data, come close to the prior N(0, I);
 and measure the amortization gap: how much ELBO the shared encoder gives up against
 variational parameters fitted to each data point on its own.
@@ -95,6 +96,9 @@ x_train_bin = datasets.binarize_dynamic(x_train[:N_TEST * 2], np.random.default_
 
 # %%
 lessonkit.section("1. The AEVB algorithm and its loss")
+lessonkit.say("Departure from lectures 000 and 003: they write φ for the decoder and θ for the "
+              "encoder; these lessons follow Kingma & Welling: θ the decoder (p_θ), φ the encoder "
+              "(q_φ).")
 model = nv.VAE(D, HIDDEN, Z_DIM, likelihood="bernoulli", rng=rng)
 model_init = nv.VAE(D, HIDDEN, Z_DIM, likelihood="bernoulli", rng=np.random.default_rng(0))
 model_init.params[...] = model.params                              # kept for comparisons

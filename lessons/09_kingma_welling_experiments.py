@@ -3,8 +3,8 @@
 Experiments from "Auto-Encoding Variational Bayes" (2014), at classroom budgets: the lower
 bound against the number of training samples seen, for several latent sizes N_z, on MNIST and
 Frey Face (their Fig. 2); the learned 2-D latent manifold, decoded on an inverse-CDF grid (their
-Fig. 4); and the marginal likelihood, estimated by importance sampling and checked against exact
-quadrature over a 2-D latent space.
+Fig. 4); and the marginal likelihood, estimated by importance sampling (and by sampling the
+prior, to see why that fails) and checked against exact quadrature over a 2-D latent space.
 
 Run:  python lessons/09_kingma_welling_experiments.py [--out DIR] [--quick] [--seed S]
 Data: MNIST and Frey Face from $NUMPYVAE_DATA (or ~/.cache/numpyvae); the built-in shapes

@@ -44,7 +44,7 @@ import numpy as np
 __all__ = [
     "Check", "Verdict", "Results",
     "parse_args", "section", "say", "table", "check", "check_true", "check_below", "summary",
-    "savefig", "show_figure", "figures", "check_yourself", "finish", "results", "run_lesson",
+    "savefig", "show_figure", "check_yourself", "finish", "results", "run_lesson",
     "list_lessons",
     "find_lessons_dir",
 ]
@@ -314,11 +314,6 @@ def show_figure(path):
         from IPython.display import Image, display
         display(Image(filename=str(path)))
     return _QuietPath(path)
-
-
-def figures():
-    """The figures the running (or last) lesson has written so far: a list of paths."""
-    return list(_state.figures)
 
 
 class _QuietPath(type(Path())):

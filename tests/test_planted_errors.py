@@ -582,6 +582,9 @@ PLANTS += [
           ("Jensen's gap log p(x) − Σ_z q log(p(x, z)/q) vs KL(q ‖ p(z|x)) (3 states)",),
           "the gap compared with KL(p(z|x) ‖ q)",
           replace=(("np.sum(q3 * np.log(q3 / post3))", "np.sum(post3 * np.log(post3 / q3))"),)),
+    Plant("uniform-density-unnormalised", 4, ("KL(U(0, 1) ‖ U(0, 2)) by quadrature vs log 2",),
+          "q = U(0, 2) given density 1 instead of ½",
+          replace=(("lambda t: 1.0 * np.log(1.0 / 0.5), 0, 1)", "lambda t: 1.0 * np.log(1.0 / 1.0), 0, 1)"),)),
     Plant("minibatch-without-n-over-m", 4,
           ("minibatch (N/M) Σ_B ∇L_i, *: mean vs Σ_i ∇L_i (±4 s.e.)",),
           "the minibatch gradient without K&W's N/M",
@@ -642,6 +645,7 @@ def test_plant_ids_are_unique():
     assert len(BY_ID) == len(PLANTS)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")      # a planted error may overflow
 @pytest.mark.parametrize("plant", PLANTS, ids=[p.id for p in PLANTS])
 def test_planted_error_turns_its_checks_red(plant, monkeypatch, tmp_path):
     if plant.patch is not None:
