@@ -56,8 +56,8 @@ def with_reference(ex, **replace):
 # ------------------------------------------------------------------ the catalogue & stubs
 
 
-def test_twelve_exercises_in_course_order_each_with_a_stub():
-    assert [ex.number for ex in EXERCISES] == list(range(1, 13))
+def test_exercises_in_course_order_each_with_a_stub():
+    assert [ex.number for ex in EXERCISES] == list(range(1, len(EXERCISES) + 1))
     assert sorted(p.name for p in STUBS.glob("[0-9][0-9]_*.py")) == [ex.stub for ex in EXERCISES]
 
 
@@ -105,14 +105,25 @@ def test_every_case_set_has_batch_size_one_and_several_shapes():
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
 def test_reference_solution_passes_the_grader_from_a_file(ex, tmp_path, capsys):
-    path = write(tmp_path, f"ref_{ex.name}.py",
-                 f"from numpyvae.exercises.solutions import {', '.join(p.function for p in ex.parts)}\n")
+    path = write(tmp_path, f"ref_{ex.name}.py", solution_source(ex))
     code, out, err = check(ex.number, "--file", path, capsys=capsys)
     assert code == 0, out + err
     assert "FAIL" not in out and "result: PASS" in out
-    # float64 central differences on a correct gradient: about 1e-8 or (much) less
+    # float64 central differences on a correct gradient: about 1e-8 or (much) less; against
+    # the exact gradient, float64 rounding
     result = grade_file(ex, path)
     assert result.passed and all(c.error < 1e-8 for c in result.checks)
+    assert all(c.exact_error < 1e-14 for c in result.checks)
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
+def test_importing_the_reference_is_refused(ex, tmp_path):
+    """Copying passes no more: the solutions (or the library's kernels) cannot be imported
+    while a student's file runs, and the reason is given."""
+    path = write(tmp_path, f"copy_{ex.name}.py", "from numpyvae.exercises.solutions import *\n")
+    result = grade_file(ex, path)
+    assert result.status == "error"
+    assert "exercises must be your own code" in result.message
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=IDS)
@@ -166,7 +177,7 @@ def test_stubs_as_shipped_are_not_implemented(capsys):
     code, out, _ = check("all", "--dir", STUBS, capsys=capsys)
     assert code != 0
     assert out.count("NOT IMPLEMENTED yet") == sum(len(ex.parts) for ex in EXERCISES)
-    assert "0 of 12 exercises pass" in out
+    assert f"0 of {len(EXERCISES)} exercises pass" in out
     assert "Traceback" not in out
     for ex in EXERCISES:
         result = grade_file(ex, STUBS / ex.stub)
@@ -482,7 +493,7 @@ def test_input_mutation_and_warnings_are_noted_not_failed():
 
 def test_student_modules_do_not_leak(tmp_path):
     before = set(sys.modules)
-    path = write(tmp_path, "s.py", "from numpyvae.exercises.solutions import softplus_backward\n")
+    path = write(tmp_path, "s.py", solution_source(find_exercise(3)))
     assert grade_file(find_exercise(3), path).passed
     assert not [m for m in set(sys.modules) - before if "student" in m]
 
@@ -520,7 +531,7 @@ def test_json_for_all_is_strict_json_and_stdout_mode(tmp_path, capsys):
     assert code == 1
     data = json.loads(out_json.read_text(),
                       parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
-    assert data["passed"] is False and len(data["exercises"]) == 12
+    assert data["passed"] is False and len(data["exercises"]) == len(EXERCISES)
     assert {e["status"] for e in data["exercises"]} == {"not-implemented"}
     assert all(c["error"] is None for e in data["exercises"] for c in e["checks"])
     code, out, _ = check("03", "--dir", STUBS, "--json", "-", capsys=capsys)
@@ -529,10 +540,10 @@ def test_json_for_all_is_strict_json_and_stdout_mode(tmp_path, capsys):
 
 def test_all_runs_every_exercise_and_passes_on_solutions(tmp_path, capsys):
     for ex in EXERCISES:
-        write(tmp_path, ex.stub, "from numpyvae.exercises.solutions import *\n")
+        write(tmp_path, ex.stub, solution_source(ex))
     code, out, _ = check("all", "--dir", tmp_path, capsys=capsys)
     assert code == 0, out
-    assert "12 of 12 exercises pass" in out
+    assert f"{len(EXERCISES)} of {len(EXERCISES)} exercises pass" in out
     for ex in EXERCISES:
         assert f"Exercise {ex.number:02d} ({ex.name})" in out
     data = [result_to_dict(grade(ex, S)) for ex in EXERCISES]

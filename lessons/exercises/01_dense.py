@@ -2,8 +2,11 @@
 
 Complete ``dense_backward`` below, then check it:
 
-    numpyvae check 01                          # this file
+    numpyvae check 01   # this file (from the folder it is in)
     numpyvae check 01 --file my_dense.py       # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 Conventions: examples are rows.  The lecture writes a layer as h = W x + b with column vectors;
 here the same layer is y = x W + b with W of shape (D_in, D_out), i.e. our W is the lecture's Wᵀ.

@@ -2,8 +2,11 @@
 
 Complete the three functions below, then check them:
 
-    numpyvae check 02                            # this file
+    numpyvae check 02   # this file (from the folder it is in)
     numpyvae check 02 --file my_activations.py   # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 Each function gets the upstream gradient dy = ∂L/∂y and the cache its forward pass kept.  For
 these three the cache is the activation's OUTPUT y = act(x) (applied elementwise), not its

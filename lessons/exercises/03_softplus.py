@@ -2,8 +2,11 @@
 
 Complete ``softplus_backward`` below, then check it:
 
-    numpyvae check 03                           # this file
+    numpyvae check 03   # this file (from the folder it is in)
     numpyvae check 03 --file my_softplus.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 Softplus is a smooth ReLU; it is also the −log of a sigmoid: softplus(x) = −log σ(−x), which is
 how it enters the Bernoulli log-likelihood (exercise 04).

@@ -2,8 +2,11 @@
 
 Complete ``bernoulli_log_likelihood_backward`` below, then check it:
 
-    numpyvae check 04                            # this file
+    numpyvae check 04   # this file (from the folder it is in)
     numpyvae check 04 --file my_bernoulli.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 A Bernoulli decoder outputs logits l (not probabilities): p = σ(l).  Then, per example,
     ll = log p(x | l) = Σ_d [x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d))] = Σ_d [x_d l_d − softplus(l_d)],

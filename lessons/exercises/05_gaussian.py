@@ -2,8 +2,11 @@
 
 Complete ``gaussian_log_likelihood_backward`` below, then check it:
 
-    numpyvae check 05                           # this file
+    numpyvae check 05   # this file (from the folder it is in)
     numpyvae check 05 --file my_gaussian.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 numpyvae's convention: ``logvar`` is log σ², the log of the VARIANCE.  So σ² = exp(logvar) and
 the standard deviation is σ = exp(logvar / 2).  The forward pass

@@ -2,8 +2,11 @@
 
 Complete ``kl_std_normal_backward`` below, then check it:
 
-    numpyvae check 06                     # this file
+    numpyvae check 06   # this file (from the folder it is in)
     numpyvae check 06 --file my_kl.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 This is the KL term of the VAE's ELBO, in closed form.  ``logvar`` is log σ² (the variance).
 The forward pass ``numpyvae.distributions.kl_std_normal_forward(mu, logvar)`` returns, per

@@ -2,8 +2,11 @@
 
 Complete ``gaussian_backward`` below, then check it:
 
-    numpyvae check 07                          # this file
+    numpyvae check 07   # this file (from the folder it is in)
     numpyvae check 07 --file my_reparam.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 The node turns a random draw into a deterministic function of the encoder outputs and of the
 noise:  z = μ + σ ε  with  σ = exp(½ logvar)  and  ε ~ N(0, I) given as an INPUT.  With ε held

@@ -2,8 +2,11 @@
 
 Complete ``full_cov_backward`` below, then check it:
 
-    numpyvae check 08                           # this file
+    numpyvae check 08   # this file (from the folder it is in)
     numpyvae check 08 --file my_full_cov.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 With a full covariance Σ = L Lᵀ, the encoder emits a lower-triangular Cholesky factor L per
 example (positive diagonal), and z = μ + L ε.  Only the entries on and below the diagonal of L

@@ -2,8 +2,11 @@
 
 Complete ``sparse_penalty_grad`` below, then check it:
 
-    numpyvae check 09                         # this file
+    numpyvae check 09   # this file (from the folder it is in)
     numpyvae check 09 --file my_sparse.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 A sparse autoencoder keeps each hidden unit mostly off: the mean activation of unit j over the
 batch, ρ̂_j = (1/N) Σ_n h_nj, is pulled towards a small target ρ (e.g. 0.05) by the penalty

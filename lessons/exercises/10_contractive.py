@@ -2,8 +2,11 @@
 
 Complete ``contractive_penalty_grad`` below, then check it:
 
-    numpyvae check 10                              # this file
+    numpyvae check 10   # this file (from the folder it is in)
     numpyvae check 10 --file my_contractive.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 A contractive autoencoder penalises how fast its code h = σ(x W + b) changes with the input:
 λ ‖J_f(x)‖²_F, with J the Jacobian ∂h/∂x.  For sigmoid units the squared Frobenius norm has a

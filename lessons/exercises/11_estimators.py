@@ -2,8 +2,11 @@
 
 Complete ``pathwise_terms`` and ``score_function_terms`` below, then check them:
 
-    numpyvae check 11                             # this file
+    numpyvae check 11   # this file (from the folder it is in)
     numpyvae check 11 --file my_estimators.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 The classroom example: z ~ N(θ, 1) and f(z) = z².  We want  d/dθ E[f(z)]  (= 2θ exactly,
 since E[z²] = θ² + 1).  Both estimators average per-sample terms over samples z_s = θ + ε_s:

@@ -2,8 +2,11 @@
 
 Complete ``vae_backward`` below, then check it:
 
-    numpyvae check 12                      # this file
+    numpyvae check 12   # this file (from the folder it is in)
     numpyvae check 12 --file my_vae.py     # your own copy
+
+Import only numpy and Python's standard library: while the grader runs your file,
+``import numpyvae`` (or any other package) fails, so the answer must be your own code.
 
 The model (tanh hidden layers, Bernoulli decoder; examples in rows, y = x W + b):
 

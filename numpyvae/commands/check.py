@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 HELP = "grade a gradient-check exercise (numpyvae check 03 --file my_softplus.py)"
@@ -33,7 +35,10 @@ def add_arguments(parser):
         "exercise", metavar="EXERCISE",
         help="number (3 or 03), name (softplus) or file stem (03_softplus) of the exercise; "
              "'all' for every exercise, 'list' to list them, 'train' to train the VAE with "
-             "your functions (with --dir)")
+             "your functions (with --dir), 'class' to grade a class (SUBMISSIONS --out DIR)")
+    parser.add_argument("submissions", metavar="SUBMISSIONS", nargs="?", default=None,
+                        help="with 'class': a folder holding one folder or .zip per student, "
+                             "named after the student")
     parser.add_argument("--file", metavar="PATH",
                         help="the student's file (default: NN_name.py in the exercises folder)")
     parser.add_argument("--dir", metavar="DIR",
@@ -60,6 +65,18 @@ def add_arguments(parser):
                         help="print the reference solution instead of grading (instructors)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the random test inputs (default 0)")
+    parser.add_argument("--seed-file", metavar="PATH", default=None,
+                        help="read the seed from PATH instead (a secret seed stays off the "
+                             "command line; make the file readable by the grader only)")
+    g = parser.add_argument_group("check class (numpyvae check class SUBMISSIONS --out DIR)")
+    g.add_argument("--out", metavar="DIR", default=None,
+                   help="where to write grades.csv, summary.csv, histogram.png and "
+                        "results/STUDENT.json")
+    g.add_argument("-j", "--jobs", type=int, default=2,
+                   help="students graded side by side (default 2)")
+    g.add_argument("--budget", metavar="S", type=float, default=3600.0,
+                   help="seconds for the whole class (default 3600); what it leaves "
+                        "ungraded is reported, never passed")
     parser.add_argument("--threads", metavar="N", type=int, default=None,
                         help="BLAS threads of the student's code (default 1)")
     from .check_train import add_arguments as train_arguments    # numpyvae check train
@@ -136,33 +153,6 @@ def _memory(args):
     return args.memory
 
 
-def gradescope(results, points, partial=False):
-    """Gradescope's autograder ``results.json`` for ``results`` (one test per exercise)."""
-    from ..exercises import grader
-    tests = []
-    for r in results:
-        ex = r.exercise
-        max_score = float(points.get(ex.number, 1.0))
-        if r.passed:
-            score = max_score
-        elif partial and r.checks and r.status in ("fail", "error"):
-            score = max_score * sum(c.passed for c in r.checks) / len(r.checks)
-        else:
-            score = 0.0
-        tests.append({
-            "name": f"{ex.number:02d} {ex.name}: {ex.title}", "number": f"{ex.number}",
-            "score": round(score, 6), "max_score": max_score,
-            "status": "passed" if r.passed else "failed",
-            "output": f"[{r.status}]\n" + grader.format_result(r),
-            "visibility": "visible"})
-    n_pass = sum(r.passed for r in results)
-    return {"score": round(sum(t["score"] for t in tests), 6),
-            "output": f"{n_pass} of {len(results)} exercises pass "
-                      f"(numpyvae check; statuses: "
-                      + ", ".join(f"{r.exercise.number:02d} {r.status}" for r in results) + ")",
-            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
-
-
 def _grade_one(ex, args, grader, timeout, memory):
     """The Result for one exercise; a missing file is a Result with status "missing"."""
     if args.file:
@@ -189,18 +179,55 @@ def _error_json(args, message):
                             flag)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run(args):
+    """Grade; the --json / --gradescope files are written on every way out, a crash of the
+    grader itself or a SIGTERM (Gradescope's time-out) included, and then show no pass."""
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _run(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         _error_json(args, str(err))
         raise
+    except BaseException as err:
+        _error_json(args, f"the grader stopped before it finished ({type(err).__name__}: "
+                          f"{err}); no exercise is graded")
+        raise
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _seed(args):
+    if args.seed_file:
+        try:
+            text = Path(args.seed_file).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise FileNotFoundError(f"--seed-file {args.seed_file}: {err.strerror}") from None
+        try:
+            args.seed = int(text)
+        except ValueError:
+            raise ValueError(f"--seed-file {args.seed_file}: not an integer seed") from None
+    if not 0 <= args.seed < 2 ** 63:
+        raise ValueError(f"--seed must be an integer in [0, 2**63), got {args.seed}")
+    return args.seed
 
 
 def _run(args):
-    from ..exercises import catalogue, grader
+    from ..exercises import catalogue, grader, report
 
     spec = args.exercise.strip().lower()
+    _seed(args)
+    if spec == "class":
+        return _run_class(args)
+    if args.submissions is not None:
+        raise ValueError(f"unexpected argument {args.submissions!r} (SUBMISSIONS is for "
+                         f"'numpyvae check class SUBMISSIONS --out DIR')")
     if spec == "train":        # the student's kernels train the VAE (check_train.py)
         from .check_train import run_train
         return run_train(args)
@@ -241,13 +268,13 @@ def _run(args):
         if args.json != "-":
             if i:
                 say("\n" + "-" * 72)
-            say(grader.format_result(result))
+            say(report.format_result(result))
 
     if len(results) > 1 and args.json != "-":
         say("\n" + "=" * 72)
         for r in results:
             say(f"  {r.exercise.number:02d} {r.exercise.name:<12} "
-                   f"{grader.STATUS_WORD[r.status]}")
+                   f"{report.STATUS_WORD[r.status]}")
         n_pass = sum(r.passed for r in results)
         say(f"  {n_pass} of {len(results)} exercises pass")
 
@@ -255,17 +282,35 @@ def _run(args):
     return 0 if results and all(r.passed for r in results) else 1
 
 
+def _run_class(args):
+    from ..exercises import catalogue, classroom
+    if args.submissions is None or args.out is None:
+        raise ValueError("usage: numpyvae check class SUBMISSIONS --out DIR [-j N] [--budget S]")
+    if args.file or args.dir:
+        raise ValueError("check class reads SUBMISSIONS: --file and --dir do not apply")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    points = parse_points(args.points, catalogue.EXERCISES)
+    summary = classroom.grade_class(args.submissions, args.out, jobs=args.jobs,
+                                    budget=args.budget, seed=args.seed, timeout=_timeout(args),
+                                    memory=_memory(args), points=points,
+                                    partial=args.partial_credit, log=say)
+    if args.json:
+        write_json(args.json, summary)
+    return 1 if summary["unfinished"] else 0
+
+
 def _write_outputs(args, spec, results, points):
-    from ..exercises import grader
+    from ..exercises import report
     if args.json:
         if spec == "all":
             data = {"passed": all(r.passed for r in results), "seed": args.seed,
                     "status": "pass" if all(r.passed for r in results) else "fail",
                     "n_pass": sum(r.passed for r in results), "n_exercises": len(results),
-                    "exercises": [grader.result_to_dict(r) for r in results]}
+                    "exercises": [report.result_to_dict(r) for r in results]}
         else:
-            data = grader.result_to_dict(results[0])
+            data = report.result_to_dict(results[0])
         write_json(args.json, data)
     if args.gradescope:
-        write_json(args.gradescope, gradescope(results, points, args.partial_credit),
+        write_json(args.gradescope, report.gradescope(results, points, args.partial_credit),
                     "--gradescope")

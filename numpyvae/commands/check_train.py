@@ -33,11 +33,8 @@ training, or DIR holds no implemented function), 2 for a usage error.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -93,18 +90,7 @@ def student_files(directory):
 # ------------------------------------------------------------------------- the child
 
 
-def _load(path, counter=[0]):  # noqa: B006 - a module-name counter
-    import importlib.util
-    counter[0] += 1
-    name = f"_numpyvae_train_student_{counter[0]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
+IMPORT_SECONDS = 30        # for importing one student file inside the training child
 
 
 class _StudentError(Exception):
@@ -213,38 +199,52 @@ def train_curve(config, steps):
     return losses, model.params.copy()
 
 
-def _child(spec_path, out_path):
-    """Run in a child process: load the student's files, substitute, train, write the result."""
-    spec = json.loads(Path(spec_path).read_text())
+def child_task(task, load, mark):
+    """Run in the jailed child (:mod:`numpyvae.exercises._child`): load the student's files
+    with ``load(file name) -> (module, error)``, substitute, train.
+    -> (result dict, [final parameters] or [])"""
+    import signal
     from ..exercises import catalogue
     parts = {p.function: (ex, p) for ex, p in catalogue.library_parts()}
     result = {"status": {}, "calls": {}, "error": None, "failed_function": None,
               "losses": [], "steps_done": 0}
-    use = {}
-    modules = {}
-    for name, (_key, path) in spec["functions"].items():
-        try:
-            if path not in modules:
-                modules[path] = _load(path)
-            fn = getattr(modules[path], name, None)
-        except BaseException as err:  # noqa: BLE001 - the student's import
-            result["status"][name] = f"{Path(path).name} could not be imported: " \
-                                     f"{type(err).__name__}: {err}"
+    use, modules = {}, {}
+
+    seconds = int(task.get("import_seconds", IMPORT_SECONDS))
+
+    def too_slow(signum, frame):
+        raise TimeoutError(f"time-out: importing it took longer than {seconds} s")
+
+    for name, (_key, fname) in task["functions"].items():
+        if fname not in modules:
+            mark(f"importing {fname}")
+            old = signal.signal(signal.SIGALRM, too_slow)
+            signal.alarm(seconds)
+            try:
+                modules[fname] = load(fname)
+            except TimeoutError as err:
+                modules[fname] = (None, {"message": str(err)})
+            finally:
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, old)
+        module, err = modules[fname]
+        if err is not None:
+            result["status"][name] = f"{fname} could not be imported: {err['message']}"
             continue
+        fn = getattr(module, name, None)
         if not callable(fn):
-            result["status"][name] = f"not defined in {Path(path).name}"
+            result["status"][name] = f"not defined in {fname}"
             continue
-        status = _probe(*parts[name], fn) if spec["probe"] else "ok"
+        status = _probe(*parts[name], fn) if task["probe"] else "ok"
         result["status"][name] = status
         if status == "ok":
             use[name] = fn
     substitute(use, result["calls"])
-    losses = []
+    losses, params = [], []
     try:
-        import numpyvae as nv  # noqa: F401 - after the substitution, as the CLI would
-        curve, params = train_curve(spec["config"], spec["steps"])
-        losses = curve.tolist()
-        np.save(Path(out_path).with_suffix(".npy"), params)
+        mark(f"training ({task['steps']} steps)")
+        curve, final = train_curve(task["config"], task["steps"])
+        losses, params = curve.tolist(), [final]
     except _StudentError as err:
         result["error"] = str(err)
         result["failed_function"] = err.function
@@ -252,38 +252,46 @@ def _child(spec_path, out_path):
         result["error"] = f"{type(err).__name__}: {err}"
     result["losses"] = [v if np.isfinite(v) else None for v in losses]
     result["steps_done"] = len(losses)
-    Path(out_path).write_text(json.dumps(result))
-
-
-def _run_child(functions, config, steps, probe, workdir):
-    """One training run in a fresh process -> (result dict, final params or None)."""
-    fd, spec_path = tempfile.mkstemp(suffix=".json", dir=workdir)
-    os.close(fd)
-    out_path = spec_path.replace(".json", ".out.json")
-    Path(spec_path).write_text(json.dumps({"functions": functions, "config": config,
-                                           "steps": steps, "probe": probe}))
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               MPLBACKEND="Agg")
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, "-c",
-           "import sys; from numpyvae.commands.check_train import _child; "
-           "_child(sys.argv[1], sys.argv[2])", spec_path, out_path]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                              timeout=CHILD_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"the training run took longer than {CHILD_TIMEOUT:.0f} s",
-                "losses": [], "status": {}, "calls": {}, "failed_function": None}, None
-    if not Path(out_path).is_file():
-        tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
-        return {"error": "the training process ended without a result (exit status "
-                         f"{proc.returncode}): " + " / ".join(tail),
-                "losses": [], "status": {}, "calls": {}, "failed_function": None}, None
-    result = json.loads(Path(out_path).read_text())
-    npy = Path(out_path).with_suffix(".npy")
-    params = np.load(npy) if npy.is_file() else None
     return result, params
+
+
+def _run_child(functions, config, steps, probe):
+    """One training run in a jailed child (:mod:`numpyvae.exercises.sandbox`, as every
+    student file runs) -> (result dict, final params or None).  A time-out says so."""
+    from ..exercises import sandbox
+    task = {"kind": "train", "config": config, "steps": steps, "probe": probe,
+            "import_seconds": IMPORT_SECONDS,
+            "functions": {n: (key, Path(path).name) for n, (key, path) in functions.items()}}
+    some = next(iter(functions.values()))[1] if functions else None
+    out = sandbox.run_task(some, task, timeout=CHILD_TIMEOUT)
+    empty = {"losses": [], "status": {}, "calls": {}, "failed_function": None}
+    if out.status == "timeout":
+        doing = f" (it was {out.progress})" if out.progress else ""
+        return dict(empty, timeout=True, error=f"time-out: the training run did not finish "
+                    f"within the time limit of {CHILD_TIMEOUT:.0f} s{doing}"), None
+    if out.status != "ok" or not isinstance(out.task_result, dict):
+        tail = " / ".join((out.output or "").strip().splitlines()[-3:])
+        why = "; ".join(out.notes) or sandbox.why_it_ended(out.returncode)
+        return dict(empty, error=f"the training process ended without a result ({why})"
+                    + (f": {tail}" if tail else "")), None
+    result = _checked(out.task_result)
+    params = out.task_arrays[0] if out.task_arrays else None
+    return result, params
+
+
+def _checked(result):
+    """The child's answer, with every field of the kind the report needs (it is untrusted)."""
+    def num(v):
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    status = result.get("status") if isinstance(result.get("status"), dict) else {}
+    calls = result.get("calls") if isinstance(result.get("calls"), dict) else {}
+    losses = result.get("losses") if isinstance(result.get("losses"), list) else []
+    err, failed = result.get("error"), result.get("failed_function")
+    return {"status": {str(k): str(v)[:500] for k, v in status.items()},
+            "calls": {str(k): int(v) for k, v in calls.items() if isinstance(v, int)},
+            "losses": [num(v) for v in losses[:10 ** 6]],
+            "error": None if err is None else str(err)[:2000],
+            "failed_function": None if failed is None else str(failed)[:100]}
 
 
 # ------------------------------------------------------------------------- comparing
@@ -323,12 +331,14 @@ def _describe(cfg):
             f"{cfg['likelihood']} decoder, {cfg['covariance']} posterior")
 
 
-def _compare(name, files, cfg, steps, work):
+def _compare(name, files, cfg, steps, log=print):
     """Train one model twice (library, student) and compare -> (model result, statuses)."""
-    lib, lib_params = _run_child({}, cfg, steps, False, work)
+    log(f"  model {name}: training with the library's kernels ({steps} steps) ...")
+    lib, lib_params = _run_child({}, cfg, steps, False)
     if lib.get("error"):
         raise RuntimeError(f"the library's own training run failed: {lib['error']}")
-    stu, stu_params = _run_child(files, cfg, steps, True, work)
+    log(f"  model {name}: training with your functions ...")
+    stu, stu_params = _run_child(files, cfg, steps, True)
     used = [n for n, s in stu["status"].items() if s == "ok" and stu["calls"].get(n, 0) > 0]
     diff = _rel_diff(stu["losses"], lib["losses"])
     parted = _parting(diff) if used else None
@@ -349,13 +359,15 @@ def _compare(name, files, cfg, steps, work):
              "param_rel_diff": param_diff if param_diff is not None and np.isfinite(param_diff)
              else None, "responsible": []}
     model["agree"] = bool(used) and parted is None and not stu.get("error")
+    model["timeout"] = bool(stu.get("timeout"))
     if parted is not None and used:
         if stu.get("failed_function"):
             model["responsible"] = [stu["failed_function"]]
         else:
             short = min(steps, parted + 1 + PAST_PARTING)
             for fn in used:
-                one, _ = _run_child({fn: files[fn]}, cfg, short, False, work)
+                log(f"  model {name}: your {fn} alone ({short} steps) ...")
+                one, _ = _run_child({fn: files[fn]}, cfg, short, False)
                 if one.get("error") or _parting(_rel_diff(one["losses"],
                                                           lib["losses"][:short])) is not None:
                     model["responsible"].append(fn)
@@ -379,22 +391,24 @@ def check_train(directory, steps=None, config=None, figure="check_train.png", lo
     custom = any(k in config for k in ("activation", "likelihood", "covariance"))
     t0 = time.perf_counter()
     models, status = [], {}
-    with tempfile.TemporaryDirectory(prefix="numpyvae-check-train-") as work:
-        todo = [("custom" if custom else "course", {})]
-        while todo:
-            name, extra = todo.pop(0)
-            model, st = _compare(name, files, dict(cfg, **extra), steps, work)
-            models.append(model)
-            status.update(st)
-            if custom or name != "course":
-                continue
-            called = set(model["used"])
-            todo = [v for v in VARIANTS[1:]
-                    if any(NEEDS.get(fn) == v[0] for fn, s in st.items()
-                           if s == "ok" and fn not in called)]
+    todo = [("custom" if custom else "course", {})]
+    while todo:
+        name, extra = todo.pop(0)
+        model, st = _compare(name, files, dict(cfg, **extra), steps, log)
+        models.append(model)
+        status.update(st)
+        if custom or name != "course":
+            continue
+        called = set(model["used"])
+        todo = [v for v in VARIANTS[1:]
+                if any(NEEDS.get(fn) == v[0] for fn, s in st.items()
+                       if s == "ok" and fn not in called)]
+    timed_out = any(m["timeout"] for m in models)
     functions = {}
     for ex, p in catalogue.library_parts():
-        st = status.get(p.function, "no file" if p.function not in files else "not found")
+        st = status.get(p.function, "no file" if p.function not in files else
+                        "not checked: the training run with your functions timed out"
+                        if timed_out else "not found")
         functions[p.function] = {
             "exercise": ex.key, "library": p.library,
             "source": "student" if st == "ok" else "library", "status": st,
@@ -404,7 +418,8 @@ def check_train(directory, steps=None, config=None, figure="check_train.png", lo
     result = {"dir": str(directory), "steps": steps, "tolerance": AGREE_RTOL, "dtype": "float64",
               "seed": cfg["seed"], "functions": functions, "models": models,
               "agree": bool(models) and all(m["agree"] or not m["used"] for m in models)
-              and any(m["used"] for m in models),
+              and any(m["used"] for m in models) and not timed_out,
+              "timeout": timed_out,
               "responsible": responsible,
               "library_losses": models[0]["library_losses"],
               "student_losses": models[0]["student_losses"],
@@ -437,6 +452,12 @@ def report_lines(result):
         lines.append(f"    {ex.number:02d} {name:<36} {what}")
     lines.append("    (exercises 09-12 are not kernels of the VAE: numpyvae check grades them)")
     mine = [n for n, i in result["functions"].items() if i["source"] == "student"]
+    if result.get("timeout"):
+        errors = [m["error"] for m in result["models"] if m.get("timeout")]
+        lines += ["", f"  {errors[0]}", "", "  result: TIMEOUT - the training run with your "
+                  "functions was stopped (an endless loop, a sleep, or far too much work at "
+                  "import?)"]
+        return lines
     if not mine:
         lines += ["", "  none of the functions in the folder is implemented yet: nothing to "
                       "compare (run numpyvae check NN for each exercise first)",

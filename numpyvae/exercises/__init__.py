@@ -9,12 +9,15 @@ The stubs students fill in live in ``lessons/exercises/NN_name.py``; the command
     print(format_result(result))
 
 Modules: :mod:`.catalogue` (what each exercise is and how it is checked), :mod:`.grader`,
-:mod:`.solutions` (reference solutions, shipped with the package), :mod:`.mistakes`.
+:mod:`.sandbox` (runs a student's file in a jail; :mod:`._child` is the jailed process),
+:mod:`.grader` (compares), :mod:`.diagnosis` (names the mistake), :mod:`.report` (prints and
+writes the results), :mod:`.classroom` (a whole class), :mod:`.solutions` (reference solutions,
+shipped with the package), :mod:`.mistakes`.
 """
 from .catalogue import EXERCISES, THRESHOLD, Exercise, find_exercise
-from .grader import (Result, default_file, find_exercises_dir, format_result, grade, grade_file,
-                     result_to_dict, solution_source)
+from .grader import Result, default_file, find_exercises_dir, grade, grade_file, solution_source
+from .report import format_result, gradescope, result_to_dict
 
 __all__ = ["EXERCISES", "THRESHOLD", "Exercise", "find_exercise", "grade", "grade_file",
            "format_result", "result_to_dict", "solution_source", "find_exercises_dir",
-           "default_file", "Result"]
+           "default_file", "Result", "gradescope"]

@@ -104,6 +104,30 @@ class Exercise:
 
 # ----------------------------------------------------------------------- shared helpers
 
+# What a printed reference solution (``--show-solution``) needs in place of the library's
+# internals, so that it runs where the grader runs students' files: numpy and nothing else.
+STANDIN_CHECK_ARRAY = '''
+
+def check_array(x, name, *, shape=None, dtype=None, finite=True, ndim=None):
+    """numpyvae._validate.check_array, cut down to the checks these solutions rely on."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if shape is not None and (x.ndim != len(shape) or any(
+            s is not None and s != d for s, d in zip(shape, x.shape))):
+        raise ValueError(f"{name} has shape {x.shape}, expected {tuple(shape)}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{name} has dtype {x.dtype}, expected {np.dtype(dtype)}")
+    return x
+'''
+STANDIN_SIGMOID = '''
+
+class F:
+    """numpyvae.functional's sigmoid, written out: 1 / (1 + exp(-a)) without overflow."""
+    @staticmethod
+    def sigmoid(a):
+        return 0.5 * (1.0 + np.tanh(0.5 * a))
+'''
+
 
 def ng(f, x, dout=None):
     """Central differences of ``sum(dout * f())`` w.r.t. ``x`` (perturbed in place)."""

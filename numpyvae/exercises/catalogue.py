@@ -37,8 +37,6 @@ from .ex12_vae import VAE_KEYS, vae_init, vae_loss
 MODULES = (ex01_dense, ex02_activations, ex03_softplus, ex04_bernoulli, ex05_gaussian, ex06_kl,
            ex07_reparam, ex08_full_cov, ex09_sparse, ex10_contractive, ex11_estimators, ex12_vae)
 EXERCISES = tuple(m.EXERCISE for m in MODULES)
-(DENSE, ACTIVATIONS, SOFTPLUS, BERNOULLI, GAUSSIAN, KL, REPARAM, FULL_COV, SPARSE, CONTRACTIVE,
- ESTIMATORS, VAE) = EXERCISES
 
 for _m, _ex in zip(MODULES, EXERCISES):     # the module's STUB names the file the grader reads
     assert _m.STUB == _ex.stub, (_m.STUB, _ex.stub)

@@ -15,7 +15,8 @@ after all its gradients are checked (it sees them together).  The grader
    matches the student's result in every failing case, and differs from the truth in one, wins.
    NaN and inf match NaN and inf in the same places;
 2. overflow: NaN or inf where the true gradient is finite;
-3. precision: the result agrees with the reference only to float32 rounding;
+3. precision: the result agrees with the reference only to float32 rounding (every entry a
+   float32 number), or numerical: only to the accuracy of a finite difference;
 4. batch size one: every case with N = 1 passed and every case with N > 1 failed.
 
 :func:`review` marks gradients correct where the function returned as passed even if the
@@ -36,8 +37,10 @@ from ..gradcheck import rel_error
 from .base import THRESHOLD
 
 DISTINCT = 1e-3        # a variant is diagnostic only where it differs from the truth by this much
-PRECISION = 1e-9       # float64 arithmetic agrees with the reference to ~1e-15; float32 to ~1e-7
-FLOAT32_BAND = 1e-4    # ... but not worse than this, or it is a real mistake
+EXACT = 1e-12          # an analytic float64 gradient agrees with the exact one to ~1e-15; central
+                       # differences of a nonlinear function get no closer than ~1e-11 at any step
+FLOAT32_BAND = 1e-4    # float32 arithmetic agrees to ~1e-7, not worse than this (else a mistake)
+FLOAT32_FLOOR = 5e-9   # ... and not better than this
 
 
 @dataclass
@@ -162,9 +165,10 @@ def diagnose(part, output, student, failing, prep):
     if same_shape and len(same_shape) == len(failing):          # 3. precision
         errs = [_rel(student[ci], refs[ci][output]) for ci in failing]
         if max(errs) < FLOAT32_BAND:
-            return Diagnosis("precision", _precision_message(output, max(errs)))
+            return _inexact(output, max(errs), [student[ci] for ci in failing])
     ones = [ci for ci, c in enumerate(prep.cases) if c.batch == 1]   # 4. batch size one
-    if ones and not set(ones) & set(failing) and all(prep.cases[ci].batch > 1 for ci in failing):
+    more = [ci for ci, c in enumerate(prep.cases) if c.batch > 1]
+    if ones and not set(ones) & set(failing) and set(failing) == set(more):
         labels = ", ".join(prep.cases[ci].label for ci in ones)
         return Diagnosis("batch_size_one", (
             f"right for batch size 1 only: the N = 1 case passed ({labels}) and every case "
@@ -174,10 +178,25 @@ def diagnose(part, output, student, failing, prep):
     return None
 
 
-def _precision_message(output, err):
-    return (f"precision: computed in float32? {output} agrees with the correct gradient only "
-            f"to {err:.0e} relative (float32 rounding is ~1e-7, float64 ~1e-16). Keep every "
-            "intermediate in float64: no np.float32, astype(np.float32) or float32 constants")
+def _inexact(output, err, values):
+    """A result close to the exact gradient, but not as close as float64 analytic arithmetic.
+    float32 rounding leaves ~1e-8 to 1e-7 (and float32 numbers, if the result was cast back);
+    a float64 finite difference leaves less than ~1e-9 with any usual step."""
+    float32 = all(np.array_equal(v, v.astype(np.float32).astype(np.float64), equal_nan=True)
+                  for v in values)
+    if not float32 and err < FLOAT32_FLOOR:
+        return Diagnosis("numerical", (
+            f"this gradient looks numerically differentiated: {output} agrees with the exact "
+            f"gradient only to {err:.0e} relative, the accuracy of a finite difference, where a "
+            f"backward pass written out by hand in float64 agrees to ~1e-15 (the grader asks "
+            f"for {EXACT:.0e}). Differentiate the formula with the chain rule and compute the "
+            "result from the cache"))
+    also = "" if float32 else (" (or is it numerically differentiated with a tiny step? the "
+                               "grader asks for a backward pass written out by hand)")
+    return Diagnosis("precision", (
+        f"precision: computed in float32? {output} agrees with the exact gradient only to "
+        f"{err:.0e} relative (float32 rounding is ~1e-7, float64 ~1e-16){also}. Keep every "
+        "intermediate in float64: no np.float32, astype(np.float32) or float32 constants"))
 
 
 # ------------------------------------------------------------------------------ review
@@ -214,13 +233,15 @@ def review(exercise, part, result, runs, prep):
                              f"raised (another output's mistake, see above)")
             check.diagnosis = None
             continue
-        # passed the threshold, but agrees with the exact reference only to float32 rounding
+        # passed against central differences, but agrees with the exact gradient only to
+        # float32 rounding or to a finite difference's accuracy
         if check.passed and right and len(ran) == len(runs):
             errs = [_rel(student[ci], refs[ci][check.gradient]) for ci in ran]
-            if PRECISION < max(errs) < FLOAT32_BAND:
+            check.exact_error = max(errs)
+            if EXACT < max(errs) < FLOAT32_BAND:
                 check.passed = False
-                check.diagnosis = Diagnosis("precision", _precision_message(check.gradient,
-                                                                            max(errs)))
+                check.diagnosis = _inexact(check.gradient, max(errs),
+                                           [student[ci] for ci in ran])
     if exercise.blocks:                  # gradients chained through one backward pass
         _drop_refuted(part, result, runs, prep)
         _review_blocks(exercise, result, {m.message for m, _ in prep.specific[part.function]})

@@ -73,3 +73,10 @@ def softplus_backward__overflow(dy, cache):
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.exp(cache)
         return dy * e / (1 + e)
+
+
+@mistake("softplus", "softplus_backward", "missing_upstream",
+         "dx = sigmoid(x): the upstream gradient dy is not multiplied in; the chain rule "
+         "gives dx = dy * sigmoid(x)", ["dx"])
+def softplus_backward__no_upstream(dy, cache):
+    return sigmoid(cache)

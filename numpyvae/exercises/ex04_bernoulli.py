@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import distributions as D
-from .base import Case, Exercise, Part, copy, label, ng, sigmoid, softplus
+from .base import (STANDIN_CHECK_ARRAY, STANDIN_SIGMOID, Case, Exercise, Part, copy, label,
+                   ng, sigmoid, softplus)
 from .mistakes import mistake
 
 STUB = "04_bernoulli.py"
@@ -47,8 +48,7 @@ EXERCISE = Exercise(4, "bernoulli", "the Bernoulli log-likelihood w.r.t. the log
          "numpyvae.distributions:bernoulli_log_likelihood_backward"),
 ), cases, aliases=("bernoulli_loglik_grad", "bernoulli_log_likelihood"),
     helpers=(D.upstream,),
-    preamble="import numpy as np\n\nfrom numpyvae import functional as F\n"
-             "from numpyvae._validate import check_array\n")
+    preamble="import numpy as np\n" + STANDIN_CHECK_ARRAY + STANDIN_SIGMOID)
 
 
 # ----------------------------------------------------------------------- known mistakes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import distributions as D
-from .base import Case, Exercise, Part, copy, label, ng
+from .base import STANDIN_CHECK_ARRAY, Case, Exercise, Part, copy, label, ng
 from .mistakes import mistake
 
 STUB = "05_gaussian.py"
@@ -47,7 +47,7 @@ EXERCISE = Exercise(5, "gaussian", "the Gaussian log-likelihood w.r.t. the mean 
          "numpyvae.distributions:gaussian_log_likelihood_backward"),
 ), cases, aliases=("gaussian_loglik_grad", "gaussian_log_likelihood"),
     helpers=(D.upstream,),
-    preamble="import numpy as np\n\nfrom numpyvae._validate import check_array\n")
+    preamble="import numpy as np\n" + STANDIN_CHECK_ARRAY)
 
 
 # ----------------------------------------------------------------------- known mistakes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import distributions as D
-from .base import Case, Exercise, Part, copy, label, ng
+from .base import STANDIN_CHECK_ARRAY, Case, Exercise, Part, copy, label, ng
 from .mistakes import mistake
 
 STUB = "06_kl.py"
@@ -39,7 +39,7 @@ EXERCISE = Exercise(6, "kl", "the diagonal Gaussian KL to N(0, I) w.r.t. mu and 
          "kl_std_normal_backward(dkl, cache) -> (dmu, dlogvar),  cache = (mu, var)", numerical,
          D.kl_std_normal_backward, "numpyvae.distributions:kl_std_normal_backward"),
 ), cases, aliases=("kl_divergence", "kl_grad"), helpers=(D.upstream,),
-    preamble="import numpy as np\n\nfrom numpyvae._validate import check_array\n")
+    preamble="import numpy as np\n" + STANDIN_CHECK_ARRAY)
 
 
 # ----------------------------------------------------------------------- known mistakes
@@ -102,3 +102,12 @@ def kl__no_upstream(dkl, cache):
 def kl__dmu_broadcast(dkl, cache):
     mu, var = cache
     return mu * dkl, 0.5 * (var - 1) * _d(dkl)
+
+
+@mistake("kl", "kl_std_normal_backward", "broadcast",
+         "(exp(logvar) - 1) / 2 * dkl: dkl has one entry per example, shape (N,), so it must "
+         "scale whole rows: * dkl[:, None] (with N = k the product broadcasts along the wrong "
+         "axis instead of raising)", ["dlogvar"])
+def kl__dlogvar_broadcast(dkl, cache):
+    mu, var = cache
+    return mu * _d(dkl), 0.5 * (var - 1) * dkl

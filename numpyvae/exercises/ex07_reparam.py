@@ -91,3 +91,34 @@ def reparam__dmu_eps(dz, cache):
 def reparam__no_sample_sum(dz, cache):
     std, eps = cache
     return dz.copy(), dz * eps * 0.5 * std
+
+
+@mistake("reparam", "gaussian_backward", "sample_axis",
+         "the S samples are averaged (mean over axis 0) where they must be summed: each sample "
+         "z_s = mu + std eps_s adds its own gradient dz_s to mu and logvar, so sum over the "
+         "sample axis", ["dmu", "dlogvar"])
+def reparam__sample_mean(dz, cache):
+    std, eps = cache
+    if dz.ndim == 2:
+        return dz.copy(), dz * eps * 0.5 * std
+    return dz.mean(axis=0), (dz * eps).mean(axis=0) * 0.5 * std
+
+
+@mistake("reparam", "gaussian_backward", "wrong_axis",
+         "the sample axis is summed as the LAST axis: with S samples dz is (S, N, k) and the "
+         "samples are axis 0, so sum over axis 0 (axis -1 sums the latent dimensions)",
+         ["dmu", "dlogvar"])
+def reparam__sum_last_axis(dz, cache):
+    std, eps = cache
+    g = dz * eps * 0.5 * std
+    if dz.ndim == 2:
+        return dz.copy(), g
+    return dz.sum(axis=-1), g.sum(axis=-1)
+
+
+@mistake("reparam", "gaussian_backward", "missing_term",
+         "dlogvar = dz std / 2: the noise eps is missing; z = mu + std eps, so "
+         "dz/dlogvar = eps std / 2", ["dlogvar"])
+def reparam__no_eps(dz, cache):
+    std, eps = cache
+    return _sum(dz), _sum(dz * 0.5 * std)

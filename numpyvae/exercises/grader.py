@@ -55,22 +55,9 @@ import numpy as np
 
 from ..gradcheck import rel_error
 from . import diagnosis
+from .diagnosis import Diagnosis
 from . import sandbox
 from .catalogue import EXERCISES, THRESHOLD
-
-DISTINCT = 1e-3        # a variant is diagnostic only where it differs from the truth by this much
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass
-class Diagnosis:
-    kind: str
-    message: str
-
-    def to_dict(self):
-        return {"kind": self.kind, "message": self.message}
-
 
 @dataclass
 class Check:
@@ -83,6 +70,7 @@ class Check:
     case: str | None = None             # label of the case the worst error came from
     passed: bool = False
     problem: str | None = None          # shape / dtype / exception / not implemented
+    exact_error: float | None = None    # worst relative error against the exact gradient
     diagnosis: Diagnosis | None = None
 
     @property
@@ -112,6 +100,7 @@ class Result:
     n_cases: int = 0
     output: str = ""             # what the student's code printed (the end of it)
     seconds: float | None = None     # wall-clock time of the child process
+    protections: list = field(default_factory=list)  # the jail's [(protection, held, why not)]
 
     @property
     def passed(self):
@@ -163,7 +152,11 @@ def find_exercises_dir(directory=None):
 
 def default_file(exercise, directory=None):
     """The student's file for ``exercise`` in the exercises folder: ``NN_name.py``, or the one
-    file there whose name starts with ``NN_``."""
+    file there whose name starts with ``NN_``.  Without ``directory``, ``NN_name.py`` in the
+    current folder comes first (``numpyvae check 03`` inside a student's workspace grades that
+    workspace's file, as the stub's header says)."""
+    if directory is None and (Path.cwd() / exercise.stub).is_file():
+        return Path.cwd() / exercise.stub
     d = find_exercises_dir(directory)
     path = d / exercise.stub
     if path.is_file():
@@ -465,64 +458,6 @@ def _safe_rel_error(a, b):
     return e if np.isfinite(e) else float("inf")
 
 
-_GENERIC = (
-    ("sign", lambda r, n: -r,
-     "{g} is exactly -1 times the correct gradient: a sign error (a minus sign lost or added "
-     "in the chain rule, or the gradient of the negated function)"),
-    ("factor_2", lambda r, n: 2.0 * r,
-     "{g} is exactly twice the correct gradient: look for a missing 1/2 (or an extra 2)"),
-    ("factor_half", lambda r, n: 0.5 * r,
-     "{g} is exactly half the correct gradient: look for a missing 2 (from differentiating a "
-     "square) or an extra 1/2"),
-    ("transpose", lambda r, n: np.swapaxes(r, -1, -2) if r.ndim >= 2 else None,
-     "{g} is the transpose of the correct gradient: a gradient has the shape of what it is "
-     "the gradient of; swap the order of a matrix product or add/remove a .T"),
-    ("batch_mean", lambda r, n: r / n if n > 1 else None,
-     "{g} is the correct gradient divided by the batch size N: this exercise SUMS over the "
-     "batch (see the docstring), so there is no 1/N"),
-    ("batch_sum", lambda r, n: r * n if n > 1 else None,
-     "{g} is N times the correct gradient: this exercise AVERAGES over the batch (see the "
-     "docstring), so a 1/N is missing"),
-    ("zero", lambda r, n: np.zeros_like(r),
-     "{g} is all zeros"),
-)
-
-
-def _candidates(part, output, prep):
-    """(kind, message, [array | None per case]) for every known-wrong variant of ``output``."""
-    out = []
-    for m, per_case in prep.specific[part.function]:
-        out.append((m.kind, m.message,
-                    [None if pc is None else pc.get(output) for pc in per_case]))
-    refs = [r[output] for r in prep.reference[part.function]]
-    for kind, make, message in _GENERIC:
-        values = []
-        for r, c in zip(refs, prep.cases):
-            r = np.asarray(r, np.float64)
-            values.append(make(r, c.batch))
-        kind2, message2 = part.hints.get((output, kind), (kind, message.format(g=output)))
-        out.append((kind2, message2, values))
-    return out
-
-
-def _diagnose(part, output, student, failing, prep):
-    """The first known variant matching the student's result in every failing case."""
-    if not failing:
-        return None
-    for kind, message, values in _candidates(part, output, prep):
-        distinct = False
-        for ci in failing:
-            v, s, num = values[ci], student[ci], prep.numeric[part.function][ci][output]
-            if v is None or v.shape != s.shape or _safe_rel_error(s, v) >= THRESHOLD:
-                break
-            if v.shape != num.shape or _safe_rel_error(v, num) > DISTINCT:
-                distinct = True
-        else:
-            if distinct:
-                return Diagnosis(kind, message)
-    return None
-
-
 def _check_output(part, output, runs, prep):
     check = Check(part.function, output)
     numeric = prep.numeric[part.function]
@@ -656,7 +591,7 @@ def missing(exercise, file, message=None, seed=0):
 
 
 def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
-               memory_mb=sandbox.DEFAULT_MEMORY_MB, threads=1):
+               memory_mb=sandbox.DEFAULT_MEMORY_MB, threads=1, jail=None):
     """Grade the student's file ``path``: it is imported and run in a child process (see the
     module docstring), at most ``timeout`` seconds and ``memory_mb`` MiB.  -> :class:`Result`
 
@@ -666,8 +601,12 @@ def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     prep = _prepare(exercise, seed)
-    out = sandbox.run_student(path, exercise.parts, prep.cases, timeout=timeout,
-                              memory_mb=memory_mb, threads=threads)
+    try:
+        out = sandbox.run_student(path, exercise.parts, prep.cases, timeout=timeout,
+                                  memory_mb=memory_mb, threads=threads, jail=jail)
+    except (OSError, ValueError) as err:         # unreadable or oversized file
+        return ungraded(exercise, path, "error", f"{path.name} could not be read: {err}",
+                        "file could not be read", seed=seed)
     doing = f" (it was {out.progress})" if out.progress else ""
     if out.status == "import_error":
         result = ungraded(exercise, path, "error", out.import_message,
@@ -678,6 +617,9 @@ def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
             f"your code did not finish within the time limit of {timeout:g} s{doing}: an "
             f"endless loop, or far too much work? The grader stopped it.",
             "timed out", seed=seed)
+    elif out.status == "malformed":
+        result = ungraded(exercise, path, "error", "; ".join(out.notes),
+                          "results could not be read", seed=seed)
     elif out.status == "crashed":
         code = out.returncode
         why = sandbox.why_it_ended(code)
@@ -691,136 +633,8 @@ def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
         result = grade(exercise, functions, seed=seed, file=path, path=path)
     result.n_cases = len(prep.cases)
     result.output, result.seconds = out.output, out.seconds
+    result.protections = list(out.protections)
     return result
-
-
-# ---------------------------------------------------------------------- output
-
-
-def _fmt_err(e):
-    if e is None:
-        return "-"
-    return "inf" if not np.isfinite(e) else f"{e:.1e}"
-
-
-STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
-                "not-implemented": "NOT IMPLEMENTED", "missing": "MISSING"}
-
-
-def format_result(result):
-    """The human-readable report printed by ``numpyvae check``."""
-    ex = result.exercise
-    lines = [f"Exercise {ex.number:02d} ({ex.name}): {ex.title}"]
-    if result.file:
-        lines.append(f"  file: {_display_path(result.file)}")
-    if result.message:
-        label = {"missing": "not graded", "timeout": "stopped"}.get(
-            result.status, "could not load your file" if result.parts and
-            "imported" in (result.parts[0].message or "") else "could not grade your file")
-        lines += _wrap(f"{label}: {result.message}", "  ", hang=2)
-        for p in result.parts[:1]:
-            lines += [f"    {t}" for t in p.traceback]
-        lines += _printed(result)
-        lines.append(f"  result: {STATUS_WORD[result.status]}")
-        return "\n".join(lines)
-    lines.append(f"  {result.n_cases} random float64 cases (seed {result.seed}), "
-                 f"central differences, threshold {THRESHOLD:.0e}")
-    for p in result.parts:
-        lines.append("")
-        lines.append(f"  {p.signature}")
-        if p.status == "not-implemented":
-            lines.append("    NOT IMPLEMENTED yet (it raises NotImplementedError):")
-            lines += _wrap(p.message.removeprefix("not implemented yet - "), "      ")
-            continue
-        if p.message:
-            lines.append(f"    {STATUS_WORD[p.status]}: {p.message}")
-            lines += [f"      {t}" for t in p.traceback]
-        if p.status == "error" and all(c.error is None for c in p.checks):
-            lines += [f"    note: {n}" for n in p.notes]
-            continue
-        width = max(8, *(len(c.gradient) for c in p.checks))
-        lines.append(f"    {'gradient':<{width}}  {'rel. error':>10}  {'result':<13}  worst entry")
-        for c in p.checks:
-            verdict = f"PASS < {THRESHOLD:.0e}" if c.passed else (
-                "FAIL" if c.error is None or c.error < THRESHOLD else f"FAIL > {THRESHOLD:.0e}")
-            where = ""
-            if c.worst_index is not None:
-                where = f"{list(c.worst_index)} in case {c.case}"
-            row = f"    {c.gradient:<{width}}  {_fmt_err(c.error):>10}  {verdict:<13}  {where}"
-            lines.append(row.rstrip())
-            pad = " " * (width + 6)
-            if c.problem and not (p.message and c.problem.startswith("not graded")):
-                lines += _wrap(f"problem: {c.problem}", pad, hang=2)
-            if c.diagnosis:
-                lines += _wrap(f"likely mistake ({c.diagnosis.kind}): {c.diagnosis.message}",
-                               pad, hang=2)
-        lines += [f"    note: {n}" for n in p.notes]
-    n_bad = sum(not c.passed for c in result.checks)
-    total = len(result.checks)
-    lines += _printed(result)
-    lines.append("")
-    todo = [p.function for p in result.parts if p.status == "not-implemented"]
-    if result.status == "not-implemented":
-        lines.append(f"  result: NOT IMPLEMENTED - complete {', '.join(todo)} in the file, "
-                     f"then run this again")
-    elif result.passed:
-        lines.append(f"  result: PASS - {total} of {total} gradients agree with central "
-                     f"differences (worst rel. error {_fmt_err(max(c.error for c in result.checks))}"
-                     f" < {THRESHOLD:.0e})")
-    else:
-        lines.append(f"  result: {STATUS_WORD[result.status]} - {n_bad} of {total} gradients "
-                     f"not passing")
-    return "\n".join(lines)
-
-
-def _printed(result):
-    """The student's printed output, indented, for the report."""
-    text = (result.output or "").rstrip()
-    if not text:
-        return []
-    shown = text.splitlines()[-20:]
-    return ["", "  your code printed" + (" (the last 20 lines):" if len(text.splitlines()) > 20
-                                         else ":")] + [
-        f"    | {t[:160]}" + (" ..." if len(t) > 160 else "") for t in shown]
-
-
-def _wrap(text, indent, width=100, hang=0):
-    out = []
-    for para in str(text).splitlines() or [""]:
-        out += textwrap.wrap(para, width, initial_indent=indent,
-                             subsequent_indent=indent + " " * hang) or [indent]
-    return out
-
-
-def _display_path(path):
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _jsonable_float(x):
-    return None if x is None or not np.isfinite(x) else float(x)
-
-
-def result_to_dict(result):
-    """The ``--json`` form of a result (see lessons/exercises/README.md for the fields)."""
-    ex = result.exercise
-    return {
-        "exercise": ex.key, "number": ex.number, "name": ex.name, "title": ex.title,
-        "file": result.file, "seed": result.seed, "threshold": THRESHOLD,
-        "status": result.status, "passed": result.passed, "message": result.message,
-        "output": result.output or "", "seconds": result.seconds,
-        "parts": [{"function": p.function, "status": p.status, "message": p.message,
-                   "traceback": p.traceback, "notes": p.notes} for p in result.parts],
-        "checks": [{
-            "name": c.name, "function": c.function, "gradient": c.gradient,
-            "error": _jsonable_float(c.error), "threshold": c.threshold, "passed": c.passed,
-            "worst_index": None if c.worst_index is None else list(c.worst_index),
-            "case": c.case, "problem": c.problem,
-            "diagnosis": None if c.diagnosis is None else c.diagnosis.to_dict(),
-        } for c in result.checks],
-    }
 
 
 def solution_source(exercise):
@@ -828,6 +642,6 @@ def solution_source(exercise):
     return exercise.solution_source()
 
 
-__all__ = ["EXERCISES", "grade", "grade_file", "format_result", "result_to_dict",
-           "solution_source", "find_exercises_dir", "default_file", "load_module", "Result",
-           "Check", "PartResult", "Diagnosis", "LoadError", "ungraded", "missing"]
+__all__ = ["EXERCISES", "grade", "grade_file", "solution_source", "find_exercises_dir",
+           "default_file", "load_module", "Result", "Check", "PartResult", "Diagnosis",
+           "LoadError", "ungraded", "missing"]

@@ -41,6 +41,7 @@ upper_triangle     the gradient of a triangular factor has nonzero entries above
 kl_direction       KL(rho_hat || rho) differentiated instead of KL(rho || rho_hat)
 overflow           NaN or inf where the true gradient is finite (exp of a large input)
 precision          right only to float32 rounding: computed in float32 somewhere inside
+numerical          right only to a finite difference's accuracy: numerically differentiated
 downstream         exercise 12: wrong only because an earlier block of the backward pass is
 block              exercise 12: the first wrong block, with no more specific diagnosis
 zero               the result is all zeros
@@ -55,7 +56,7 @@ KINDS = ("transpose", "sign", "factor_2", "factor_half", "std_vs_variance", "wro
          "missing_bias_grad", "not_summed", "batch_mean", "batch_sum", "batch_size_one",
          "broadcast", "sample_axis", "missing_upstream", "used_input", "used_output",
          "applied_twice", "missing_term", "wrong_derivative", "upper_triangle", "kl_direction",
-         "overflow", "precision", "downstream", "block", "zero")
+         "overflow", "precision", "numerical", "downstream", "block", "zero")
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,38 @@
-"""Run a student's file in a child process and bring back only what its functions returned.
+"""Run a student's file in a jail and bring back only what its functions returned.
 
     outcome = run_student(path, exercise.parts, cases, timeout=60, memory_mb=2048)
-    outcome.status          # "ok" | "import_error" | "timeout" | "crashed"
+    outcome.status          # "ok" | "import_error" | "timeout" | "crashed" | "malformed"
     outcome.parts["softplus_backward"].calls[i]   # Call(value, error, frames, notes) per case
+    outcome.protections     # [(protection, held, why not)]: what the jail achieved here
 
-The child (:mod:`numpyvae.exercises._child`, run by path with ``python -I``) imports the student's
-file, calls each function on the inputs sent here and writes the return values back (arrays in an
-``.npz`` read with ``allow_pickle=False``, the structure as JSON).  The test inputs, the
-numerical gradients and the verdict stay in this (the parent) process, so nothing the student's
-code does in the child -- ``sys.exit``, ``os._exit``, an endless loop, patching numpyvae,
-raising ``BaseException``, printing -- can make a gradient pass: only returning the right numbers
-does.  The child runs in its own session (process group) in a fresh temporary folder with a
-wall-clock limit (then the whole group is killed) and, where the OS has ``resource``, limits on
-memory (address space), CPU seconds and file size that it cannot raise again.
+The child (:mod:`numpyvae.exercises._child`, run by path with ``python -I``) gets the job (the
+student's source, the functions and their inputs) on a pipe, never on its command line or in a
+file, and answers on another pipe.  It runs the student's code as pid 1 of new PID, mount,
+network and IPC namespaces, with every file system read-only, private empty /tmp, /proc showing
+only its own processes, numpyvae's source and the submissions folder hidden, imports limited to
+numpy and the standard library, a scrubbed environment, resource limits, and (when the grader is
+root, as on Gradescope or in CI) an unprivileged uid.  When the grader is not root, the
+namespaces come from a user namespace and every capability is dropped.  Where the kernel allows
+no namespaces, a watchdog process that is not the grader resumes a stopped grader and ends the
+student's code at the deadline, and the report lists the protections that do not hold.
+
+The parent trusts no byte of the answer: it reads at most :data:`MAX_RESULT_BYTES`, accepts only
+its own frame format, arrays of a few numeric dtypes whose sizes add up, and bounded nesting.
+Anything else is status "malformed", with the reason.  The verdict, the results file and the
+Gradescope file are computed and written by the parent alone, after the child is gone.
 """
 from __future__ import annotations
 
 import builtins
 import json
 import os
+import pwd
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +43,14 @@ DEFAULT_TIMEOUT = 60.0          # seconds per exercise (import + every function 
 DEFAULT_MEMORY_MB = 2048        # address-space limit of the child, where the OS offers one
 MAX_FILE_BYTES = 256 * 2 ** 20  # the largest file the child may write (its printed output too)
 MAX_OUTPUT_CHARS = 4000         # of the student's printed output kept in the report
+MAX_RESULT_BYTES = 32 * 2 ** 20  # the most the parent reads of the child's answer
+MAX_SOURCE_BYTES = 2 ** 20      # the largest student file sent to the child (each)
+MAX_SIBLINGS = 64               # .py files beside the student's file, sent along for imports
 _CHILD = Path(__file__).resolve().parent / "_child.py"
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]          # numpyvae/, hidden from the child
+_FRAME = struct.Struct("<cQ")
+_DTYPES = {"<f8", "<f4", "<f2", "<c16", "<c8", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4",
+           "<u2", "|u1", "|b1"}                # what a student's array may be
 
 
 class Opaque:
@@ -69,7 +85,7 @@ class Recorded:
 
 @dataclass
 class Outcome:
-    status: str                          # ok | import_error | timeout | crashed
+    status: str                          # ok | import_error | timeout | crashed | malformed
     parts: dict = field(default_factory=dict)     # function -> Recorded, or None if not defined
     import_message: str | None = None
     import_frames: list = field(default_factory=list)
@@ -78,6 +94,9 @@ class Outcome:
     returncode: int | None = None
     seconds: float = 0.0
     notes: list = field(default_factory=list)
+    protections: list = field(default_factory=list)   # [(protection, held, why not)]
+    task_result: object = None           # run_task: what the task returned (untrusted)
+    task_arrays: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------- encoding
@@ -110,25 +129,52 @@ def _encode(value, arrays):
     raise TypeError(f"the grader cannot send a {type(value).__name__} to the child process")
 
 
-def _decode(enc, arrays, depth=0):
-    """A student's return value from its (untrusted) description."""
-    if not isinstance(enc, dict) or depth > 25:
-        raise ValueError("malformed result")
+class Malformed(ValueError):
+    """The child's answer is not what an honest child sends."""
+
+
+def _decode(enc, arrays, depth=0, budget=None):
+    """A student's return value from its (untrusted) description: bounded depth and size."""
+    budget = budget if budget is not None else [100_000]
+    budget[0] -= 1
+    if not isinstance(enc, dict) or depth > 25 or budget[0] < 0:
+        raise Malformed("a value is nested too deeply or has too many parts")
     t = enc.get("t")
     if t == "array":
-        return np.array(arrays[enc["k"]])
-    if t in ("float", "int", "bool", "str"):
-        return {"float": float, "int": int, "bool": bool, "str": str}[t](enc["v"])
+        k = enc.get("k")
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(arrays):
+            raise Malformed(f"an array reference {k!r} points nowhere")
+        return arrays[k].copy()
+    if t == "float":
+        v = enc.get("v")
+        if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+            return float(v)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        raise Malformed(f"a float that is {type(v).__name__}")
+    if t in ("int", "bool", "str"):
+        v = enc.get("v")
+        want = {"int": int, "bool": bool, "str": str}[t]
+        if type(v) is not want or t == "str" and len(v) > 10_000:
+            raise Malformed(f"a {t} that is not one")
+        return v
     if t == "none":
         return None
     if t in ("tuple", "list"):
-        items = [_decode(e, arrays, depth + 1) for e in enc["items"]]
+        items = enc.get("items")
+        if not isinstance(items, list):
+            raise Malformed("a tuple without items")
+        items = [_decode(e, arrays, depth + 1, budget) for e in items]
         return tuple(items) if t == "tuple" else items
     if t == "dict":
-        return {str(k): _decode(e, arrays, depth + 1) for k, e in enc["items"]}
+        items = enc.get("items")
+        if not isinstance(items, list) or not all(
+                isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], str) for kv in items):
+            raise Malformed("a dict without key-value pairs")
+        return {k: _decode(e, arrays, depth + 1, budget) for k, e in items}
     if t == "other":
-        return Opaque(enc.get("type", "object"), enc.get("repr", ""))
-    raise ValueError(f"malformed result: {t!r}")
+        return Opaque(str(enc.get("type", "object"))[:200], str(enc.get("repr", ""))[:200])
+    raise Malformed(f"an unknown kind of value {str(t)[:40]!r}")
 
 
 _BUILTIN_ERRORS = {name: obj for name, obj in vars(builtins).items()
@@ -157,27 +203,7 @@ def remote_error(info):
     return Exception(message)                                      # pragma: no cover
 
 
-# ------------------------------------------------------------------------- running
-
-
-def _child_env(threads):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    n = str(int(threads) if threads else 1)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        env[var] = n
-    env["MPLBACKEND"] = "Agg"
-    return env
-
-
-def _kill_group(proc):
-    if os.name == "posix":
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    else:                                                           # pragma: no cover
-        proc.kill()
+# ------------------------------------------------------------------------- output
 
 
 def _read_output(path):
@@ -194,104 +220,426 @@ def _read_output(path):
     return text
 
 
-def run_student(path, parts, cases, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB,
-                threads=1):
-    """Import ``path`` in a child process and call every part's function on every case.
+# ------------------------------------------------------------------------- the jail
 
-    parts   : the exercise's :class:`~numpyvae.exercises.catalogue.Part` objects (function, args)
+
+@dataclass
+class Jail:
+    """Who the student's code runs as and what it may see.
+
+    uid, gid : the unprivileged user when the grader is root (default: nobody); ignored otherwise
+    namespaces : try PID / mount / network namespaces (off only for tests of the fallback)
+    hide     : extra folders to hide (the submissions folder of a class)
+    """
+    uid: int | None = None
+    gid: int | None = None
+    namespaces: bool = True
+    hide: tuple = ()
+
+    def user(self):
+        if os.geteuid() != 0:
+            return None, None
+        if self.uid is not None:
+            return int(self.uid), int(self.gid if self.gid is not None else self.uid)
+        try:
+            nobody = pwd.getpwnam("nobody")
+            return nobody.pw_uid, nobody.pw_gid
+        except KeyError:
+            return 65534, 65534
+
+
+def child_env(threads=1):
+    """The child's whole environment: what Python and NumPy need, nothing of the grader's."""
+    n = str(int(threads) if threads else 1)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "MPLBACKEND": "Agg", "PYTHONIOENCODING": "utf-8"}
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        env[var] = n
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):   # machine settings OpenBLAS needs here
+        if var in os.environ:
+            env[var] = os.environ[var]
+    return env
+
+
+def _hidden(path, jail, library=False):
+    """Folders to cover with an empty mount: numpyvae's source (unless the task needs the
+    library), the student's folder (its files travel in the job), the class's submissions;
+    never one holding Python or NumPy."""
+    import numpy
+    keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+            Path(numpy.__file__).resolve().parent, Path(_CHILD).parent]
+    out = []
+    mine = [] if path is None else [Path(path).resolve().parent]
+    for d in ([] if library else [_PACKAGE_DIR]) + mine + list(map(Path, jail.hide)):
+        d = d.resolve()
+        if d == Path("/") or any(k == d or d in k.parents for k in keep if k != Path(_CHILD).parent):
+            continue
+        if d not in out:
+            out.append(d)
+    return [str(d) for d in out]
+
+
+def _reach():
+    """What the child's Python must reach: its prefixes, stdlib and NumPy."""
+    import numpy
+    import sysconfig
+    paths = {sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"],
+             sysconfig.get_paths()["platstdlib"], sysconfig.get_paths()["purelib"],
+             str(Path(numpy.__file__).resolve().parent), str(Path(sys.executable).resolve())}
+    return sorted(str(Path(p).resolve()) for p in paths)
+
+
+def _files(path):
+    """[(name, bytes)]: the student's file, then the .py files beside it (for its own imports)."""
+    if path is None:
+        return []
+    path = Path(path)
+    data = path.read_bytes()
+    if len(data) > MAX_SOURCE_BYTES:
+        raise ValueError(f"{path.name} is {len(data)} bytes; the grader reads student files of "
+                         f"at most {MAX_SOURCE_BYTES} bytes")
+    files = [(path.name, data)]
+    try:
+        siblings = sorted(p for p in path.parent.glob("*.py") if p.name != path.name)
+    except OSError:
+        siblings = []
+    for p in siblings[:MAX_SIBLINGS]:
+        try:
+            if p.is_file() and p.stat().st_size <= MAX_SOURCE_BYTES:
+                files.append((p.name, p.read_bytes()))
+        except OSError:
+            continue
+    return files
+
+
+def _frame(kind, head, blobs=()):
+    text = json.dumps(head).encode("utf-8")
+    payload = struct.pack("<Q", len(text)) + text + b"".join(blobs)
+    return _FRAME.pack(kind, len(payload)) + payload
+
+
+def _job(path, parts, cases, jail, threads, memory_mb, timeout, work, task=None):
+    arrays = {}
+    spec = [{"function": p.function, "args": list(p.args),
+             "calls": [{"label": c.label, "args": [_encode(c.inputs[a], arrays) for a in p.args]}
+                       for c in cases]} for p in parts]
+    blobs, heads, offset = [], [], 0
+    for name, data in _files(path):
+        heads.append((name, len(data), offset))
+        blobs.append(data)
+        offset += len(data)
+    array_heads = []
+    for key, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        array_heads.append({"key": key, "dtype": a.dtype.str, "shape": list(a.shape),
+                            "offset": offset, "nbytes": a.nbytes})
+        blobs.append(a.tobytes())
+        offset += a.nbytes
+    uid, gid = jail.user()
+    stem = "" if path is None else Path(path).stem.replace("-", "_")
+    head = {"file": None if path is None else Path(path).name, "files": heads,
+            "arrays": array_heads, "parts": spec, "task": task,
+            "module_name": f"_numpyvae_student_{stem}",
+            "uid": uid, "gid": gid, "namespaces": jail.namespaces,
+            "hide": _hidden(path, jail, library=task is not None), "work": str(work),
+            "reach": _reach(), "env": child_env(threads),
+            "memory_bytes": int(memory_mb) * 2 ** 20 if memory_mb else None,
+            "cpu_seconds": None if timeout is None else int(timeout) + 5,
+            "max_file_bytes": MAX_FILE_BYTES}
+    return _frame(b"J", head, blobs)
+
+
+class _Reader(threading.Thread):
+    """Reads one pipe to its end, keeping at most ``limit`` bytes (then it only drains)."""
+
+    def __init__(self, fd, limit):
+        super().__init__(daemon=True)
+        self.fd, self.limit, self.data, self.overflow = fd, limit, bytearray(), False
+
+    def run(self):
+        try:
+            while True:
+                b = os.read(self.fd, 1 << 16)
+                if not b:
+                    break
+                if len(self.data) + len(b) > self.limit:
+                    self.overflow = True
+                    continue
+                self.data += b
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+
+
+def _frames(data, kinds=(b"S", b"P", b"R")):
+    """Yield (kind, payload) from the child's bytes; Malformed where they stop making sense."""
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < _FRAME.size:
+            raise Malformed("the answer ends in the middle of a frame")
+        kind, n = _FRAME.unpack_from(data, pos)
+        pos += _FRAME.size
+        if kind not in kinds or n > len(data) - pos:
+            raise Malformed("the answer is not in the grader's format")
+        yield kind, bytes(data[pos:pos + n])
+        pos += n
+
+
+def parse_result(payload):
+    """The child's result frame -> (result dict, [arrays]); Malformed on anything wrong."""
+    if len(payload) < 8:
+        raise Malformed("the result frame is too short")
+    (n,) = struct.unpack_from("<Q", payload, 0)
+    if n > len(payload) - 8 or n > 8 * 2 ** 20:
+        raise Malformed("the result's header is larger than the result")
+    try:
+        result = json.loads(payload[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise Malformed(f"the result's header is not JSON ({str(err)[:80]})") from None
+    if not isinstance(result, dict) or not isinstance(result.get("arrays", []), list):
+        raise Malformed("the result's header is not a dict with a list of arrays")
+    blob = memoryview(payload)[8 + n:]
+    arrays = []
+    for h in result.get("arrays", []):
+        if not isinstance(h, dict) or h.get("dtype") not in _DTYPES:
+            raise Malformed(f"an array of dtype {str(h.get('dtype') if isinstance(h, dict) else h)[:40]!r}")
+        shape, off, nbytes = h.get("shape"), h.get("offset"), h.get("nbytes")
+        if (not isinstance(shape, list) or len(shape) > 8
+                or not all(type(d) is int and 0 <= d <= 2 ** 31 for d in shape)
+                or type(off) is not int or type(nbytes) is not int or off < 0):
+            raise Malformed("an array with a malformed shape or offset")
+        dtype = np.dtype(h["dtype"])
+        size = dtype.itemsize
+        for d in shape:
+            size *= d
+        if size != nbytes or off + nbytes > len(blob):
+            raise Malformed(f"an array of shape {tuple(shape)} whose bytes are not there "
+                            f"({nbytes} declared, {len(blob) - off} sent)")
+        arrays.append(np.frombuffer(blob[off:off + nbytes], dtype=dtype).reshape(shape).copy())
+    return result, arrays
+
+
+# ------------------------------------------------------------------------- running
+
+
+_WATCHDOG = """
+import os, signal, sys, time
+grader, group, deadline = int(sys.argv[1]), int(sys.argv[2]), time.time() + float(sys.argv[3])
+while time.time() < deadline:
+    try:
+        os.kill(grader, signal.SIGCONT)
+        os.kill(group, 0)
+    except OSError:
+        break
+    time.sleep(0.2)
+else:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+def _kill(proc, worker_pid, uid, namespaced):
+    """End the child and everything it started."""
+    if proc.poll() is None and worker_pid:   # pid 1 of its namespace: the kernel kills the rest
+        try:
+            os.kill(worker_pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for target in (proc.pid, worker_pid):
+        if target and os.name == "posix":
+            try:
+                os.killpg(target, signal.SIGKILL)
+            except OSError:
+                pass
+    proc.wait()
+    if not namespaced and uid not in (None, 0, os.getuid()) and os.geteuid() == 0:
+        kill_uid(uid)                          # no PID namespace: every process of the jail's uid
+
+
+def kill_uid(uid):
+    """SIGKILL every process of ``uid`` (root only; the jail's uid belongs to nobody else)."""
+    if uid in (0, os.getuid()):
+        raise ValueError(f"kill_uid({uid}) would kill the grader's own processes")
+    for _ in range(20):
+        found = False
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    if os.stat(f"/proc/{name}").st_uid == uid:
+                        found = True
+                        os.kill(int(name), signal.SIGKILL)
+                except OSError:
+                    pass
+        if not found:
+            return
+        time.sleep(0.05)
+
+
+def run_student(path, parts, cases, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB,
+                threads=1, jail=None):
+    """Import ``path`` in the jailed child and call every part's function on every case.
+
+    parts   : the exercise's :class:`~numpyvae.exercises.base.Part` objects (function, args)
     cases   : its cases (``case.inputs[arg]`` for each argument, ``case.label``)
     timeout : wall-clock seconds for the whole child (None: no limit)
     memory_mb : address-space limit of the child in MiB (0 or None: none)
+    jail    : a :class:`Jail` (default: nobody when root, namespaces where the kernel allows)
     -> :class:`Outcome`
     """
-    path = Path(path).resolve()
+    return _execute(Path(path).resolve(), parts, cases, timeout, memory_mb, threads, jail)
+
+
+def run_task(path, task, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB, threads=1,
+             jail=None):
+    """Run a library task on the student's files in the same jail: the library stays
+    importable (``numpyvae check train``).  ``path``: one student file (its folder's .py files
+    travel along) or None.  -> :class:`Outcome` with ``task_result`` and ``task_arrays``."""
+    path = None if path is None else Path(path).resolve()
+    return _execute(path, [], [], timeout, memory_mb, threads, jail, task)
+
+
+def _execute(path, parts, cases, timeout, memory_mb, threads, jail, task=None):
+    jail = jail or Jail()
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
     with tempfile.TemporaryDirectory(prefix="numpyvae-grade-") as tmp:
         tmp = Path(tmp)
-        work = tmp / "work"
-        work.mkdir()
-        arrays = {}
-        job = {
-            "file": str(path),
-            "module_name": f"_numpyvae_student_{path.stem.replace('-', '_')}",
-            "sys_path_first": [str(_PACKAGE_ROOT)],
-            "sys_path_last": [str(path.parent)],
-            "memory_bytes": int(memory_mb) * 2 ** 20 if memory_mb else None,
-            "cpu_seconds": None if timeout is None else int(timeout) + 5,
-            "watchdog_seconds": None if timeout is None else float(timeout) + 10,
-            "max_file_bytes": MAX_FILE_BYTES,
-            "parts": [{"function": p.function, "args": list(p.args),
-                       "calls": [{"label": c.label,
-                                  "args": [_encode(c.inputs[a], arrays) for a in p.args]}
-                                 for c in cases]}
-                      for p in parts],
-        }
-        np.savez(tmp / "inputs.npz", **arrays)
-        (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        out_path = tmp / "output.txt"
+        work = tmp / "work"                    # without namespaces, the student's folder: its
+        work.mkdir(mode=0o700)                 # owner becomes the jail's uid; the folder above
+        tmp.chmod(0o711)                       # can be passed through, not listed
+        uid, gid = jail.user()
+        job = _job(path, parts, cases, jail, threads, memory_mb, timeout, work, task)
+        ctl_r, ctl_w = os.pipe()
+        res_r, res_w = os.pipe()
         start = time.perf_counter()
-        with open(out_path, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", str(_CHILD), str(tmp)], cwd=work, env=_child_env(threads),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=(os.name == "posix"))
-            timed_out = False
+        out_path = tmp / "output.txt"
+        with open(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
             try:
-                proc.wait(timeout=timeout)
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", str(_CHILD), str(ctl_w), str(res_w)], cwd=tmp,
+                    env=child_env(threads), stdin=subprocess.PIPE, stdout=out,
+                    stderr=subprocess.STDOUT, pass_fds=(ctl_w, res_w), start_new_session=True)
+            finally:
+                os.close(ctl_w)
+                os.close(res_w)
+        ctl, res = _Reader(ctl_r, 64 * 1024), _Reader(res_r, MAX_RESULT_BYTES)
+        ctl.start()
+        res.start()
+        threading.Thread(target=_feed, args=(proc, job), daemon=True).start()
+        watchdog = None
+        timed_out = False
+        try:
+            ctl.join(timeout)                  # the jailer answers as soon as it has forked
+            info = _control(ctl)
+            if not info.get("namespaced"):
+                watchdog = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _WATCHDOG, str(os.getpid()), str(proc.pid),
+                     str((timeout or 10 ** 7) + 2)], env=child_env(1), start_new_session=True,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+            left = None if timeout is None else max(0.0, timeout - (time.perf_counter() - start))
+            try:
+                proc.wait(timeout=left)
             except subprocess.TimeoutExpired:
                 timed_out = True
-            finally:
-                _kill_group(proc)          # the child and anything it started
-                proc.wait()
+        finally:
+            info = _control(ctl)
+            _kill(proc, info.get("worker_pid"), uid, bool(info.get("namespaced")))
+            if watchdog is not None:
+                watchdog.kill()
+                watchdog.wait()
+        res.join(2.0)                           # a pipe still held open by an escaped process
         seconds = time.perf_counter() - start
-        progress = _read_small(tmp / "progress.txt")
-        outcome = Outcome("ok", output=_read_output(out_path), progress=progress,
-                          returncode=proc.returncode, seconds=seconds)
+        outcome = Outcome("ok", output=_read_output(out_path), returncode=proc.returncode,
+                          seconds=seconds)
+        return _outcome(outcome, res, timed_out)
+
+
+def _feed(proc, job):
+    try:
+        proc.stdin.write(job)
+        proc.stdin.close()
+    except OSError:
+        pass
+
+
+def _control(reader):
+    try:
+        for _, payload in _frames(bytes(reader.data), (b"C",)):
+            return json.loads(payload)
+        return {}
+    except (Malformed, ValueError, IndexError):
+        return {}
+
+
+def _outcome(outcome, reader, timed_out):
+    """Fill ``outcome`` from what the child sent (``reader``), trusting none of it."""
+    result = None
+    try:
+        if reader.overflow:
+            raise Malformed(f"your code sent more than {MAX_RESULT_BYTES // 2 ** 20} MiB of "
+                            f"results")
+        for kind, payload in _frames(bytes(reader.data)):
+            if kind == b"S" and not outcome.protections:
+                outcome.protections = [tuple(p) for p in json.loads(payload)]
+            elif kind == b"P":
+                outcome.progress = payload.decode("utf-8", errors="replace")[:1000]
+            elif kind == b"R" and result is None:
+                result = parse_result(payload)
+    except (Malformed, ValueError, TypeError) as err:
         if timed_out:
             outcome.status = "timeout"
             return outcome
-        try:
-            result = _read_result(tmp)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            outcome.status = "crashed"
-            outcome.notes.append(str(err))
-            return outcome
-        if result is None:
-            outcome.status = "crashed"
-            return outcome
-        outcome.notes = [str(n) for n in result.get("limits", [])]
-        if result.get("import_error"):
-            outcome.status = "import_error"
-            outcome.import_message = str(result["import_error"].get("message", ""))
-            outcome.import_frames = [str(f) for f in result["import_error"].get("frames", [])]
-            return outcome
-        with np.load(tmp / "outputs.npz", allow_pickle=False) as z:
-            out_arrays = {k: z[k] for k in z.files}
-        try:
-            for entry in result["parts"]:
-                name = str(entry["function"])
-                if not entry.get("defined"):
-                    outcome.parts[name] = None
-                    continue
-                rec = Recorded(name)
-                for c in entry["calls"]:
-                    call = Call(notes=[str(n) for n in c.get("notes", [])])
-                    if c.get("error"):
-                        call.error = remote_error(c["error"])
-                        call.frames = [str(f) for f in c["error"].get("frames", [])]
-                    else:
-                        call.value = _decode(c["value"], out_arrays)
-                    rec.calls.append(call)
-                outcome.parts[name] = rec
-        except (KeyError, TypeError, ValueError) as err:
-            outcome.status = "crashed"
-            outcome.notes.append(f"malformed result from the child process: {err}")
+        outcome.status = "malformed"
+        outcome.notes.append(f"your code's results could not be read: {err}")
         return outcome
+    if timed_out:
+        outcome.status = "timeout"
+        return outcome
+    if result is None:
+        outcome.status = "crashed"
+        return outcome
+    data, arrays = result
+    if data.get("task") is not None:
+        outcome.task_result, outcome.task_arrays = data["task"], arrays
+        return outcome
+    try:
+        if data.get("import_error"):
+            err = data["import_error"]
+            outcome.status = "import_error"
+            outcome.import_message = str(err.get("message", ""))[:4000]
+            outcome.import_frames = [str(f)[:300] for f in err.get("frames", [])][:10]
+            return outcome
+        for entry in data["parts"]:
+            name = str(entry["function"])
+            if not entry.get("defined"):
+                outcome.parts[name] = None
+                continue
+            rec = Recorded(name)
+            for c in entry["calls"][:1000]:
+                call = Call(notes=[str(n)[:500] for n in c.get("notes", [])][:10])
+                if c.get("error"):
+                    call.error = remote_error(c["error"])
+                    call.frames = [str(f)[:300] for f in c["error"].get("frames", [])][:10]
+                else:
+                    call.value = _decode(c["value"], arrays)
+                rec.calls.append(call)
+            outcome.parts[name] = rec
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        outcome.status = "malformed"
+        outcome.parts = {}
+        outcome.notes.append(f"your code's results could not be read: {str(err)[:200]}")
+    return outcome
 
 
 def why_it_ended(returncode):
     """A guess, for the report, at why the child ended without its results."""
+    if returncode is not None and returncode > 128:     # the jailer reports a signal as 128+n
+        returncode = 128 - returncode
     if returncode is None or returncode >= 0:
         return ("os._exit(), exit() in a thread, or another call that ends the process "
                 "(or the memory limit)")
@@ -303,23 +651,3 @@ def why_it_ended(returncode):
         ("SIGABRT", "a crash (abort), often memory running out"),
         ("SIGKILL", "it was killed (the memory limit or the system)")) if hasattr(signal, n)}
     return names.get(-returncode, f"it was ended by signal {-returncode}")
-
-
-def _read_small(path, limit=2000):
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")[:limit].strip()
-    except OSError:
-        return ""
-
-
-def _read_result(tmp):
-    """The child's result.json, or None when it never wrote one (it ended early)."""
-    path = tmp / "result.json"
-    if not path.is_file():
-        return None
-    if path.stat().st_size > 64 * 2 ** 20:
-        raise ValueError("the child's result is too large")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not (tmp / "outputs.npz").is_file():
-        return None
-    return data
