@@ -4,7 +4,8 @@ The AEVB algorithm of Kingma & Welling: minibatches of M examples, L noise sampl
 loss written out term by term and checked against the model.  We train a Bernoulli-decoder VAE
 on MNIST (or the built-in shapes when MNIST is not on disk) and a Gaussian decoder whose loss is
 the lecture's squared error, with draws x ~ N(f(z), σ² I) beside the decoder mean; use the
-encoder for abstraction and the decoder for generation;
+encoder for abstraction, the decoder for generation, both for inpainting (p(x_h | x_v) by
+importance sampling);
 check that the encoder's posteriors, averaged over the data, come close to the prior N(0, I);
 and measure the amortization gap: how much ELBO the shared encoder gives up against
 variational parameters fitted to each data point on its own.
@@ -281,6 +282,48 @@ samples = model.sample(64, rng)
 corr = np.corrcoef(samples.mean(axis=0), x_test.mean(axis=0))[0, 1]
 lessonkit.check_true("the mean of 64 generated images correlates with the mean test image "
                      "(r > 0.9)", corr > 0.9, f"r = {corr:.3f}")
+
+lessonkit.say("""
+    Marginal inference on x (inpainting): hide the lower half x_h of a test image and predict it
+    from the visible half x_v.  The model's answer is
+        p(x_h | x_v) = ∫ p(x_h | z) p(z | x_v) dz ≈ Σₖ w̃ₖ p(x_h | zₖ),
+        w̃ₖ ∝ p(x_v | zₖ) p(zₖ) / q(zₖ),   zₖ ~ q = the encoder's q(z | x) with x_h set to the
+    average training image: importance sampling, where only the visible pixels weigh each z.
+    Score it by the log-probability of the true (binarized) hidden pixels, against the average
+    training image as the prediction.
+""")
+hidden = np.arange(D) >= D // 2                        # the lower half of the image
+N_INP, K_INP = 200, 100
+x_vis = x_test_bin[:N_INP].astype(np.float32)
+x_start = x_vis.copy()
+x_start[:, hidden] = x_train.mean(axis=0)[hidden]
+mu_v, lv_v = model.encode(x_start)
+e_inp = np.random.default_rng([args.seed, 12]).standard_normal((K_INP, N_INP, Z_DIM),
+                                                              dtype=np.float32)
+z_inp = mu_v + np.exp(0.5 * lv_v) * e_inp                              # (K, N, k)
+logit_inp = model.decode(z_inp.reshape(-1, Z_DIM)).reshape(K_INP, N_INP, D).astype(np.float64)
+log_pv = np.sum((x_vis * logit_inp - np.logaddexp(0, logit_inp))[..., ~hidden], axis=-1)
+log_w = (log_pv + dist.log_std_normal(z_inp.astype(np.float64))
+         - dist.log_std_normal(e_inp.astype(np.float64)) + 0.5 * lv_v.sum(axis=1))  # (K, N)
+w_inp = np.exp(log_w - log_w.max(axis=0))
+w_inp /= w_inp.sum(axis=0)
+p_hid = np.einsum("kn,knd->nd", w_inp, 1 / (1 + np.exp(-logit_inp[..., hidden])))
+x_hid = x_vis[:, hidden].astype(np.float64)
+
+
+def hidden_loglik(prob):
+    """Mean over images of Σ_hidden [x log p + (1 − x) log(1 − p)] for the true hidden pixels."""
+    prob = np.clip(prob, 1e-6, 1 - 1e-6)
+    return float(np.mean(np.sum(x_hid * np.log(prob) + (1 - x_hid) * np.log1p(-prob), axis=1)))
+
+
+ll_vae = hidden_loglik(p_hid)
+ll_avg = hidden_loglik(np.broadcast_to(x_train.mean(axis=0)[hidden].astype(np.float64),
+                                       x_hid.shape))
+lessonkit.check_true(f"inpainting the lower half of {N_INP} test images: p(x_h | x_v) by "
+                     f"importance sampling (K = {K_INP}) predicts the hidden pixels better than "
+                     "the average training image", ll_vae > ll_avg,
+                     f"log-probability {ll_vae:.1f} vs {ll_avg:.1f} nats per image")
 
 
 def grid(images, ncols):

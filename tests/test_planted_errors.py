@@ -618,6 +618,11 @@ PLANTS += [
     Plant("sample-noise-std-as-var", 8,
           ("σ² = 0.01: x ~ N(f(z), σ² I) minus f(z), variance per pixel vs σ² (±4 s.e.)",),
           "x ~ p(x|z) drawn with noise std σ² instead of σ", patch=sample_noise_std_as_var),
+    Plant("inpainting-weights-inverted", 8,
+          ("inpainting the lower half of * test images: p(x_h | x_v) by importance sampling (K = *) "
+           "predicts the hidden pixels better than the average training image",),
+          "the importance weights with − log p(x_v | z) for + log p(x_v | z) (a sign slip)",
+          replace=(("log_w = (log_pv + dist.log_std_normal(", "log_w = (-log_pv + dist.log_std_normal("),)),
     Plant("prior-sampling-wide", 9,
           ("prior sampling (K = *): p̂(x)/p(x) vs 1 (±4 relative s.e. from the quadrature "
            "variance, every image)",),
