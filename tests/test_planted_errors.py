@@ -629,6 +629,12 @@ PLANTS += [
           "the prior samples drawn from N(0, 4I) for N(0, I)",
           replace=(("z_prior = rng_for(5, 6).standard_normal((K_PRIOR, 2))",
                     "z_prior = 2 * rng_for(5, 6).standard_normal((K_PRIOR, 2))"),)),
+    Plant("sleep-score-without-half", 9,
+          ("wake-sleep's sleep gradient ∂(−mean log q)/∂[μ, log σ²] vs central differences "
+           "(relative error)",),
+          "the sleep phase's ∂ log q/∂ log σ² without its −½",
+          replace=(("-0.5 + 0.5 * (z_s - h_s[:, :2]) ** 2 / var_s",
+                    "0.5 * (z_s - h_s[:, :2]) ** 2 / var_s"),)),
     Plant("categorical-score-uncentred", 10,
           ("score function f(z)(e_z − π): Monte Carlo mean vs the exact gradient (±4 s.e.)",),
           "the categorical score e_z (its − π dropped)",
