@@ -5,9 +5,8 @@ loss written out term by term and checked against the model.  We train a Bernoul
 on MNIST (or the built-in shapes when MNIST is not on disk) and a Gaussian decoder whose loss is
 the lecture's squared error, with draws x ~ N(f(z), σ² I) beside the decoder mean; use the
 encoder for abstraction, the decoder for generation, both for inpainting (p(x_h | x_v) by
-importance sampling);
-check that the encoder's posteriors, averaged over the data, come close to the prior N(0, I);
-and measure the amortization gap: how much ELBO the shared encoder gives up against
+importance sampling); check that the encoder's posteriors, averaged over the data, come close
+to the prior N(0, I); and measure the amortization gap: how much ELBO the shared encoder gives up against
 variational parameters fitted to each data point on its own.
 
 Run:  python lessons/08_training_a_vae.py [--out DIR] [--quick] [--seed S]

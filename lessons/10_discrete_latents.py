@@ -214,9 +214,10 @@ lessonkit.table(["estimator", "bias", "std", "std / |gradient|", "θ after 5,000
                 floatfmt=".3g")
 reached = [e for e, t_ in final.items() if t_ < 0.05]
 moved = [e for e, t_ in final.items() if t_ >= 0.05]
-lessonkit.say(f"""
-    Reached θ < 0.05: {', '.join(reached) or 'none'}.  Still at θ ≥ 0.05: {', '.join(moved) or
-    'none'}.  Read the std column: where the noise is hundreds of times the gradient, 5,000
+lessonkit.say(f"Reached θ < 0.05: {', '.join(reached) or 'none'}.")
+lessonkit.say(f"Still at θ ≥ 0.05: {', '.join(moved) or 'none'}.")
+lessonkit.say("""
+    Read the std column: where the noise is hundreds of times the gradient, 5,000
     single-sample steps move θ by a random walk rather than towards 0; a baseline that cuts
     the noise lets the tiny gradient show.  (The relaxations' bias grows with φ: see section 3.)
 """)
