@@ -28,6 +28,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--kernels", choices=("auto", "numpy", "fused"), default="auto",
+                   help="Adam's path (optim.py; default: fused when numba imports)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--hidden", type=int, nargs="+", default=[400])
     p.add_argument("--z-dim", type=int, default=20)
@@ -44,7 +46,12 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     model = nv.VAE(784, args.hidden, args.z_dim, rng=rng)
-    opt = nv.optim.Adam(1e-3)
+    from numpyvae import fused
+    kernels = fused.resolve(args.kernels)
+    opt = nv.optim.Adam(1e-3, kernels=kernels)
+    if kernels == "fused":                           # compiled before the timing, not inside it
+        fused.prepare("adam", np.float32)
+    print(f"Adam's kernels: {kernels}")
     x = (rng.random((args.batch, 784)) < 0.3).astype(np.float32)
 
     totals = defaultdict(float)

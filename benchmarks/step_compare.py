@@ -116,15 +116,16 @@ def ratio_summary(num, den):
 
 # ----------------------------------------------------------------- numpyvae
 
-def setup(batch=128, hidden=400, seed=0):
-    """(model, Adam, binary minibatch x, rng): the benchmark's 784-H-20 VAE."""
+def setup(batch=128, hidden=400, seed=0, kernels="numpy"):
+    """(model, Adam, binary minibatch x, rng): the benchmark's 784-H-20 VAE; ``kernels`` is
+    Adam's path (numpy or fused, optim.py)."""
     import numpy as np
 
     import numpyvae as nv
     rng = np.random.default_rng(seed)
     model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
     x = (rng.random((batch, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
-    return model, nv.optim.Adam(1e-3), x, rng
+    return model, nv.optim.Adam(1e-3, kernels=kernels), x, rng
 
 
 def numpyvae_step(model, opt, x, rng):
@@ -239,6 +240,20 @@ def split_gradient_error(models, x, rng):
 SPLIT_TOLERANCE = 1e-5      # float32 eps is 1.2e-7; the sums over 64 vs 128 rows round apart
 
 
+def _jax():
+    """benchmarks/jax_step.py (imported by path, as this file is)."""
+    import importlib.util
+    import os
+    import sys
+    name = "numpyvae_bench_jax_step"
+    if name not in sys.modules:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jax_step.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
 # ----------------------------------------------------------------- PyTorch eager
 
 def torch_info(threads):
@@ -297,10 +312,12 @@ def torch_model(model):
     return net
 
 
-def torch_step(net, x):
+def torch_step(net, x, fused=False):
+    """PyTorch's step: eager, with its default Adam (``fused=False``: the for-each
+    implementation) or ``Adam(fused=True)``."""
     import torch
     xt = torch.from_numpy(x)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=fused)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -308,6 +325,18 @@ def torch_step(net, x):
         loss.backward()
         opt.step()
     return step
+
+
+def torch_compiled_step(net, x):
+    """``torch.compile`` on the model (forward and, through AOTAutograd, backward) with the
+    fused Adam -> (step, seconds the first two calls took: the compilation)."""
+    import torch
+    compiled = torch.compile(net)
+    step = torch_step(compiled, x, fused=True)
+    t = time.perf_counter()
+    step()
+    step()
+    return step, time.perf_counter() - t
 
 
 def torch_products_runner(batch, hidden):
@@ -364,27 +393,56 @@ def same_function(model, net, x, rng):
 
 # ----------------------------------------------------------------- the whole comparison
 
-def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_torch=True):
-    """Interleaved rounds of: the numpyvae step, its products alone, and (when importable)
-    the PyTorch step and PyTorch's products; at ``threads >= 2`` also the split step.
+def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_torch=True,
+            with_compile=True, with_jax=True, with_split=True):
+    """Interleaved rounds of: the numpyvae step (Adam on the NumPy path), the same step with the
+    fused Adam (``--kernels fused``, when numba imports), its products alone, and (when
+    importable) PyTorch eager with its default and its fused Adam, ``torch.compile`` (unless
+    ``with_compile`` is False: it compiles for ~20 s), PyTorch's products, and JAX's whole step
+    under ``jit``; at ``threads >= 2`` also the split step (``with_split``).
     Returns a JSON-able dict (ms with ranges over rounds, round-by-round ratios)."""
-    from numpyvae import _threads
+    import copy
+
+    import numpy as np
+
+    from numpyvae import _threads, fused
     info = torch_info(threads) if with_torch else {"available": False}
+    jax_info = _jax().info(threads) if with_jax else {"available": False}
     model, opt, x, rng = setup(batch, hidden)
     out = {"batch": batch, "hidden": hidden, "rounds": rounds, "reps": reps,
-           "products": len(step_products(batch, hidden)), "torch": info}
+           "products": len(step_products(batch, hidden)), "torch": info, "jax": jax_info}
     fns = {"step": numpyvae_step(model, opt, x, rng),
            "products": products_runner(batch, hidden, rng)}
+    if fused.available():
+        fmodel, fopt, _, frng = setup(batch, hidden, kernels="fused")
+        out["fused_compile_s"] = fused.prepare("adam", np.float32)
+        fns["fused"] = numpyvae_step(fmodel, fopt, x, frng)
+        out["fused_numba"] = fused.describe()
     before = {}
     if info["available"]:
-        import numpy as np
+        import torch
         net = torch_model(model)                  # the same weights as the numpyvae model
         out["torch_same_function"] = same_function(model, net, x, np.random.default_rng(1))
         out["torch_sgemm_gflops"] = torch_sgemm_rate()
         fns["torch_step"] = torch_step(net, x)
+        fns["torch_fused"] = torch_step(copy.deepcopy(net), x, fused=True)
+        if with_compile:
+            try:
+                fns["torch_compiled"], out["torch_compile_s"] = torch_compiled_step(
+                    copy.deepcopy(net), x)
+            except Exception as e:                # no C compiler, an unsupported platform, ...
+                out["torch_compile_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+                torch._dynamo.reset()
         fns["torch_products"] = torch_products_runner(batch, hidden)
+    if jax_info["available"]:
+        jx = _jax()
+        e = np.random.default_rng(2).standard_normal((1, batch, Z_DIM), dtype=np.float32)
+        ours = model.forward_backward(x, e)["loss"]
+        out["jax_same_function"] = {"loss": ours,
+                                    "loss_rel_diff": abs(jx.loss_at(model, x, e[0]) - ours) / abs(ours)}
+        fns["jax_step"], out["jax_compile_s"] = jx.make_step(model, x)
     steps = {}
-    if threads >= 2:
+    if threads >= 2 and with_split:
         smodel, _, _, srng = setup(batch, hidden)
         parts = [smodel] + [twin(smodel) for _ in range(threads - 1)]
         out["split_parts"] = threads
@@ -417,6 +475,12 @@ def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_t
         out["torch_over_step"] = ratio_summary(times["torch_step"], times["step"])
         out["torch_step_over_products"] = ratio_summary(times["torch_step"],
                                                         times["torch_products"])
+    if "fused" in times:
+        out["fused_over_products"] = ratio_summary(times["fused"], times["products"])
+        out["step_over_fused"] = ratio_summary(times["step"], times["fused"])
+        for name in ("torch_step", "torch_fused", "torch_compiled", "jax_step"):
+            if name in times:               # > 1: numpyvae with the fused Adam is faster
+                out[f"{name}_over_fused"] = ratio_summary(times[name], times["fused"])
     for name in steps:
         out[f"step_over_{name}"] = ratio_summary(times["step"], times[name])
     return out

@@ -84,9 +84,12 @@ def model_shapes_rate(batch, hidden, repeats=20):
     return step_flops(batch, hidden) / _median_time(run, repeats) / 1e9
 
 
+KERNELS = "numpy"        # Adam's path in the child's tables (--kernels; set by child_main)
+
+
 def _step_setup(batch, hidden):
     """(model, Adam, binary minibatch x, rng) for timing steps of the 784-H-20-H-784 VAE."""
-    return step_compare.setup(batch, hidden)
+    return step_compare.setup(batch, hidden, kernels=KERNELS)
 
 
 def train_step_time(batch, hidden, repeats=30):
@@ -133,7 +136,7 @@ def epoch_time(batch=128, hidden=400, n=60_000):
     x = (rng.random((n, X_DIM), dtype=np.float32) < 0.13).astype(np.float32)
     x_test = x[:1000].copy()
     model = nv.VAE(X_DIM, [hidden], Z_DIM, rng=rng)
-    opt = nv.optim.Adam(1e-3)
+    opt = nv.optim.Adam(1e-3, kernels=KERNELS)
     inside = [0.0]
 
     def timed(fn):
@@ -193,12 +196,21 @@ def classroom_time():
 
 def child_main(spec):
     """Run the measurements named in ``spec`` in this process; print one JSON line."""
-    from numpyvae import _threads
+    global KERNELS
+    import numpy as np
+
+    from numpyvae import _threads, fused
     # as `numpyvae train --threads N` does for its own process (the environment already holds
     # N for the BLAS; this also sets whatever else numpyvae splits over N threads)
     _threads.set_blas_threads(spec["threads"])
+    KERNELS = fused.resolve(spec.get("kernels", "auto"))
+    if KERNELS == "fused":
+        fused.prepare("adam", np.float32)
     out = {"threads": spec["threads"], "machine": machine.describe(),
-           "sgemm_gflops": sgemm_rate()}
+           "sgemm_gflops": sgemm_rate(), "kernels": KERNELS,
+           "kernels_detail": fused.describe() if KERNELS == "fused" else fused.why_numpy()}
+    if spec.get("only_compare"):
+        spec = {**spec, "grid": [], "epoch": False, "loglik": False, "classroom": False}
     rows = []
     for batch, hidden in spec["grid"]:
         t = train_step_time(batch, hidden, repeats=spec["repeats"])
@@ -217,8 +229,13 @@ def child_main(spec):
     if spec.get("classroom"):
         out["classroom_s"] = classroom_time()
     if spec.get("compare"):
-        # last: it imports PyTorch (its libraries stay loaded in this process)
-        out["compare"] = step_compare.compare(spec["threads"], **spec["compare"])
+        # last: it imports PyTorch and JAX (their libraries stay loaded in this process)
+        for batch in spec.get("compare_batches", [128]):
+            c = step_compare.compare(spec["threads"], batch=batch, **spec["compare"],
+                                     with_split=batch == 128)
+            out.setdefault("compares", []).append(c)
+            if batch == 128:
+                out["compare"] = c                   # the section printed in full
     out["sgemm_gflops_end"] = sgemm_rate()
     print(json.dumps(out))
 
@@ -285,6 +302,53 @@ def compare_lines(c, threads):
     return lines
 
 
+FRAMEWORK_COLUMNS = (("step", "numpyvae (NumPy Adam)"), ("fused", "numpyvae, fused Adam"),
+                     ("products", "its 11 products"), ("torch_step", "PyTorch eager"),
+                     ("torch_fused", "PyTorch Adam(fused=True)"),
+                     ("torch_compiled", "torch.compile"), ("jax_step", "JAX jit"))
+
+
+def frameworks_table(results):
+    """Issue 27's table: ms/step of every contender, per thread count and batch (one child per
+    thread count, interleaved rounds), and the ratios that the targets are stated in."""
+    rows = [(r["threads"], c) for r in results for c in r.get("compares", [])]
+    if not rows:
+        return []
+    present = [(k, label) for k, label in FRAMEWORK_COLUMNS
+               if any(k in c["ms"] for _, c in rows)]
+    head = ("| threads | batch | " + " | ".join(label for _, label in present) +
+            " | fused ÷ products | NumPy Adam ÷ fused | eager ÷ fused | fused ÷ JAX |")
+    lines = ["", "ms per step (median of interleaved rounds; the ratios are round by round):",
+             head, "|" + "---|" * (head.count("|") - 1)]
+
+    def ratio(c, key, invert=False):
+        if key not in c:
+            return "-"
+        r = c[key]
+        if invert:                     # fused ÷ JAX from JAX ÷ fused
+            return f"{1 / r['ratio']:.2f} ({1 / r['hi']:.2f}-{1 / r['lo']:.2f})"
+        return f"{r['ratio']:.2f} ({r['lo']:.2f}-{r['hi']:.2f})"
+    for threads, c in sorted(rows, key=lambda tc: (tc[0], tc[1]["batch"])):
+        cells = [str(threads), str(c["batch"])]
+        cells += [f"{c['ms'][k]['ms']:.2f}" if k in c["ms"] else "-" for k, _ in present]
+        cells += [ratio(c, "fused_over_products"), ratio(c, "step_over_fused"),
+                  ratio(c, "torch_step_over_fused"), ratio(c, "jax_step_over_fused", True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    first = rows[0][1]
+    notes = []
+    if "fused_compile_s" in first:
+        notes.append(f"fused Adam: {first['fused_numba']}")
+    if "torch_compile_s" in first:
+        notes.append(f"torch.compile: {first['torch_compile_s']:.1f} s to compile (first two calls)")
+    if "torch_compile_error" in first:
+        notes.append(f"torch.compile failed: {first['torch_compile_error']}")
+    if "jax_compile_s" in first:
+        notes.append(f"JAX {first['jax']['version']}: {first['jax_compile_s']:.1f} s to trace and "
+                     f"compile; loss at a shared noise draw differs from numpyvae's by "
+                     f"{first['jax_same_function']['loss_rel_diff']:.1e} of it")
+    return lines + [f"  {n}" for n in notes]
+
+
 def summary_table(results):
     """Issue 15's table: threads | numpyvae | PyTorch eager | ratio | products | step ÷ products."""
     rows = [r for r in results if "compare" in r]
@@ -317,12 +381,16 @@ def format_results(results):
         if any(r["machine"]["kind"] != first["machine"]["kind"] for r in results):
             lines.append("(the children did not agree on the machine kind: "
                          + ", ".join(r["machine"]["kind"] for r in results) + ")")
+        if "kernels" in first:
+            lines.append(f"kernels (Adam in the tables below): {first['kernels']} "
+                         f"({first['kernels_detail']})")
     for r in results:
         rate = r["sgemm_gflops"]
         lines.append(f"\nBLAS threads: {r['threads']}   sgemm 1024^3: {rate:.1f} GFLOP/s "
                      f"(at end: {r['sgemm_gflops_end']:.1f})")
-        lines.append(f"{'batch':>6} {'hidden':>6} {'ms/step':>9} {'samples/s':>10} "
-                     f"{'model GF/s':>10} {'ratio':>6} {'matmul-only GF/s':>17}")
+        if r["steps"]:
+            lines.append(f"{'batch':>6} {'hidden':>6} {'ms/step':>9} {'samples/s':>10} "
+                         f"{'model GF/s':>10} {'ratio':>6} {'matmul-only GF/s':>17}")
         for s in r["steps"]:
             lines.append(f"{s['batch']:>6} {s['hidden']:>6} {s['ms_per_step']:>9.2f} "
                          f"{s['samples_per_s']:>10.0f} {s['model_gflops']:>10.1f} "
@@ -357,6 +425,7 @@ def format_results(results):
             lines += compare_lines(r["compare"], r["threads"])
     lines += scaling_lines(results)
     lines += summary_table(results)
+    lines += frameworks_table(results)
     return "\n".join(lines)
 
 
@@ -401,8 +470,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="a small grid, for tests (seconds)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--json", help="also write the raw results to this file")
-    p.add_argument("--no-torch", action="store_true",
-                   help="leave PyTorch out even when it is importable")
+    from numpyvae.commands.bench import add_options     # the options' one owner
+    add_options(p)
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -410,6 +479,10 @@ def main(argv=None):
         return 0
     if any(t < 1 for t in args.threads):
         p.error("--threads must be positive")
+    if args.rounds is not None and args.rounds < 1:
+        p.error("--rounds must be positive")
+    from numpyvae import fused
+    kernels = fused.resolve(args.kernels or "auto")     # a clear error before any child runs
     if args.quick:
         spec = {"grid": [(32, 200), (128, 400)], "repeats": 5, "epoch": True, "epoch_n": 2048,
                 "loglik": True, "loglik_images": 2, "loglik_k": 500, "classroom": True,
@@ -419,6 +492,12 @@ def main(argv=None):
                 "repeats": 40, "epoch": True, "epoch_n": 60_000, "loglik": True,
                 "loglik_images": 20, "loglik_k": 5000, "classroom": True,
                 "compare": {"rounds": 7, "reps": 20, "pause": 0.2}}
+    spec["kernels"], spec["only_compare"] = kernels, args.only_compare
+    spec["compare_batches"] = [20, 128]
+    spec["compare"]["with_compile"] = not (args.no_compile or args.quick)
+    spec["compare"]["with_jax"] = not args.no_jax
+    if args.rounds:
+        spec["compare"]["rounds"] = args.rounds
     if args.no_torch:
         spec["compare"]["with_torch"] = False
     results = []

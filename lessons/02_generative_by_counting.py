@@ -26,7 +26,7 @@ from numpyvae import trigram as tg
 
 args = lessonkit.parse_args(__doc__)
 rng = np.random.default_rng(args.seed)
-N_SAMPLES = 300 if args.quick else 2000
+N_SAMPLES = 5000 if args.quick else 20_000    # enough that ±4 s.e. around p = 0.015 excludes 0
 
 # %% [markdown]
 # ## 1. The data
@@ -131,6 +131,13 @@ p_best = p_train[best_train]
 se = math.sqrt(p_best * (1 - p_best) / N_SAMPLES)
 lessonkit.check(f"frequency of {best_train!r} among the samples vs its p(s) (±4 s.e.)",
                 distinct[best_train] / N_SAMPLES, p_best, rtol=0, atol=4 * se)
+# All training reviews together: the fraction of samples that copy one of them must approach
+# the sum of their probabilities (each distinct review counted once).
+p_copy = sum(p_train[s_] for s_ in train_set)
+se_copy = math.sqrt(p_copy * (1 - p_copy) / N_SAMPLES)
+lessonkit.check("fraction of samples that copy a training review vs Σ p(s) over the training "
+                "reviews (±4 s.e.)", sum(distinct[s_] for s_ in train_set) / N_SAMPLES, p_copy,
+                rtol=0, atol=4 * se_copy)
 
 fig, ax = plt.subplots(figsize=(5, 3.2))
 n_draws = np.arange(1, N_SAMPLES + 1)

@@ -2,7 +2,8 @@
 
 Jensen's inequality; the two ways of writing the ELBO, verified on a linear-Gaussian model where
 log p(x) is exact; the KL divergence and its properties; and what a mean-field (factorised)
-q cannot capture about a correlated posterior.
+q cannot capture about a correlated posterior; last, the ELBO by Jensen in its discrete form
+(lecture 002's route), mean field over data points and the minibatch estimate with K&W's N/M.
 
 Run:  python lessons/04_elbo.py [--out DIR] [--quick] [--seed S]
 """
@@ -75,8 +76,15 @@ lessonkit.check("log E[X], Monte Carlo vs log a  (±4 s.e.)", np.log(np.mean(X))
                 rtol=0, atol=4 * se_mean)
 lessonkit.check("E[log X], Monte Carlo vs ψ(a)  (±4 s.e.)", np.mean(np.log(X)), digamma(a),
                 rtol=0, atol=4 * se_log)
-lessonkit.check_true("log E[X] ≥ E[log X]", np.log(np.mean(X)) >= np.mean(np.log(X)),
-                     f"{np.log(np.mean(X)):.4f} ≥ {np.mean(np.log(X)):.4f}")
+gap_mc = np.log(np.mean(X)) - np.mean(np.log(X))
+se_gap = np.std(X / np.mean(X) - np.log(X)) / np.sqrt(N_MC)       # delta method for the gap
+lessonkit.check("Jensen gap log E[X] − E[log X], Monte Carlo vs log a − ψ(a) (±4 s.e.)", gap_mc,
+                np.log(a) - digamma(a), rtol=0, atol=4 * se_gap)
+lessonkit.say(f"""
+    log E[X] = {np.log(a):.4f} ≥ E[log X] = {digamma(a):.4f}.  (On the sample itself,
+    log(mean X) ≥ mean(log X) holds for *any* numbers -- it is Jensen for the sample's own
+    distribution -- so that comparison is a statement, not a check; the gap's size is checked.)
+""")
 lessonkit.say("""
     The gap grows with the spread of X.  For X = exp(sY), Y ~ N(0, 1): log E[X] = s²/2 and
     E[log X] = 0, so the gap is exactly s²/2.  (The ELBO's gap, below, is a KL divergence: it
@@ -252,6 +260,18 @@ lessonkit.say(f"p = N({p_mean}, {p_sd}²), q = N({q_mean}, {q_sd}²):")
 lessonkit.check("KL(p ‖ q), closed form vs numerical integration", kl_pq, num_pq, rtol=1e-8)
 lessonkit.check("KL(p ‖ q) = log 2 + 2/8 − ½", kl_pq, np.log(2) + 0.25 - 0.5, rtol=1e-12)
 lessonkit.check("KL(q ‖ p) = −log 2 + 5/2 − ½", kl_qp, -np.log(2) + 2.5 - 0.5, rtol=1e-12)
+
+# Lecture 004's questions on q: its support must lie inside the posterior's.  With
+# p = U(0, 1) and q = U(0, 2), KL(p ‖ q) = ∫₀¹ log(1/(1/2)) = log 2, but KL(q ‖ p) = +∞: q puts
+# mass on (1, 2], where log p = −∞.  Minimising KL(q ‖ p) therefore forces q to vanish wherever
+# p(z|x) does (zero-forcing); a Gaussian q against a posterior with bounded support can only
+# come close.  And a factorising q(z₁) q(z₂) cannot represent a posterior whose coordinates
+# depend on each other: section 6.
+kl_unif, _ = integrate.quad(lambda t: 1.0 * np.log(1.0 / 0.5), 0, 1)   # p = 1 on (0, 1), q = ½
+lessonkit.check("KL(U(0, 1) ‖ U(0, 2)) by quadrature vs log 2", kl_unif, np.log(2), rtol=1e-12)
+with np.errstate(divide="ignore"):
+    kl_q_unif = 0.5 * np.log(0.5 / 1.0) + 0.5 * (np.log(0.5) - np.log(0.0))  # (0,1] + (1,2]
+lessonkit.say(f"KL(U(0, 2) ‖ U(0, 1)) = {kl_q_unif} (q's mass on (1, 2] meets log p = −∞).")
 lessonkit.check_true("asymmetry: KL(p ‖ q) ≠ KL(q ‖ p)", abs(kl_pq - kl_qp) > 0.5,
                      f"{kl_pq:.4f} vs {kl_qp:.4f}")
 
@@ -355,6 +375,46 @@ ax.set_ylabel("minimal KL(q ‖ p)")
 ax.set_title("The gap mean field cannot close")
 ax.legend()
 lessonkit.savefig(fig, args, "mean_field")
+
+# %% [markdown]
+# ## 7. The ELBO by Jensen (lecture 002's route), and the minibatch gradient
+# For a discrete z, with q(z) > 0 wherever p(x, z) > 0:
+#
+#     log p(x) = log Σ_z p(x, z) = log Σ_z q(z) p(x, z)/q(z) = log E_q[p(x, z)/q(z)]
+#              ≥ E_q[log p(x, z)/q(z)] = Σ_z q(z) log(p(x, z)/q(z)) = ELBO,
+#
+# and the gap is KL(q ‖ p(z|x)).  Mean field over the data points, q(z_1 … z_N) = Π_i q_i(z_i),
+# makes the ELBO of the whole data set a sum over points, L = Σ_i L_i, so its gradient is
+# Σ_i ∇L_i.  A minibatch B of M points estimates it as (N/M) Σ_{i∈B} ∇L_i, unbiased (Kingma &
+# Welling's N/M); the average (1/|B|) Σ_{i∈B} ∇L_i is the same direction at 1/N the size, the
+# per-point mean that numpyvae's loss uses.  Sampling B without replacement, its variance is
+# N² (1 − M/N) s²/M, s² the variance of the ∇L_i over the N points (finite population).
+
+# %%
+lessonkit.section("7. Jensen's route to the ELBO; the minibatch gradient")
+joint3 = np.array([0.02, 0.05, 0.01])               # p(x, z) for z = 0, 1, 2 at one x
+q3 = np.array([0.5, 0.3, 0.2])
+px3 = joint3.sum()
+post3 = joint3 / px3
+elbo3 = np.sum(q3 * np.log(joint3 / q3))
+lessonkit.say(f"p(x, z) = {joint3}, q = {q3}: log p(x) = {np.log(px3):.6f} ≥ ELBO = {elbo3:.6f}.")
+lessonkit.check("Jensen's gap log p(x) − Σ_z q log(p(x, z)/q) vs KL(q ‖ p(z|x)) (3 states)",
+                np.log(px3) - elbo3, np.sum(q3 * np.log(q3 / post3)), rtol=1e-12)
+
+N_PTS, M_B = 60, 10
+xs_all = W @ rng.standard_normal((K_LAT, N_PTS)) + b[:, None] + SIGMA * rng.standard_normal(
+    (D_OBS, N_PTS))                                 # N points of the linear-Gaussian model
+m_all = S_post @ W.T @ (xs_all - b[:, None]) / SIGMA ** 2          # their posterior means
+g_all = ((xs_all - b[:, None] - W @ m_all) / SIGMA ** 2).T         # ∂L_i/∂b at q_i = p(z|x_i)
+full = g_all.sum(axis=0)
+R_B = 20_000
+batches = np.argsort(rng.random((R_B, N_PTS)), axis=1)[:, :M_B]    # without replacement
+est_b = (N_PTS / M_B) * g_all[batches].sum(axis=1)                 # (R, D)
+lessonkit.check(f"minibatch (N/M) Σ_B ∇L_i, N = {N_PTS}, M = {M_B}, {R_B} batches: mean vs "
+                "Σ_i ∇L_i (±4 s.e.)", est_b.mean(axis=0), full, rtol=0,
+                atol=4 * est_b.std(axis=0) / np.sqrt(R_B))
+var_fp = N_PTS ** 2 * (1 - M_B / N_PTS) * g_all.var(axis=0, ddof=1) / M_B
+lessonkit.check("its variance vs N²(1 − M/N) s²/M (±10%)", est_b.var(axis=0), var_fp, rtol=0.1)
 
 # %%
 lessonkit.check_yourself([

@@ -5,7 +5,8 @@ z ~ q(z|x) in the middle of it.  Writing the sample as z = g(φ, ε) with noise 
 parents in the graph turns the sampling node into an ordinary function.  We draw the graph
 before and after, build the diagonal node z = μ + exp(½ logvar) ε and the full-covariance node
 z = μ + L ε, check their moments, check their hand-written gradients, and see what goes wrong
-without the trick.
+without the trick; last, base noise that is not Gaussian (Expo(λ) by the inverse CDF, U(0, 1),
+Bern(0.5)) and three slips in lecture 000's slides.
 
 Run:  python lessons/07_reparameterization.py [--out DIR] [--quick] [--seed S]
 """
@@ -45,6 +46,8 @@ K = 3                                             # latent dimension
 
 # %%
 lessonkit.section("1. The graph before and after")
+lessonkit.say("Notation (a departure from lectures 000 and 003, which swap the letters): φ are the "
+              "encoder's parameters, θ the decoder's, as in Kingma & Welling.")
 
 
 def probe_node(fn, inputs, repeats=2):
@@ -396,6 +399,62 @@ lessonkit.say("""
     For such samples use the score-function (REINFORCE) estimator,
     ∇ E_q[f(z)] = E_q[f(z) ∇ log q(z)], which needs no derivative of the sample: lesson 06.
 """)
+
+# %% [markdown]
+# ## 7. Other base noise, and three slips in lecture 000's slides
+# Nothing requires Gaussian noise: z = g(φ, ε) with any ε whose law does not depend on φ.
+#
+# * Exponential by the inverse CDF: u ~ U(0, 1), z = −log(1 − u)/λ ~ Expo(λ), so
+#   ∂z/∂λ = log(1 − u)/λ² = −z/λ and ∂/∂λ E[z] = ∂/∂λ (1/λ) = −1/λ².
+# * Uniform base: z = a + (b − a)u ~ U(a, b); E[z²] = (a² + ab + b²)/3, ∂/∂b E[z²] = (a + 2b)/3.
+# * Bern(0.5) base: z = θ + s, s = ±1 with probability ½ each; E[z²] = θ² + 1, ∂/∂θ = 2θ.
+#   The noise is discrete, but θ only shifts it, so the pathwise derivative still exists.
+#
+# Lecture 000's slides (read against these lessons) write three things that must be read
+# differently: the objective ‖x − x̂‖² without the ½ (it is −log N(x; x̂, ½ I) up to a constant,
+# not −log N(x; x̂, I)); X̂ = f(μ + Σ*ε), where the noise must be scaled by a square root of Σ
+# (σ, or L with L Lᵀ = Σ), not by Σ; and ε ~ N(μ, Σ), where ε must be standard, ε ~ N(0, I).
+# The last two are checked below: each gives a z with the wrong moments.
+
+# %%
+lessonkit.section("7. Other base noise, and lecture 000's slips")
+N_B = 200_000 if args.quick else 2_000_000
+LAM = 2.0
+u7 = rng.random(N_B)
+z_exp = -np.log1p(-u7) / LAM                          # inverse CDF of Expo(λ)
+lessonkit.check(f"Expo(λ = {LAM:g}) by the inverse CDF: sample mean vs 1/λ (±4 s.e.)", z_exp.mean(),
+                1 / LAM, rtol=0, atol=4 * z_exp.std() / np.sqrt(N_B))
+g_exp = -z_exp / LAM                                   # ∂z/∂λ at fixed u
+lessonkit.check("pathwise ∂/∂λ E[z] = mean of −z/λ vs −1/λ² (±4 s.e.)", g_exp.mean(), -1 / LAM ** 2,
+                rtol=0, atol=4 * g_exp.std() / np.sqrt(N_B))
+A_U, B_U = -0.5, 1.5
+z_u = A_U + (B_U - A_U) * u7
+g_u = 2 * z_u * u7                                     # f'(z) ∂z/∂b,  ∂z/∂b = u
+lessonkit.check("uniform base, z = a + (b − a)u: pathwise ∂/∂b E[z²] vs (a + 2b)/3 (±4 s.e.)",
+                g_u.mean(), (A_U + 2 * B_U) / 3, rtol=0, atol=4 * g_u.std() / np.sqrt(N_B))
+TH_B = 0.7
+s_b = 2.0 * (rng.random(N_B) < 0.5) - 1                # ±1 with probability ½ each
+g_b = 2 * (TH_B + s_b)                                 # f'(z) ∂z/∂θ
+lessonkit.check("Bern(0.5) base, z = θ ± 1: pathwise ∂/∂θ E[z²] vs 2θ (±4 s.e.)", g_b.mean(),
+                2 * TH_B, rtol=0, atol=4 * g_b.std() / np.sqrt(N_B))
+
+e7 = rng.standard_normal((N_B // 10, K))
+slip_sigma = mu_f[0] + e7 @ Sigma.T                    # X̂ = f(μ + Σ ε): Σ for L
+cov_slip = np.cov(slip_sigma.T)
+se_slip = np.sqrt(((Sigma @ Sigma) ** 2 + np.outer(np.diag(Sigma @ Sigma),
+                                                   np.diag(Sigma @ Sigma))) / len(e7))
+lessonkit.check_below("slip 'μ + Σε': its covariance is Σ² (= Σ Σᵀ), not Σ: largest deviation "
+                      "from Σ² in standard errors", np.max(np.abs(cov_slip - Sigma @ Sigma) / se_slip),
+                      4.0)
+lessonkit.say(f"""
+    ... and far from Σ: largest |Cov − Σ| = {np.max(np.abs(cov_slip - Sigma)):.3f}
+    (entries of Σ up to {np.max(np.abs(Sigma)):.3f}).
+""")
+eps_slip = mu_f[0] + e7                                # ε ~ N(μ, I) instead of N(0, I)
+z_slip = mu_f[0] + eps_slip @ L[0].T
+lessonkit.check("slip 'ε ~ N(μ, Σ)' (here ε ~ N(μ, I)): the mean of z = μ + Lε is μ + Lμ, not μ "
+                "(±4 s.e.)", z_slip.mean(axis=0), mu_f[0] + L[0] @ mu_f[0], rtol=0,
+                atol=4 * np.sqrt(np.diag(Sigma) / len(e7)))
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 ax = axes[0]

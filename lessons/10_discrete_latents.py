@@ -2,7 +2,8 @@
 
 Lecture 002 opens with a categorical z ("z ~ cat(π)").  For a discrete z the reparameterization
 trick has nothing to differentiate: a hard sample is a step function of its parameters.  We show
-that, derive the score-function estimator for b ~ Bernoulli(σ(φ)) with its baselines, relax the
+that, derive the score-function estimator for b ~ Bernoulli(σ(φ)) with its baselines (and, last,
+for a categorical z, sampled by the Gumbel-max trick), relax the
 sample (Gumbel-softmax / concrete, Jang et al. / Maddison et al. 2017) and measure the bias it
 buys, use the relaxation as a control variate (REBAR, Tucker et al. 2017) and check its own
 gradient, and run every estimator on the toy of the REBAR and RELAX papers: minimise
@@ -149,7 +150,7 @@ lessonkit.check_true("its variance grows as τ shrinks", np.all(np.diff(var_g) <
                      f"{var_g[0]:.3g} at τ = {taus[0]:.2g} down to {var_g[-1]:.3g}")
 png = PD.plot_temperature(sweep, Path(args.out) / "discrete_tau.png",
                           title=f"E[(b − 0.499)²], φ = {PHI:g}: bias and variance against τ")
-lessonkit.say(f"[figure saved: {png}]")
+lessonkit.show_figure(png)
 
 # %% [markdown]
 # ## 4. REBAR: the relaxation as a control variate
@@ -198,17 +199,74 @@ lessonkit.say(f"""
 lessonkit.section("5. Optimisation traces")
 traces = D.toy_traces(rng=rng, steps=STEPS)
 fig_path = PD.plot_traces(traces, Path(args.out) / "discrete_traces.png")
-lessonkit.say(f"[figure saved: {fig_path}]")
+lessonkit.show_figure(fig_path)
 final = {e: th_[-1] for e, th_ in traces["theta"].items()}
 lessonkit.say("θ after 5,000 steps: " + ", ".join(f"{e} {t:.3f}" for e, t in final.items()))
 lessonkit.check_true("the score function with the optimal baseline reaches θ < 0.05",
                      final["score_optimal"] < 0.05, f"θ = {final['score_optimal']:.3f}")
+at_start = D.toy_moments(0.0, tau=0.5)                  # θ = 0.5, where the traces start
+g_start = D.toy_exact_gradient(0.0)
+lessonkit.say(f"At θ = 0.5 (φ = 0) the exact gradient is {g_start:.3g}; each estimator there "
+              "(τ = 0.5, η = 1), exactly:")
+lessonkit.table(["estimator", "bias", "std", "std / |gradient|", "θ after 5,000 steps"],
+                [(e, at_start[e][0] - g_start, np.sqrt(at_start[e][1]),
+                  np.sqrt(at_start[e][1]) / abs(g_start), final[e]) for e in final if e in at_start],
+                floatfmt=".3g")
+reached = [e for e, t_ in final.items() if t_ < 0.05]
+moved = [e for e, t_ in final.items() if t_ >= 0.05]
+lessonkit.say(f"Reached θ < 0.05: {', '.join(reached) or 'none'}.")
+lessonkit.say(f"Still at θ ≥ 0.05: {', '.join(moved) or 'none'}.")
 lessonkit.say("""
-    The plain score function and REBAR at η = 1 (unbiased, but a gradient of 0.0005 under noise
-    of std 0.1) and the relaxations (biased: at φ = 1 their bias is 20-100 times the gradient)
-    wander: θ moves by a random walk, not towards 0.
+    Read the std column: where the noise is hundreds of times the gradient, 5,000
+    single-sample steps move θ by a random walk rather than towards 0; a baseline that cuts
+    the noise lets the tiny gradient show.  (The relaxations' bias grows with φ: see section 3.)
 """)
 plt.close("all")
+
+# %% [markdown]
+# ## 6. A categorical z ~ cat(π)
+# The lecture's latent is categorical: z ∈ {0, …, K − 1} with π = softmax(φ).  Everything above
+# carries over.  Sampling by the Gumbel-max trick, z = argmax_k (φ_k + g_k) with
+# g_k = −log(−log u_k), u_k ~ U(0, 1), gives P(z = k) = π_k; the argmax is piecewise constant
+# in φ, so again there is no path.  The score is ∇φ log π_z = e_z − π (one-hot minus π), so
+#
+#     ∇φ E[f(z)] = Σ_k f(k) π_k (e_k − π) = π ⊙ (f − E[f])        (exact, by enumeration)
+#     ĝ_SF = f(z)(e_z − π),  z ~ cat(π)                            (unbiased, one sample).
+
+# %%
+lessonkit.section("6. A categorical z")
+PHI_C = np.array([0.5, -0.3, 1.0, 0.0])
+F_C = (np.arange(4) - 1.3) ** 2                     # f(k) = (k − 1.3)²
+
+
+def softmax(a):
+    e = np.exp(a - a.max())
+    return e / e.sum()
+
+
+pi_c = softmax(PHI_C)
+grad_c = pi_c * (F_C - pi_c @ F_C)
+fd_c = np.array([(softmax(PHI_C + H * e) @ F_C - softmax(PHI_C - H * e) @ F_C) / (2 * H)
+                 for e in np.eye(4)])
+lessonkit.check("∇φ E[f(z)], z ~ cat(softmax(φ)): central differences vs π ⊙ (f − E[f])", fd_c,
+                grad_c, rtol=1e-7, atol=1e-10)
+u_c = rng.random((N_MC, 4))
+z_c = np.argmax(PHI_C - np.log(-np.log(u_c)), axis=1)                  # Gumbel-max
+freq = np.bincount(z_c, minlength=4) / N_MC
+lessonkit.check(f"Gumbel-max: frequency of each category over {N_MC:,} draws vs π (±4 s.e.)",
+                freq, pi_c, rtol=0, atol=4 * np.sqrt(pi_c * (1 - pi_c) / N_MC))
+g_c = F_C[z_c][:, None] * (np.eye(4)[z_c] - pi_c)                     # f(z)(e_z − π), (N, K)
+lessonkit.check("score function f(z)(e_z − π): Monte Carlo mean vs the exact gradient (±4 s.e.)",
+                g_c.mean(axis=0), grad_c, rtol=0, atol=4 * g_c.std(axis=0) / np.sqrt(N_MC))
+var_c = np.sum(pi_c[:, None] * (F_C[:, None] * (np.eye(4) - pi_c)) ** 2, axis=0) - grad_c ** 2
+g_b = (F_C[z_c] - pi_c @ F_C)[:, None] * (np.eye(4)[z_c] - pi_c)      # baseline b = E[f]
+lessonkit.say(f"""
+    Exact variance of each coordinate of ĝ_SF (enumeration): {np.array2string(var_c, precision=3)};
+    Monte Carlo {np.array2string(g_c.var(axis=0), precision=3)}.  With the baseline b = E[f] the
+    Monte Carlo variances are {np.array2string(g_b.var(axis=0), precision=3)}: the baselines of
+    section 2 work for K > 2 too, but no constant makes the variance 0 here (with two outcomes
+    it could).
+""")
 
 # %%
 lessonkit.check_yourself([

@@ -47,6 +47,23 @@ def quiet_idle_blas_threads(environ=os.environ):
     environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)
 
 
+# The thread count a command gets without --threads (issue 27, measured with
+# benchmarks/thread_default.py; BENCHMARKS.md 2026-12-07, README "Threads"): one.  OpenBLAS's own
+# default, one thread per core, makes a full-size epoch 1.3-1.4x faster on an idle 2-core machine,
+# but `numpyvae train --epochs 2` took 82.7-96.4 s with it against 11.6-14.9 s with one thread on
+# the shared 2-core machine at a load of 6-10: one thread is the setting that is never far worse.
+DEFAULT_THREADS = 1
+
+
+def default_threads(environ=os.environ):
+    """The ``--threads`` of a command that was given none: :data:`DEFAULT_THREADS`, or None when
+    the environment already chooses a BLAS thread count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS
+    or MKL_NUM_THREADS set), which is then left as it is."""
+    if any(environ.get(v) for v in VARIABLES[:3]):
+        return None
+    return DEFAULT_THREADS
+
+
 def check_threads(n, name="--threads"):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {n!r}")

@@ -48,7 +48,8 @@ def build_parser():
         module.add_arguments(p)
         if name in _THREADED and not any("--threads" in a.option_strings for a in p._actions):
             p.add_argument("--threads", metavar="N", type=int, default=None,
-                           help="BLAS threads (1 is faster on a shared or small machine)")
+                           help="BLAS threads (default 1, or what OPENBLAS_NUM_THREADS says: more "
+                                "threads help only on an idle machine)")
         p.set_defaults(_run=module.run)
     return parser
 
@@ -130,6 +131,8 @@ def main(argv=None):
         except ValueError as err:
             print(f"numpyvae {words[0]}: error: {err}", file=sys.stderr)
             return 2
+        if threads is None:            # no --threads: one, unless the environment chose
+            threads = _threads.default_threads()
         if threads is not None:
             _threads.set_blas_threads(threads)
     parser = build_parser()

@@ -7,7 +7,8 @@ A lesson is a ``# %%`` cell script (it opens as a notebook in VS Code or jupytex
     lessonkit.say("prose for the student")
     lessonkit.check("log p(x)", numerical, analytic, rtol=1e-10)   # prints ✓ or ✗ and records it
     lessonkit.check_below("rel. error", err, 1e-6)   # an error that must stay below a bound
-    lessonkit.savefig(fig, args, "elbo")        # -> args.out / "elbo.png"
+    lessonkit.savefig(fig, args, "elbo")        # -> args.out / "elbo.png", inline in a notebook
+    lessonkit.show_figure(plot_fn(..., args.out / "x.png"))   # a PNG a plot function wrote
     lessonkit.check_yourself(["question", ...])
     lessonkit.finish()                          # summary; exit status 1 if any check failed
 
@@ -43,7 +44,8 @@ import numpy as np
 __all__ = [
     "Check", "Verdict", "Results",
     "parse_args", "section", "say", "table", "check", "check_true", "check_below", "summary",
-    "savefig", "check_yourself", "finish", "results", "run_lesson", "list_lessons",
+    "savefig", "show_figure", "check_yourself", "finish", "results", "run_lesson",
+    "list_lessons",
     "find_lessons_dir",
 ]
 
@@ -298,6 +300,14 @@ def savefig(fig, args, name):
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return show_figure(path)
+
+
+def show_figure(path):
+    """Record a PNG already written (by :func:`savefig` or a ``numpyvae.plots`` function), print
+    ``[figure saved: path]`` and, in a notebook, show it inline under the cell.  Returns the path.
+    Every figure a lesson writes goes through here, so the notebook shows each one."""
+    path = Path(path)
     _state.figures.append(path)
     _emit(f"[figure saved: {path}]")
     if _in_notebook():                    # the saved PNG, inline under the cell

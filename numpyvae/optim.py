@@ -7,13 +7,21 @@ beyond one scratch buffer.  Scalars are Python floats so float32 stays float32.
 
 Every update is elementwise, so with ``--threads N`` (``_threads.set_blas_threads``) the vector is
 cut into N slices updated at once on N threads: the same bits as one thread, in about 1/N the time.
-Each slice is then updated ``BLOCK`` entries at a time (all of the passes on one block, then the
-next): the block's pieces of the four vectors stay in the CPU's L2 cache between the passes, so
-only the first pass over a block reads main memory or L3 (ARCHITECTURE.md, "Performance").
-Again the same bits: every entry sees the same operations in the same order.
+On a CPU with at least 2 MiB of L2 per core each slice is then updated ``BLOCK`` entries at a
+time (all of the passes on one block, then the next): the block's pieces of the four vectors stay
+in the L2 cache between the passes, so only the first pass over a block reads main memory or L3
+(ARCHITECTURE.md, "Performance"); with less L2 the passes run over whole slices.  Again the same
+bits: every entry sees the same operations in the same order.
+
+``kernels`` chooses how the update runs: ``"numpy"``, the ufunc passes below (the reference,
+what students read); ``"fused"``, one compiled loop per update with the same formula in the same
+operation order (numpyvae/fused.py, needs numba: ``pip install "numpyvae[fast]"``), the same
+bits; ``"auto"`` (the default), fused when numba imports, else numpy, decided at the first step
+(``$NUMPYVAE_KERNELS`` can pin it).  ``opt.kernels`` says which ran once a step has run.  (The
+kernels take contiguous float32/float64 vectors; anything else takes the NumPy path.)
 
 The optimizer's state (moment vectors and the step count) is exposed by ``state_dict()`` and
-restored by ``load_state_dict()`` so training can be resumed bit for bit.
+restored by ``load_state_dict()`` so training can be resumed bit for bit, on either path.
 """
 from __future__ import annotations
 
@@ -21,15 +29,45 @@ import math
 
 import numpy as np
 
-from . import _threads
+from . import _threads, fused
 from ._validate import check_array, check_positive_float
 
-# Entries per block of the update: 64 Ki floats = 256 KiB of each vector, so the ~5 vectors an
-# update touches (params, grad, state, scratch) fit a 2 MiB L2 cache with room to spare.  Measured
-# on issue 15's model (653k parameters, Adam, 1 thread): 1.16-1.25x faster than whole-vector passes
-# on an AVX-512 Xeon and with its AVX2 kernels (BENCHMARKS.md); smaller blocks lose it again to the
-# ~1 us each NumPy call costs.
-BLOCK = 65536
+# Entries per block of the NumPy path's update: 64 Ki floats = 256 KiB of each vector, so the ~5
+# vectors an update touches (params, grad, state, scratch) fit a 2 MiB L2 cache.  Measured on issue
+# 15's model (653k parameters, Adam, 1 thread; BENCHMARKS.md): on an AVX-512 Xeon with 2 MiB of L2
+# per core 1.16-1.25x faster than whole-vector passes (with its AVX2 kernels too); on an AMD EPYC
+# (Zen 4) with 1 MiB, 1.16-1.35x *slower* (issue 27), and 32 Ki blocks slower still (each NumPy
+# call costs ~1 us).  So the blocks are used only where a core's L2 holds them.
+def _l2_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
+    """A core's L2 cache in bytes (Linux sysfs), None where it cannot be read."""
+    import os
+    try:
+        for index in sorted(os.listdir(root)):
+            folder = os.path.join(root, index)
+            with open(os.path.join(folder, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(folder, "size")) as f:
+                size = f.read().strip().upper()
+            scale = {"K": 1024, "M": 1024 ** 2}.get(size[-1:], 1)
+            return int(size.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def block_for(l2_bytes):
+    """64 Ki entries with at least 2 MiB of L2 per core, else whole slices (no blocking)."""
+    return 65536 if l2_bytes is not None and l2_bytes >= 2 * 1024 ** 2 else 1 << 62
+
+
+BLOCK = block_for(_l2_bytes())
+
+
+def _flag_mask(dtype):
+    """The top bit of the exponent field: set exactly when an entry is NaN, inf, or of
+    magnitude >= 2 (the biased exponent is then >= 0b100...0)."""
+    return 0x40000000 if np.dtype(dtype) == np.float32 else 0x4000000000000000
 
 
 class Optimizer:
@@ -38,27 +76,54 @@ class Optimizer:
     _buffers: tuple = ()
     _nonnegative: tuple = ()         # state vectors that are sums of squares
 
-    def __init__(self, lr):
+    def __init__(self, lr, kernels="auto"):
         self.lr = check_positive_float(lr, "lr")
+        self.kernels = fused.check_choice(kernels, "kernels")
         self.t = 0
         self.state = {}
 
-    def _check(self, params, grad):
+    def _fused_kernel(self, dtype):
+        """The compiled update for ``dtype`` on the fused path, None on the NumPy path
+        (``"auto"`` is settled here, at the first step)."""
+        if self.kernels == "auto":
+            self.kernels = fused.default()
+        if self.kernels == "numpy":
+            return None
+        if self.kernels == "fused":
+            fused.resolve("fused")                  # a clear error when numba is missing
+        return fused.kernel(type(self).__name__.lower(), dtype)
+
+    def _scalars(self):
+        """The update's scalars (Python floats), in the fused kernel's argument order."""
+        raise NotImplementedError
+
+    def _check(self, params, grad, fused_path=False):
         """Check everything before any state is touched: a step that raises changes nothing."""
         check_array(params, "params", ndim=1, finite=False)
         check_array(grad, "grad", shape=params.shape, dtype=params.dtype, finite=False)
-        # NaN/inf and the largest |gradient|, from the gradient's min and max on the --threads N
-        # slices at once (a NaN anywhere makes a min or max NaN; two reads, no temporaries).
-        # (Not with a BLAS dot product: that wakes the BLAS threads, which then spin on the
-        # cores the update runs on.)  The parameters are not read here: a pass over them cost
-        # 8% of Adam's step, and a NaN parameter shows in the loss before any step.
-        ends = []
-        if grad.size:
+        # NaN/inf and the largest |gradient| on the --threads N slices at once.  (Not with a
+        # BLAS dot product: that wakes the BLAS threads, which then spin on the cores the update
+        # runs on.)  Fused path: one read by the fused kernel, flagging any entry that is NaN,
+        # inf or of magnitude >= 2 (the top exponent bit, _flag_mask); only a flagged
+        # gradient is read again for its min and max.  NumPy path: the min and max (two reads,
+        # no temporaries; a NaN anywhere makes them NaN).  The parameters are not read: a pass
+        # over them cost 8% of Adam's step, and a NaN parameter shows in the loss first.
+        ends, g = [], 2.0
+        flagged = True
+        if fused_path and grad.flags.c_contiguous and grad.size:
+            flags = []
+            u = fused.unsigned(grad.dtype)
+            mask = u.type(_flag_mask(grad.dtype))
+            any_set = fused.kernel("any_nonfinite", grad.dtype)
+            _threads.run_split(lambda s: flags.append(bool(any_set(grad[s].view(u), mask))),
+                               grad.size)
+            flagged = any(flags)
+        if flagged and grad.size:
             _threads.run_split(lambda s: ends.append((grad[s].min(), grad[s].max())), grad.size)
+            g = max((max(-float(e[0]), float(e[1])) for e in ends), default=0.0)
         # (every slice's ends are tested: Python's max() skips a NaN depending on order)
         if not all(math.isfinite(float(v)) for e in ends for v in e):
             raise ValueError("grad contains NaN or inf")
-        g = max((max(-float(e[0]), float(e[1])) for e in ends), default=0.0)
         if self._largest_change(g) >= float(np.finfo(params.dtype).max) / 2:
             raise ValueError(f"this step would make the parameters or the optimizer's state "
                              f"non-finite in {params.dtype} (|grad| up to {g:.3g}, lr "
@@ -79,19 +144,35 @@ class Optimizer:
         return self.lr * g
 
     def step(self, params, grad):
-        self._check(params, grad)
+        kernel = None
+        if (isinstance(params, np.ndarray) and isinstance(grad, np.ndarray)
+                and params.dtype in (np.float32, np.float64) and params.flags.c_contiguous
+                and grad.flags.c_contiguous):          # else the checks below say what is wrong
+            kernel = self._fused_kernel(params.dtype)
+        self._check(params, grad, fused_path=kernel is not None)
         self.t += 1
         state = self.state
+        scalars = self._scalars()
+
+        if kernel is not None:                         # one fused pass per thread's slice
+            dtype = params.dtype.type
+            args = [dtype(c) for c in scalars]         # as NumPy casts a Python float
+            _threads.run_split(lambda s: kernel(params[s], grad[s],
+                                                *[state[k][s] for k in self._buffers], *args),
+                               params.size)
+            return
 
         def update_slice(part):                       # one thread's slice, block by block
             for i in range(part.start, part.stop, BLOCK):
                 b = slice(i, min(i + BLOCK, part.stop))
-                self._update(params[b], grad[b], {k: v[b] for k, v in state.items()})
+                self._update(params[b], grad[b], {k: v[b] for k, v in state.items()}, *scalars)
         _threads.run_split(update_slice, params.size)
 
-    def _update(self, params, grad, state):
+    def _update(self, params, grad, state, *scalars):
         """Update ``params`` (a slice of the flat vector) in place; ``state`` holds the same
-        slice of every state vector (and of the scratch buffer)."""
+        slice of every state vector (and of the scratch buffer); ``scalars`` are
+        ``_scalars()``.  The fused kernel of the same name (fused.py) repeats these operations
+        in this order."""
         raise NotImplementedError
 
     def state_dict(self):
@@ -131,14 +212,17 @@ class Optimizer:
         self.state, self.t = state, int(t)
 
     def __repr__(self):
-        return f"{type(self).__name__}(lr={self.lr})"
+        return f"{type(self).__name__}(lr={self.lr}, kernels={self.kernels!r})"
 
 
 class SGD(Optimizer):
     """``theta <- theta - lr * g``."""
 
-    def _update(self, params, grad, state):
-        tmp = np.multiply(grad, self.lr, out=state["scratch"])
+    def _scalars(self):
+        return (self.lr,)
+
+    def _update(self, params, grad, state, lr):
+        tmp = np.multiply(grad, lr, out=state["scratch"])
         params -= tmp
 
 
@@ -147,8 +231,8 @@ class Momentum(Optimizer):
 
     _buffers = ("v",)
 
-    def __init__(self, lr, beta=0.9):
-        super().__init__(lr)
+    def __init__(self, lr, beta=0.9, kernels="auto"):
+        super().__init__(lr, kernels)
         self.beta = check_positive_float(beta, "beta", allow_zero=True)
         if self.beta >= 1:
             raise ValueError(f"beta must be in [0, 1), got {beta}")
@@ -157,11 +241,14 @@ class Momentum(Optimizer):
         v = g / (1.0 - self.beta)        # |v| <= max |g| / (1 - beta) over the run
         return max(v, self.lr * v)
 
-    def _update(self, params, grad, state):
+    def _scalars(self):
+        return self.lr, self.beta
+
+    def _update(self, params, grad, state, lr, beta):
         v, tmp = state["v"], state["scratch"]
-        v *= self.beta
+        v *= beta
         v += grad
-        np.multiply(v, self.lr, out=tmp)
+        np.multiply(v, lr, out=tmp)
         params -= tmp
 
 
@@ -173,8 +260,8 @@ class Adagrad(Optimizer):
     _buffers = ("G",)
     _nonnegative = ("G",)
 
-    def __init__(self, lr=0.01, eps=1e-8):
-        super().__init__(lr)
+    def __init__(self, lr=0.01, eps=1e-8, kernels="auto"):
+        super().__init__(lr, kernels)
         self.eps = check_positive_float(eps, "eps")
 
     def _largest_change(self, g):
@@ -182,14 +269,17 @@ class Adagrad(Optimizer):
             return math.inf
         return max(g * g, self.lr * g / self.eps)
 
-    def _update(self, params, grad, state):
+    def _scalars(self):
+        return self.lr, self.eps
+
+    def _update(self, params, grad, state, lr, eps):
         G, tmp = state["G"], state["scratch"]
         np.multiply(grad, grad, out=tmp)
         G += tmp
         np.sqrt(G, out=tmp)
-        tmp += self.eps
+        tmp += eps
         np.divide(grad, tmp, out=tmp)
-        tmp *= self.lr
+        tmp *= lr
         params -= tmp
 
 
@@ -210,8 +300,8 @@ class Adam(Optimizer):
     _buffers = ("M", "V")
     _nonnegative = ("V",)
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        super().__init__(lr)
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, kernels="auto"):
+        super().__init__(lr, kernels)
         self.beta1 = check_positive_float(beta1, "beta1", allow_zero=True)
         self.beta2 = check_positive_float(beta2, "beta2", allow_zero=True)
         if self.beta1 >= 1 or self.beta2 >= 1:
@@ -225,18 +315,22 @@ class Adam(Optimizer):
             return math.inf
         return max(g * g / (1.0 - self.beta2), g / (1.0 - self.beta1))
 
-    def _update(self, params, grad, state):
-        M, V, tmp = state["M"], state["V"], state["scratch"]
+    def _scalars(self):
+        """(b1, b2, E, A) of step ``self.t``, as in the class docstring."""
         b1, b2, t = self.beta1, self.beta2, self.t
+        c2, s2 = math.sqrt(1.0 - b2 ** t), math.sqrt(1.0 - b2)
+        A = self.lr * (1.0 - b1) * c2 / ((1.0 - b1 ** t) * s2)
+        return b1, b2, self.eps * c2 / s2, A
+
+    def _update(self, params, grad, state, b1, b2, E, A):
+        M, V, tmp = state["M"], state["V"], state["scratch"]
         M *= b1                                # M = m / (1 - b1)
         M += grad
         np.multiply(grad, grad, out=tmp)       # V = v / (1 - b2)
         V *= b2
         V += tmp
-        c2, s2 = math.sqrt(1.0 - b2 ** t), math.sqrt(1.0 - b2)
-        A = self.lr * (1.0 - b1) * c2 / ((1.0 - b1 ** t) * s2)
         np.sqrt(V, out=tmp)
-        tmp += self.eps * c2 / s2
+        tmp += E
         np.divide(M, tmp, out=tmp)
         tmp *= A
         params -= tmp
@@ -261,7 +355,8 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "adam": Adam
 
 
 def make(name, lr, **kwargs):
-    """Build an optimizer by name ("sgd", "momentum", "adagrad", "adam")."""
+    """Build an optimizer by name ("sgd", "momentum", "adagrad", "adam"); ``kernels="numpy" |
+    "fused" | "auto"`` among the keyword arguments chooses the path."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZERS[name](lr, **kwargs)

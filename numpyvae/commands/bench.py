@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 HELP = ("throughput benchmark: the machine kind and SIMD extensions, ms/step against its own matrix "
-        "products and sgemm, PyTorch eager (if installed), epoch time, log-likelihood rate")
+        "products and sgemm, the fused Adam (--kernels), PyTorch eager/fused/compiled and JAX jit "
+        "(if installed), epoch time, log-likelihood rate")
 
 
 def find_benchmark():
@@ -29,9 +30,26 @@ def add_arguments(p):
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                    help="BLAS thread counts, each measured in its own child process")
     p.add_argument("--json", help="also write the raw results to this file")
+    add_options(p)
+
+
+def add_options(p):
+    """The options after --quick/--threads/--json (benchmarks/throughput.py takes them too)."""
     p.add_argument("--no-torch", action="store_true",
                    help="leave PyTorch out even when it is importable (pip install "
                         "'numpyvae[bench]' puts it in)")
+    p.add_argument("--no-jax", action="store_true", help="leave JAX out even when importable")
+    p.add_argument("--no-compile", action="store_true",
+                   help="leave torch.compile out (it compiles for ~20 s per batch size; "
+                        "--quick leaves it out)")
+    p.add_argument("--kernels", choices=("numpy", "fused"),
+                   help="Adam's path in the step and epoch tables (default: fused when numba "
+                        "imports, else numpy); the comparison times both")
+    p.add_argument("--only-compare", action="store_true",
+                   help="only the interleaved comparison (numpyvae, fused, PyTorch, JAX) at "
+                        "batch 20 and 128")
+    p.add_argument("--rounds", type=int, help="interleaved rounds of the comparison "
+                                              "(default: 7, --quick 2)")
 
 
 def load_benchmark():
@@ -47,6 +65,10 @@ def run(args):
     argv = (["--quick"] if args.quick else []) + ["--threads", *map(str, args.threads)]
     if args.json:
         argv += ["--json", args.json]
-    if getattr(args, "no_torch", False):
-        argv.append("--no-torch")
+    for flag in ("no_torch", "no_jax", "no_compile", "only_compare"):
+        if getattr(args, flag, False):
+            argv.append("--" + flag.replace("_", "-"))
+    for option in ("kernels", "rounds"):
+        if getattr(args, option, None) is not None:
+            argv += ["--" + option, str(getattr(args, option))]
     return module.main(argv)

@@ -5,8 +5,9 @@
     numpyvae lesson run 8 --quick --out /tmp/l8   a small version, figures to /tmp/l8
     numpyvae lesson run 09 --seed 3 --threads 1   another seed, one BLAS thread
     numpyvae lesson copy 06 mine/                 a copy to change (never overwrites yours)
-    numpyvae lesson notebook 06 [DIR]             06_gradient_estimators.ipynb (needs jupytext:
-                                                  pip install "numpyvae[notebooks]")
+    numpyvae lesson notebook 06 [DIR]             06_gradient_estimators.ipynb, to open with
+                                                  jupyter lab (pip install "numpyvae[notebooks]"
+                                                  installs jupytext, JupyterLab and nbconvert)
 
 The lessons are installed with the package, so these work from any folder.
 
@@ -46,7 +47,7 @@ def add_arguments(parser):
                      help="folder for the figures (default: lesson_out/<lesson>/)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--threads", metavar="N", type=int, default=None,
-                     help="BLAS threads (1 is the faster choice on a shared machine and for "
+                     help="BLAS threads (default 1, the faster choice on a shared machine and for "
                           "--quick)")
     copy = sub.add_parser("copy", help="copy a lesson into DIR to change it",
                           description="copy lessons/NN_topic.py into DIR (a file already there "
@@ -112,8 +113,7 @@ def run(args):
     if args.lesson_action == "notebook":
         target = write_notebook(path, args.dir, force=args.force)
         if target is not None:
-            print(f"wrote {target}\nopen it with: jupyter lab {target}   (quick mode: "
-                  f"NUMPYVAE_LESSON_ARGS=--quick jupyter lab {target})")
+            print(notebook_instructions(target))
         return 0
     argv = ["--seed", str(args.seed)]
     if args.quick:
@@ -135,6 +135,16 @@ def run(args):
               file=sys.stderr)
         return 1
     return 0
+
+
+def notebook_instructions(target):
+    """What to run next, with the commands pip install "numpyvae[notebooks]" provides."""
+    return (f"wrote {target}\n"
+            f"open it with:       jupyter lab {target}\n"
+            f"quick mode:         NUMPYVAE_LESSON_ARGS=--quick jupyter lab {target}\n"
+            f"run it headless:    NUMPYVAE_LESSON_ARGS=--quick jupyter nbconvert --to notebook "
+            f"--execute --inplace {target}\n"
+            f"(jupyter lab and jupyter nbconvert come with: pip install \"numpyvae[notebooks]\")")
 
 
 def write_notebook(path, directory=".", force=False):

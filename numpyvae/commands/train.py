@@ -91,6 +91,9 @@ def add_arguments(p):
                                                   for o in objectives.OBJECTIVES.values())
                         + " (default: elbo)")
     g.add_argument("--seed", type=int, help="seeds everything (default: 0)")
+    g.add_argument("--kernels", choices=("numpy", "fused"),
+                   help="the optimizer's update: NumPy ufuncs, or one fused numba loop with the "
+                        "same bits (default: fused when numba imports, else numpy)")
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run folder (default: runs/<dataset>)")
     g.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
@@ -468,6 +471,11 @@ def _run_locked(args, s):
     say(f"{s.model!r}\non {s.opts['dataset']}: {len(s.train)} train / {len(s.test)} test "
         f"examples, {s.opts['optimizer']} lr {s.opts['lr']}, batch {s.opts['batch_size']}, "
         f"{s.opts['epochs']} epochs -> {s.out}")
+    say(_kernels_line(s.kernels))
+    if s.kernels_before and s.kernels_before != s.kernels:
+        print(f"numpyvae train: note: this run was trained with --kernels {s.kernels_before} and "
+              f"goes on with --kernels {s.kernels} (the same operations in the same order: the "
+              f"same bits)", file=sys.stderr)
     if s.state is not None:
         say(f"resuming after epoch {s.state.epoch}, step {s.state.step}")
         for row in s.state.history:
@@ -479,7 +487,7 @@ def _run_locked(args, s):
             state = train(s.model, s.optimizer, s.train.x, s.test.x, s.config, s.rng, s.out,
                           state=s.state,
                           run={"options": s.opts, "image_shape": list(s.train.image_shape),
-                               "data": s.fingerprint},
+                               "data": s.fingerprint, "kernels": s.kernels},
                           progress=None if args.quiet else Progress())
     except TrainingInterrupted as stop:
         what = "interrupted" if stop.signum == 2 else f"stopped by {signal_name(stop.signum)}"
@@ -520,6 +528,14 @@ def _run_locked(args, s):
     return 0
 
 
+def _kernels_line(kernels):
+    """Which update runs (--kernels), and what numba's compiling cost."""
+    from .. import fused
+    if kernels == "fused":
+        return f"kernels: fused ({fused.describe()})"
+    return f"kernels: numpy ({fused.why_numpy()})"
+
+
 def untrained_elbo(model, test, seed):
     """Mean test ELBO (nats) of the run's model as it was before its first step (the same
     seed builds the same initial weights).  A run that ends below it made the model worse."""
@@ -535,7 +551,7 @@ def _setup(args, out):
     -> SimpleNamespace(opts, out, train, test, model, optimizer, rng, config, state, fingerprint)."""
     from types import SimpleNamespace
 
-    from .. import checkpoint as ckpt, optim
+    from .. import checkpoint as ckpt, fused, optim
     from ..train import CHECKPOINT_NAME, TrainConfig, restore
     from ..vae import DECODER_LOGVAR_FLOOR, VAE
 
@@ -573,7 +589,10 @@ def _setup(args, out):
             checkpoint.meta["model"])["decoder_logvar_floor"]
     _check_model_fits_in_memory(spec)
     model = build_model(spec, rng)
-    optimizer = optim.make(opts["optimizer"], opts["lr"])
+    kernels = fused.resolve(args.kernels or "auto")
+    optimizer = optim.make(opts["optimizer"], opts["lr"], kernels=kernels)
+    if kernels == "fused":             # compiled (or loaded from the cache) now, and timed
+        fused.prepare(opts["optimizer"], model.params.dtype)
     config = TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"],
                          n_samples=opts["samples"], objective=opts["objective"],
                          dynamic_binarize=opts["binarize"] == "dynamic", eval_seed=opts["seed"],
@@ -582,9 +601,11 @@ def _setup(args, out):
     if state is not None and opts["epochs"] < state.epoch:
         raise ValueError(f"--epochs {opts['epochs']}: the checkpoint has already trained "
                          f"{state.epoch} epochs; give --epochs {state.epoch} or more to resume")
+    before = checkpoint.meta.get("run", {}).get("kernels") if args.resume else None
     return SimpleNamespace(opts=opts, out=out, train=train, test=test, model=model,
                            optimizer=optimizer, rng=rng, config=config, state=state,
-                           fingerprint=fingerprint)
+                           fingerprint=fingerprint, kernels=kernels,
+                           kernels_before=before)
 
 
 def _restore(checkpoint, model, optimizer, rng, config, n_train):
@@ -620,7 +641,7 @@ def _start_writing(s, overwrite):
             "optimizer": {"name": s.opts["optimizer"], "lr": s.opts["lr"]},
             "data": {"train": len(s.train), "test": len(s.test),
                      "image_shape": list(s.train.image_shape)},
-            "command": command_line(s.opts, s.out)}
+            "command": command_line(s.opts, s.out), "kernels": s.kernels}
     ckpt.atomic_write_text(os.path.join(s.out, "config.json"), json.dumps(info, indent=2) + "\n")
 
 

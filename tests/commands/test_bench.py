@@ -25,6 +25,8 @@ def quick_run(tmp_path_factory):
 def test_bench_quick_runs_and_reports_every_section(quick_run):
     text, results = quick_run
     for words in ("ms/step", "sgemm", "epoch of", "in parts", "classroom",
+                  "kernels (Adam in the tables below): ",
+                  "ms per step (median of interleaved rounds", "| 1 | 20 | ", "| 1 | 128 | ",
                   "log-likelihood k=500:", "10k test images at k=500 "):   # --quick's k, said as such
         assert words in text, words
     r = results[0]
@@ -97,12 +99,14 @@ def test_without_torch_there_is_no_pytorch_column(quick_run):
     tp = load_benchmark()
     _, results = quick_run
     r = json.loads(json.dumps(results[0]))
-    c = r["compare"]
-    for key in ("torch_step", "torch_products"):
-        c["ms"].pop(key, None)
-    for key in ("torch_over_step", "torch_step_over_products", "torch_same_function"):
-        c.pop(key, None)
-    c["torch"] = {"available": False}
+    for c in [r["compare"], *r.get("compares", [])]:
+        for key in ("torch_step", "torch_products", "torch_fused", "torch_compiled"):
+            c["ms"].pop(key, None)
+        for key in ("torch_over_step", "torch_step_over_products", "torch_same_function",
+                    "torch_step_over_fused", "torch_fused_over_fused",
+                    "torch_compiled_over_fused"):
+            c.pop(key, None)
+        c["torch"] = {"available": False}
     text = tp.format_results([r])
     assert "step ÷ products" in text
     assert "PyTorch ms ÷ numpyvae ms" not in text and "PyTorch eager" not in text
@@ -122,3 +126,35 @@ def test_the_installed_copy_is_found_from_any_folder(tmp_path, monkeypatch):
     found = bench.find_benchmark()
     assert found.name == "throughput.py"
     assert found.parent in (installed, Path(numpyvae.__file__).parent.parent / "benchmarks")
+
+
+def test_frameworks_table_has_every_contender_and_the_ratios_round_by_round():
+    """Issue 27's table from two children's comparisons: the columns that ran, '-' where one did
+    not (JAX absent at 2 threads), and the ratios as measured (fused ÷ JAX inverted from JAX ÷
+    fused, its range flipped)."""
+    tp = load_benchmark()
+
+    def ms(v):
+        return {"ms": v, "lo": v * 0.9, "hi": v * 1.1}
+
+    def r(v):
+        return {"ratio": v, "lo": v - 0.1, "hi": v + 0.1}
+    one = {"batch": 20, "ms": {"step": ms(3.0), "fused": ms(2.0), "products": ms(1.0),
+                               "torch_step": ms(4.0), "jax_step": ms(2.5)},
+           "fused_over_products": r(2.0), "step_over_fused": r(1.5),
+           "torch_step_over_fused": r(2.0), "jax_step_over_fused": r(1.25),
+           "fused_numba": "numba X", "fused_compile_s": 0.3, "jax": {"version": "0.1"},
+           "jax_compile_s": 1.0, "jax_same_function": {"loss_rel_diff": 1e-7}}
+    two = {"batch": 128, "ms": {"step": ms(9.0), "fused": ms(8.0), "products": ms(7.0)},
+           "fused_over_products": r(1.14), "step_over_fused": r(1.12)}
+    lines = tp.frameworks_table([{"threads": 1, "compares": [one]},
+                                 {"threads": 2, "compares": [two]}])
+    text = "\n".join(lines)
+    assert "| numpyvae (NumPy Adam) | numpyvae, fused Adam | its 11 products | PyTorch eager | " \
+           "JAX jit |" in text
+    assert "torch.compile" not in lines[2]                # never ran: no column
+    assert "| 1 | 20 | 3.00 | 2.00 | 1.00 | 4.00 | 2.50 | 2.00 (1.90-2.10) | 1.50 (1.40-1.60) | " \
+           "2.00 (1.90-2.10) | 0.80 (0.74-0.87) |" in text
+    assert "| 2 | 128 | 9.00 | 8.00 | 7.00 | - | - | 1.14 (1.04-1.24) | 1.12 (1.02-1.22) | - | - |" \
+        in text
+    assert tp.frameworks_table([{"threads": 1}]) == []

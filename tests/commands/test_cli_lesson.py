@@ -115,3 +115,25 @@ def test_quiet_values_in_notebooks():
     assert hasattr(v, "_ipython_display_") and hasattr(lessonkit.Results(), "_ipython_display_")
     assert lessonkit._name_from_doc("06 · Gradient estimators") == "06_gradient_estimators"
     assert lessonkit._name_from_doc("no number") == "lesson"
+
+
+def test_notebook_extra_installs_every_command_the_instructions_name():
+    """`numpyvae lesson notebook` tells the student to run `jupyter lab` and `jupyter nbconvert`:
+    the [notebooks] extra must install the package behind each `jupyter X` it names."""
+    import configparser
+    import re
+
+    from numpyvae.commands.lesson import notebook_instructions
+    cfg = configparser.ConfigParser()
+    cfg.read(LESSONS.parent / "setup.cfg", encoding="utf-8")
+    extra = cfg["options.extras_require"]["notebooks"]
+    installed = {re.split(r"[<>=!~ ]", line.strip())[0].lower()
+                 for line in extra.splitlines() if line.strip()}
+    provider = {"lab": "jupyterlab", "nbconvert": "nbconvert", "notebook": "notebook",
+                "execute": "nbclient"}
+    text = notebook_instructions("06_gradient_estimators.ipynb")
+    named = set(re.findall(r"\bjupyter (\w+)", text))
+    assert named >= {"lab", "nbconvert"}
+    for sub in named:
+        assert provider.get(sub) in installed, (sub, installed)
+    assert {"jupytext", "ipykernel"} <= installed
