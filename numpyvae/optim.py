@@ -109,7 +109,7 @@ class Optimizer:
         # no temporaries; a NaN anywhere makes them NaN).  The parameters are not read: a pass
         # over them cost 8% of Adam's step, and a NaN parameter shows in the loss first.
         ends, g = [], 2.0
-        flagged = True
+        flagged, limit = True, float(np.finfo(params.dtype).max) / 2
         if fused_path and grad.flags.c_contiguous and grad.size:
             flags = []
             u = fused.unsigned(grad.dtype)
@@ -117,14 +117,15 @@ class Optimizer:
             any_set = fused.kernel("any_nonfinite", grad.dtype)
             _threads.run_split(lambda s: flags.append(bool(any_set(grad[s].view(u), mask))),
                                grad.size)
-            flagged = any(flags)
+            # unflagged: |g| < 2; read again only if even that bound could overflow (absurd lr)
+            flagged = any(flags) or self._largest_change(2.0) >= limit
         if flagged and grad.size:
             _threads.run_split(lambda s: ends.append((grad[s].min(), grad[s].max())), grad.size)
             g = max((max(-float(e[0]), float(e[1])) for e in ends), default=0.0)
         # (every slice's ends are tested: Python's max() skips a NaN depending on order)
         if not all(math.isfinite(float(v)) for e in ends for v in e):
             raise ValueError("grad contains NaN or inf")
-        if self._largest_change(g) >= float(np.finfo(params.dtype).max) / 2:
+        if self._largest_change(g) >= limit:
             raise ValueError(f"this step would make the parameters or the optimizer's state "
                              f"non-finite in {params.dtype} (|grad| up to {g:.3g}, lr "
                              f"{self.lr:.3g}): nothing was changed; the run diverged")

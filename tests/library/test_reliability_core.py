@@ -65,14 +65,19 @@ def test_load_state_dict_refuses_non_finite_or_negative_moments(name, key, bad):
     assert fresh.t == 0 and not fresh.state
 
 
+KERNELS = ["numpy"] + (["fused"] if optim.fused.available() else [])
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("name,lr,g", [("adam", 1e-3, 1e30), ("adagrad", 1e-2, 1e30),
-                                       ("sgd", 1e30, 1e10), ("momentum", 1e30, 1e10)])
-def test_a_step_that_would_make_the_state_non_finite_changes_nothing(name, lr, g):
+                                       ("sgd", 1e30, 1e10), ("momentum", 1e30, 1e10),
+                                       ("sgd", 2e38, 1.0)])
+def test_a_step_that_would_make_the_state_non_finite_changes_nothing(name, lr, g, kernels):
     """Before: Adam's V became inf from a finite float32 gradient of 1e30 (the parameters then
     froze); SGD(1e30) drove them to -inf."""
     p = _params()
-    opt = optim.make(name, lr)
-    opt.step(p, np.full_like(p, 0.5))
+    opt = optim.make(name, lr, kernels=kernels)
+    opt.step(p, np.full_like(p, 0.5 if lr < 1e38 else 1e-10))
     before_p = p.copy()
     before_s = {k: v.copy() for k, v in opt.state_dict().items()}
     with pytest.raises(ValueError, match="non-finite"):
@@ -82,7 +87,8 @@ def test_a_step_that_would_make_the_state_non_finite_changes_nothing(name, lr, g
     assert all(np.array_equal(after[k], v) for k, v in before_s.items())
 
 
-def test_the_nan_guard_looks_at_every_threads_slice():
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_the_nan_guard_looks_at_every_threads_slice(kernels):
     """One bad entry at the end of a 40,000-entry gradient split over threads: the guard must
     take all slices into account (a guard over 'any' slice let it through)."""
     p = np.zeros(40_000, np.float32)
@@ -92,10 +98,10 @@ def test_the_nan_guard_looks_at_every_threads_slice():
     _threads._workers = 2
     try:
         with pytest.raises(ValueError, match="grad"):
-            optim.make("adam", 1e-3).step(p, g)
+            optim.make("adam", 1e-3, kernels=kernels).step(p, g)
         g[-1], g[0] = 1.0, np.inf
         with pytest.raises(ValueError, match="grad"):
-            optim.make("sgd", 1e-3).step(p, g)
+            optim.make("sgd", 1e-3, kernels=kernels).step(p, g)
     finally:
         _threads._workers = old
     assert not p.any()
