@@ -310,11 +310,12 @@ class Adam(Optimizer):
         self.eps = check_positive_float(eps, "eps")
 
     def _largest_change(self, g):
-        # V <= max g^2 / (1 - b2) and M <= max |g| / (1 - b1) over the run; the step itself
-        # is at most about lr / sqrt(1 - b2) per entry
+        # this step's g^2 (added to V) and |M| <= max |g| / (1 - b1); the step itself is at most
+        # about lr / sqrt(1 - b2) per entry.  (V could still creep past float max over many
+        # steps of gradients near 1e19: state_dict refuses that state at the next checkpoint.)
         if g >= 1e150:
             return math.inf
-        return max(g * g / (1.0 - self.beta2), g / (1.0 - self.beta1))
+        return max(g * g, g / (1.0 - self.beta1))
 
     def _scalars(self):
         """(b1, b2, E, A) of step ``self.t``, as in the class docstring."""
