@@ -312,7 +312,14 @@ def loss_summed_over_batch(mp):
 
 def adam_ascends(mp):
     orig = optim.Adam.step
-    mp.setattr(optim.Adam, "step", lambda self, params, grad: orig(self, params, -grad))
+
+    def ascend(self, params, grad):
+        try:
+            orig(self, params, -grad)
+        except ValueError as err:      # the ascent's gradient would overflow Adam's V: the
+            if "non-finite" not in str(err):   # optimizer refuses that step (issue 26) and
+                raise                          # the lesson goes on climbing with the next
+    mp.setattr(optim.Adam, "step", ascend)
 
 
 def adam_does_nothing(mp):
