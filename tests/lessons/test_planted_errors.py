@@ -32,7 +32,6 @@ from numpyvae import estimators as est
 from numpyvae import evaluate, gmm, optim
 from numpyvae import reparam as R
 from numpyvae import trigram as tg
-from numpyvae.estimators import encoder as enc
 from numpyvae.estimators import exact as ref
 
 
@@ -232,13 +231,14 @@ def pathwise_terms_times_eps(mp):
 
 
 def encoder_score_uncentred(mp):
-    orig = enc._score_dh
+    from numpyvae import posterior
+    orig = posterior.DiagonalGaussian.score
 
-    def score_dh(w, eps, std):
-        dh = orig(w, eps, std)
-        dh[:, std.shape[1]:] += 0.5 * w.sum(axis=0)[:, None]   # ½ε² for ½(ε² − 1): mean ≠ 0
+    def score(self, h, eps, w):
+        dh = orig(self, h, eps, w)
+        dh[:, self.k:] += 0.5 * w.sum(axis=0)[:, None]     # ½ε² for ½(ε² − 1): mean ≠ 0
         return dh
-    mp.setattr(enc, "_score_dh", score_dh)
+    mp.setattr(posterior.DiagonalGaussian, "score", score)
 
 
 def classroom_sums(mp):
