@@ -135,12 +135,15 @@ def parse_points(spec, exercises):
     return points
 
 
+MIN_MEMORY_MB = 256           # Python and NumPy alone take about 150 MiB of address space
+
+
 def _timeout(args):
     from ..exercises import sandbox
     if args.timeout is None:
         return sandbox.DEFAULT_TIMEOUT
-    if not args.timeout > 0:
-        raise ValueError(f"--timeout must be positive seconds, got {args.timeout}")
+    if not 0.5 <= args.timeout <= 86400:
+        raise ValueError(f"--timeout must be seconds in [0.5, 86400], got {args.timeout}")
     return args.timeout
 
 
@@ -148,9 +151,17 @@ def _memory(args):
     from ..exercises import sandbox
     if args.memory is None:
         return sandbox.DEFAULT_MEMORY_MB
-    if args.memory < 0:
-        raise ValueError(f"--memory must be MiB >= 0, got {args.memory}")
+    if args.memory != 0 and not MIN_MEMORY_MB <= args.memory <= 2 ** 20:
+        raise ValueError(f"--memory must be MiB in [{MIN_MEMORY_MB}, {2 ** 20}], or 0 for no "
+                         f"limit, got {args.memory}")
     return args.memory
+
+
+def _jobs_and_budget(args):
+    if not 1 <= args.jobs <= 64:
+        raise ValueError(f"-j/--jobs must be in [1, 64], got {args.jobs}")
+    if not 1.0 <= args.budget <= 7 * 86400:
+        raise ValueError(f"--budget must be seconds in [1, 604800], got {args.budget}")
 
 
 def _grade_one(ex, args, grader, timeout, memory):
@@ -291,6 +302,7 @@ def _run_class(args):
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     points = parse_points(args.points, catalogue.EXERCISES)
+    _jobs_and_budget(args)
     summary = classroom.grade_class(args.submissions, args.out, jobs=args.jobs,
                                     budget=args.budget, seed=args.seed, timeout=_timeout(args),
                                     memory=_memory(args), points=points,

@@ -128,3 +128,15 @@ def test_readme_student_and_instructor_commands_work_as_written(tmp_path):
             (block, r.stdout[-1500:], r.stderr[-1500:])
     assert (tmp_path / "grades" / "grades.csv").is_file()
     assert (tmp_path / "grades" / "results" / "alice.json").is_file()
+
+
+@pytest.mark.parametrize("flags, word", [
+    (["--memory", "3"], "--memory"), (["--timeout", "1e-320"], "--timeout"),
+    (["--timeout", "nan"], "--timeout"), (["-j", "0"], "--jobs"), (["--budget", "inf"], "--budget"),
+    (["--seed", "-1"], "--seed")])
+def test_nonsense_limits_are_refused_with_their_range(flags, word, tmp_path):
+    args = ["class", str(tmp_path), "--out", str(tmp_path / "o")] if word in ("--jobs", "--budget") \
+        else ["03"]
+    r = subprocess.run([*EXE, "check", *args, *flags], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr, r.stderr
