@@ -178,6 +178,12 @@ def _generate(rng, tmp, run, frey, nan_run):
 
 
 def _invoke(argv):
+    """One in-process call; the process's BLAS threads and their environment are put back
+    afterwards (a --threads 2 call must not change the bits of the tests that run after it in
+    this worker)."""
+    from numpyvae import _threads
+    saved_env = {v: os.environ.get(v) for v in _threads.VARIABLES}
+    saved_blas, saved_workers = _threads.blas_threads() or 1, _threads._workers
     out, err = io.StringIO(), io.StringIO()
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(CALL_SECONDS)
@@ -191,6 +197,13 @@ def _invoke(argv):
         code = "hang"
     finally:
         signal.alarm(0)
+        _threads.set_blas_threads(saved_blas)
+        _threads._workers = saved_workers
+        for v, value in saved_env.items():
+            if value is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = value
     return code, out.getvalue(), err.getvalue()
 
 
