@@ -89,6 +89,10 @@ def add_arguments(p):
                         "$NUMPYVAE_DATA or --data-dir)")
     p.add_argument("--data-dir", help="data folder (default: $NUMPYVAE_DATA or ~/.cache/numpyvae)")
     p.add_argument("--seed", type=int, default=0, help="seeds everything (default: 0)")
+    from ..posterior import FAMILIES           # the registry, never a fixed list
+    p.add_argument("--covariance", choices=tuple(FAMILIES), default="diagonal",
+                   help="the VAE's posterior family q(z|x) for the encoder study, the training "
+                        "curves and the SNR (default: diagonal)")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -431,7 +435,10 @@ def run(args):
     _say(f"[parts 1-2: {time.perf_counter() - t0:.1f} s]")
 
     hidden, k = ARCHITECTURES[args.dataset]
-    model = nv.VAE(784, hidden, k, rng=np.random.default_rng(seeds[2]))
+    model = nv.VAE(784, hidden, k, covariance=args.covariance,
+                   rng=np.random.default_rng(seeds[2]))
+    _say(f"\nthe VAE of parts 3-6: 784-{'-'.join(map(str, hidden))}-{k}, posterior family "
+         f"{args.covariance!r} (--covariance)")
     init = model.params.copy()
     _encoder_study(out, cfg, args.dataset, model, init, x_train, x_test, seeds[3:5])
     trained = model.params.copy()

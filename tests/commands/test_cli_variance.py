@@ -164,3 +164,18 @@ def test_quick_run_classroom_intervals(quick_run):
     assert "band" in text
     cost = _rows(out, "cost_family.csv")
     assert all((r["var_measure_valued"] == "") == (r["wrt"] == "sigma") for r in cost)
+
+
+def test_quick_run_on_the_full_covariance_family(tmp_path, capsys):
+    """The family registry, not a fixed list: the encoder study, the curves and the SNR run on
+    q = N(mu, L L^T) too (issue 28)."""
+    assert cli.main(["variance", "--quick", "--out", str(tmp_path), "--covariance", "full"]) == 0
+    out = capsys.readouterr().out
+    assert "posterior family 'full'" in out
+    rows = list(csv.DictReader(open(tmp_path / "encoder_variance.csv")))
+    var = {(r["model"], r["S"], r["estimator"]): float(r["var_mean"]) for r in rows}
+    assert var and all(np.isfinite(v) and v > 0 for v in var.values())
+    # on this family too the score function is far noisier than the pathwise gradient
+    assert var[("untrained", "1", "score")] > 100 * var[("untrained", "1", "pathwise")]
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["variance", "--covariance", "banana"])
