@@ -4,16 +4,15 @@ grade every honest part must get; the hostile parts must get 0 and leave the res
 """
 from __future__ import annotations
 
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
 
-from hostile import ATTACKS, MARKER  # noqa: E402
+from hostile import ATTACKS, MARKER
 
 CLASS_MARKER = MARKER + "-class"        # the class's own, apart from other tests' attacks
 
-from numpyvae.exercises import EXERCISES, solution_source  # noqa: E402
+from numpyvae.exercises import EXERCISES, solution_source
 
 NUMBERS = [ex.number for ex in EXERCISES]
 STUB = {ex.number: ex.stub for ex in EXERCISES}

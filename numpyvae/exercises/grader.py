@@ -45,7 +45,6 @@ import importlib.util
 import itertools
 import os
 import sys
-import textwrap
 import traceback
 import warnings
 from dataclasses import dataclass, field

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from class_fixture import CLASS_MARKER, make_class  # noqa: E402
+from class_fixture import CLASS_MARKER, make_class
 
-from numpyvae.exercises import EXERCISES  # noqa: E402
-from numpyvae.exercises import classroom  # noqa: E402
+from numpyvae.exercises import EXERCISES
+from numpyvae.exercises import classroom
 
 EXE = [sys.executable, "-m", "numpyvae.cli"]
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from hostile import ATTACKS, MARKER, ROOT_WARNING  # noqa: E402
+from hostile import ATTACKS, MARKER, ROOT_WARNING
 
-from numpyvae.exercises import find_exercise, grader, sandbox  # noqa: E402
+from numpyvae.exercises import find_exercise, grader, sandbox
 
 ROOT = os.geteuid() == 0
 EXE = [sys.executable, "-m", "numpyvae.cli"]

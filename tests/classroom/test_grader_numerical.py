@@ -5,19 +5,17 @@ brute-force central difference fails and is named, and no step h brings central 
 a nonlinear gradient inside the tolerance."""
 from __future__ import annotations
 
-import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from exercise_variants import NUMERICAL, VARIANTS  # noqa: E402
-from hostile import ATTACKS  # noqa: E402
+from exercise_variants import NUMERICAL, VARIANTS
+from hostile import ATTACKS
 
-from numpyvae.exercises import EXERCISES, base, find_exercise, grade, grader  # noqa: E402
-from numpyvae.exercises.diagnosis import EXACT  # noqa: E402
-from numpyvae.gradcheck import rel_error  # noqa: E402
+from numpyvae.exercises import EXERCISES, base, find_exercise, grade, grader
+from numpyvae.exercises.diagnosis import EXACT
+from numpyvae.gradcheck import rel_error
 
 CASES = [(n, label) for n, vs in sorted(VARIANTS.items()) for label, _ in vs]
 

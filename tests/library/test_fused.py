@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numpyvae import _threads, fused, optim
+from numpyvae import fused, optim
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_numba = pytest.mark.skipif(not fused.available(),
@@ -18,15 +18,6 @@ needs_numba = pytest.mark.skipif(not fused.available(),
 # `import numba` fails in a child process started with this (the "numpyvae without [fast]" case)
 NO_NUMBA = ("import sys; sys.modules['numba'] = None; "
             "sys.path.insert(0, {root!r}); ")
-
-
-@pytest.fixture
-def parts():
-    before = _threads._workers
-    def use(n):
-        _threads._workers = n
-    yield use
-    _threads._workers = before
 
 
 def _gradients(rng, size, dtype, steps):

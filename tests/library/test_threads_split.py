@@ -7,16 +7,6 @@ import pytest
 from numpyvae import _threads, optim
 
 
-@pytest.fixture
-def parts():
-    """Set the split for one test and restore it after."""
-    before = _threads._workers
-    def use(n):
-        _threads._workers = n
-    yield use
-    _threads._workers = before
-
-
 @pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
 @pytest.mark.parametrize("n_parts", [2, 3, 5])
 def test_a_split_update_is_bit_identical(name, n_parts, parts):
