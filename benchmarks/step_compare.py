@@ -128,13 +128,20 @@ def setup(batch=128, hidden=400, seed=0, kernels="numpy"):
     return model, nv.optim.Adam(1e-3, kernels=kernels), x, rng
 
 
-def numpyvae_step(model, opt, x, rng):
+def numpyvae_step(model, opt, x, rng, kernels=None):
+    """One training step; ``kernels`` ("numpy" or "fused") is the path of the model's elementwise
+    passes during it (``fused.using``), None: the process's current one."""
+    import contextlib
+
     import numpy as np
 
+    from numpyvae import fused
+
     def step():
-        eps = rng.standard_normal((1, x.shape[0], Z_DIM), dtype=np.float32)
-        model.forward_backward(x, eps)
-        opt.step(model.params, model.grads)
+        with fused.using(kernels) if kernels else contextlib.nullcontext():
+            eps = rng.standard_normal((1, x.shape[0], Z_DIM), dtype=np.float32)
+            model.forward_backward(x, eps)
+            opt.step(model.params, model.grads)
     return step
 
 
@@ -396,7 +403,8 @@ def same_function(model, net, x, rng):
 def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_torch=True,
             with_compile=True, with_jax=True, with_split=True):
     """Interleaved rounds of: the numpyvae step (Adam on the NumPy path), the same step with the
-    fused Adam (``--kernels fused``, when numba imports), its products alone, and (when
+    fused kernels (``--kernels fused``: Adam and the model's elementwise passes, when numba
+    imports), its products alone, and (when
     importable) PyTorch eager with its default and its fused Adam, ``torch.compile`` (unless
     ``with_compile`` is False: it compiles for ~20 s), PyTorch's products, and JAX's whole step
     under ``jit``; at ``threads >= 2`` also the split step (``with_split``).
@@ -411,12 +419,12 @@ def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_t
     model, opt, x, rng = setup(batch, hidden)
     out = {"batch": batch, "hidden": hidden, "rounds": rounds, "reps": reps,
            "products": len(step_products(batch, hidden)), "torch": info, "jax": jax_info}
-    fns = {"step": numpyvae_step(model, opt, x, rng),
+    fns = {"step": numpyvae_step(model, opt, x, rng, "numpy"),
            "products": products_runner(batch, hidden, rng)}
     if fused.available():
         fmodel, fopt, _, frng = setup(batch, hidden, kernels="fused")
-        out["fused_compile_s"] = fused.prepare("adam", np.float32)
-        fns["fused"] = numpyvae_step(fmodel, fopt, x, frng)
+        out["fused_compile_s"] = fused.prepare("adam", np.float32) + fused.prepare_model(np.float32)
+        fns["fused"] = numpyvae_step(fmodel, fopt, x, frng, "fused")
         out["fused_numba"] = fused.describe()
     before = {}
     if info["available"]:
@@ -479,7 +487,7 @@ def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_t
         out["fused_over_products"] = ratio_summary(times["fused"], times["products"])
         out["step_over_fused"] = ratio_summary(times["step"], times["fused"])
         for name in ("torch_step", "torch_fused", "torch_compiled", "jax_step"):
-            if name in times:               # > 1: numpyvae with the fused Adam is faster
+            if name in times:               # > 1: numpyvae with the fused kernels is faster
                 out[f"{name}_over_fused"] = ratio_summary(times[name], times["fused"])
     for name in steps:
         out[f"step_over_{name}"] = ratio_summary(times["step"], times[name])

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {"distributions", "functional", "gradcheck", "layers", "optim", "reparam",
                "posterior", "objectives", "vae", "estimators", "datasets", "shapes", "evaluate",
                "train", "checkpoint", "plots", "gmm", "autoencoders", "trigram", "lessonkit",
-               "cli", "exercises"}
+               "cli", "exercises", "fused"}
 _NAMES = {"VAE": "vae", "Dense": "layers", "Identity": "layers", "ReLU": "layers",
           "Sequential": "layers", "Sigmoid": "layers", "Softplus": "layers", "Tanh": "layers"}
 

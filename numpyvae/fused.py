@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -85,8 +86,73 @@ def any_nonfinite(bits, exponent):
     return bad != 0
 
 
+# The model's elementwise passes (``fused.use("fused")``; ``numpyvae train --kernels fused``).
+# Only the arithmetic between NumPy's transcendental functions is fused: numba's ``exp``/``log``
+# are scalar calls into libm (the wheels have no SVML), slower than NumPy's SIMD ones and not the
+# same bits, so ``exp`` and ``log`` stay NumPy's (distributions.py calls them between these loops).
+# Arrays are 2-d, (R, C) rows of the last axis; ``x`` (N, C) is broadcast over the R = S N rows
+# of the logits as NumPy broadcasts it (row r reads x[r % N]).
+
+
+def neg_abs(a, out):
+    for r in range(a.shape[0]):
+        ar, o = a[r], out[r]
+        for j in range(a.shape[1]):
+            o[j] = -abs(ar[j])                          # u = |a|;  u = -u      (softplus)
+
+
+def softplus_parts(a, u, w, out, one, zero):
+    """u = exp(-|a|) on entry -> out = max(a, 0) + c / w, w = fl(1 + u): functional.softplus's
+    lines up to its ``log(w)``, in its order.  ``one``, ``zero``: 1 and 0 in the arrays' dtype."""
+    for r in range(a.shape[0]):
+        ar, ur, wr, o = a[r], u[r], w[r], out[r]
+        for j in range(a.shape[1]):
+            ui = ur[j]
+            wm1 = (ui + one) - one                      # w = u + 1;  w -= 1
+            c = ui - wm1                                # u -= w
+            wi = wm1 + one                              # w += 1
+            ai = ar[j]
+            m = ai if ai > zero or ai != ai else zero   # np.maximum(a, 0) (NaN stays NaN)
+            o[j] = m + c / wi                           # u /= w;  out = max(a, 0);  out += u
+            wr[j] = wi
+
+
+def bernoulli_terms(logits, x, sp, log_w, t):
+    """t = l x - (sp + log w): the Bernoulli forward's ``out += log(w)`` and
+    ``np.subtract(logits * x, t)``, per entry, before the row sums."""
+    n = x.shape[0]
+    for r in range(logits.shape[0]):
+        lr, xr, s, lw, tr = logits[r], x[r % n], sp[r], log_w[r], t[r]
+        for j in range(logits.shape[1]):
+            tr[j] = lr[j] * xr[j] - (s[j] + lw[j])
+
+
+def bernoulli_grad(x, e, d, g, one):
+    """e = exp(-l) on entry, d (R,) -> g = (x - 1 / (e + 1)) d: the Bernoulli backward's
+    ``g += 1;  1 / g;  x - g;  g *= d``."""
+    n = x.shape[0]
+    for r in range(e.shape[0]):
+        xr, er, gr, dr = x[r % n], e[r], g[r], d[r]
+        for j in range(e.shape[1]):
+            gr[j] = (xr[j] - one / (er[j] + one)) * dr
+
+
+def relu_grad(dy, y, out, one, zero):
+    """out = dy [y > 0], as ``np.multiply(dy, y > 0)`` (the bool becomes 1.0 or 0.0)."""
+    for r in range(dy.shape[0]):
+        dr, yr, o = dy[r], y[r], out[r]
+        for j in range(dy.shape[1]):
+            o[j] = dr[j] * (one if yr[j] > zero else zero)
+
+
 BODIES = {"sgd": sgd, "momentum": momentum, "adagrad": adagrad, "adam": adam,
-          "any_nonfinite": any_nonfinite}
+          "any_nonfinite": any_nonfinite, "neg_abs": neg_abs, "softplus_parts": softplus_parts,
+          "bernoulli_terms": bernoulli_terms, "bernoulli_grad": bernoulli_grad,
+          "relu_grad": relu_grad}
+# (number of 1-d arrays, 2-d arrays, scalars) of each body, for its compiled signature
+_ARGS = {"sgd": (2, 0, 1), "momentum": (3, 0, 2), "adagrad": (3, 0, 2), "adam": (4, 0, 4),
+         "neg_abs": (0, 2, 0), "softplus_parts": (0, 4, 2), "bernoulli_terms": (0, 5, 0),
+         "bernoulli_grad": (1, 3, 1), "relu_grad": (0, 3, 2)}
 
 # ----------------------------------------------------------------- choosing the path
 
@@ -196,9 +262,10 @@ def _signature(numba, name, dtype):
     arr = f[::1]                                             # a contiguous 1-d array
     if name == "any_nonfinite":
         return (numba.from_dtype(unsigned(dtype))[::1], numba.from_dtype(unsigned(dtype)))
-    n_arrays = {"sgd": 2, "momentum": 3, "adagrad": 3, "adam": 4}[name]
-    n_scalars = {"sgd": 1, "momentum": 2, "adagrad": 2, "adam": 4}[name]
-    return (arr,) * n_arrays + (f,) * n_scalars
+    ones, twos, scalars = _ARGS[name]
+    if name == "bernoulli_grad":                             # (x, e, d, g): d is 1-d
+        return (f[:, ::1], f[:, ::1], arr, f[:, ::1], f)
+    return (arr,) * ones + (f[:, ::1],) * twos + (f,) * scalars
 
 
 def unsigned(dtype):
@@ -249,6 +316,98 @@ def all_finite(x):
     u = unsigned(x.dtype)
     exponent = u.type(0x7F800000 if x.dtype == np.float32 else 0x7FF0000000000000)
     return not kernel("any_nonfinite", x.dtype)(x.view(u), exponent)
+
+
+# ----------------------------------------------------------------- the model's passes
+
+_model = "numpy"         # the path of the model's elementwise passes in this process
+
+
+def use(kernels):
+    """Choose the path of the model's elementwise passes (the Bernoulli likelihood's forward and
+    backward, ReLU's backward) for this process: "numpy" (the library's default: the textbook
+    ufuncs), "fused" or "auto".  -> the previous choice.  ``numpyvae train --kernels`` calls it;
+    the optimizer's path is its own (``optim.Adam(kernels=...)``).  Both paths give the same bits."""
+    global _model
+    before, _model = _model, resolve(kernels)
+    return before
+
+
+@contextmanager
+def using(kernels):
+    """``with fused.using("fused"): ...``: :func:`use` for a block, then the previous choice."""
+    before = use(kernels)
+    try:
+        yield _model
+    finally:
+        use(before)
+
+
+def model_kernels():
+    """"numpy" or "fused": the path the model's elementwise passes take now (:func:`use`)."""
+    return _model
+
+
+def prepare_model(dtype):
+    """Compile (or load) the model's fused passes for ``dtype`` now -> seconds it took."""
+    t = time.perf_counter()
+    for name in ("neg_abs", "softplus_parts", "bernoulli_terms", "bernoulli_grad", "relu_grad"):
+        kernel(name, dtype)
+    return time.perf_counter() - t
+
+
+def _fits(*arrays):
+    """The fused passes take C-contiguous arrays of one float dtype; anything else (and every
+    array while the path is "numpy") takes the NumPy path."""
+    if _model != "fused":
+        return False
+    dtype = arrays[0].dtype
+    return dtype in (np.float32, np.float64) and all(
+        a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+
+
+def bernoulli_forward(x, logits):
+    """distributions.bernoulli_log_likelihood_forward's value in 4 passes instead of 13, the same
+    bits: x (N, D), logits (..., N, D) -> (...,) log p(x | logits), or None (take the NumPy path)."""
+    if not _fits(x, logits) or x.ndim != 2:
+        return None
+    l2 = logits.reshape(-1, x.shape[1])
+    dtype = l2.dtype.type
+    u = np.empty_like(l2)
+    kernel("neg_abs", dtype)(l2, u)
+    np.exp(u, out=u)                                    # u = exp(-|l|)
+    w, sp = np.empty_like(l2), np.empty_like(l2)
+    kernel("softplus_parts", dtype)(l2, u, w, sp, dtype(1), dtype(0))
+    np.log(w, out=w)
+    kernel("bernoulli_terms", dtype)(l2, x, sp, w, u)   # u = l x - softplus(l)
+    return u.reshape(logits.shape).sum(axis=-1)
+
+
+def bernoulli_backward(dll, x, logits):
+    """dll (...,) -> d logits = (x - sigmoid(logits)) dll, the same bits as the NumPy path, or
+    None (take the NumPy path)."""
+    if not _fits(x, logits) or x.ndim != 2:
+        return None
+    l2 = logits.reshape(-1, x.shape[1])
+    e = np.negative(l2)
+    with np.errstate(over="ignore"):                    # exp(-l) = inf for l < -88: sigmoid 0
+        np.exp(e, out=e)
+    d = np.ascontiguousarray(dll, dtype=l2.dtype).reshape(-1)
+    kernel("bernoulli_grad", l2.dtype)(x, e, d, e, l2.dtype.type(1))
+    return e.reshape(logits.shape)
+
+
+def relu_backward(dy, y, out=None):
+    """functional.relu_backward's ``dy [y > 0]`` in one pass (no bool array), the same bits, or
+    None (take the NumPy path)."""
+    given = () if out is None else (out,)
+    if not _fits(dy, y, *given) or dy.ndim != 2 or any(a.shape != dy.shape for a in (y, *given)):
+        return None
+    if out is None:
+        out = np.empty_like(dy)
+    dtype = dy.dtype.type
+    kernel("relu_grad", dy.dtype)(dy, y, out, dtype(1), dtype(0))
+    return out
 
 
 def describe():

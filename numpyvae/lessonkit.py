@@ -159,7 +159,8 @@ def parse_args(description=None, argv=None, name=None):
 
     Returns an ``argparse.Namespace`` with ``out`` (a ``pathlib.Path``, created; default
     ``lesson_out/<name>/`` under the current directory), ``quick`` (bool), ``seed`` (int) and
-    ``threads`` (``--threads N``: the BLAS threads, set at once; None when not given).
+    ``threads`` (``--threads N``: the BLAS threads, set at once; without it 1, as the
+    ``numpyvae`` command, or None when the environment chooses the count).
     """
     if name is None:
         caller_file = sys._getframe(1).f_globals.get("__file__")
@@ -173,13 +174,16 @@ def parse_args(description=None, argv=None, name=None):
                         help="smaller sizes so the lesson runs in a few seconds")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="BLAS threads (1 is faster on a shared machine and for --quick)")
+                        help="BLAS threads (default 1, unless OPENBLAS_NUM_THREADS, "
+                             "OMP_NUM_THREADS or MKL_NUM_THREADS is set)")
     if argv is None:
         argv = (shlex.split(os.environ.get("NUMPYVAE_LESSON_ARGS", "")) if _in_notebook()
                 else sys.argv[1:])
     args, _unknown = parser.parse_known_args(list(argv))
+    from . import _threads
+    if args.threads is None:            # as the numpyvae command: one thread unless the
+        args.threads = _threads.default_threads()     # environment chose a count (_threads.py)
     if args.threads is not None:
-        from . import _threads
         _threads.set_blas_threads(_threads.check_threads(args.threads))
     if args.out is None:
         args.out = Path.cwd() / "lesson_out" / name

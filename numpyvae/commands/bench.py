@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 HELP = ("throughput benchmark: the machine kind and SIMD extensions, ms/step against its own matrix "
-        "products and sgemm, the fused Adam (--kernels), PyTorch eager/fused/compiled and JAX jit "
+        "products and sgemm, the fused kernels (--kernels), PyTorch eager/fused/compiled and JAX jit "
         "(if installed), epoch time, log-likelihood rate")
 
 

@@ -92,8 +92,9 @@ def add_arguments(p):
                         + " (default: elbo)")
     g.add_argument("--seed", type=int, help="seeds everything (default: 0)")
     g.add_argument("--kernels", choices=("numpy", "fused"),
-                   help="the optimizer's update: NumPy ufuncs, or one fused numba loop with the "
-                        "same bits (default: fused when numba imports, else numpy)")
+                   help="the optimizer's update and the model's elementwise passes (Bernoulli "
+                        "likelihood, ReLU): NumPy ufuncs, or fused numba loops with the same bits "
+                        "(default: fused when numba imports, else numpy)")
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="run folder (default: runs/<dataset>)")
     g.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
@@ -417,7 +418,9 @@ def run(args):
         except BaseException:
             _remove_created(out, created)       # a refused run leaves no folder behind
             raise
-        return _run_locked(args, s)
+        from .. import fused           # the model's elementwise passes take the optimizer's path
+        with fused.using(s.kernels):
+            return _run_locked(args, s)
 
 
 def _missing_folders(out):
@@ -593,6 +596,7 @@ def _setup(args, out):
     optimizer = optim.make(opts["optimizer"], opts["lr"], kernels=kernels)
     if kernels == "fused":             # compiled (or loaded from the cache) now, and timed
         fused.prepare(opts["optimizer"], model.params.dtype)
+        fused.prepare_model(model.params.dtype)
     config = TrainConfig(epochs=opts["epochs"], batch_size=opts["batch_size"],
                          n_samples=opts["samples"], objective=opts["objective"],
                          dynamic_binarize=opts["binarize"] == "dynamic", eval_seed=opts["seed"],

@@ -150,7 +150,7 @@ def test_frameworks_table_has_every_contender_and_the_ratios_round_by_round():
     lines = tp.frameworks_table([{"threads": 1, "compares": [one]},
                                  {"threads": 2, "compares": [two]}])
     text = "\n".join(lines)
-    assert "| numpyvae (NumPy Adam) | numpyvae, fused Adam | its 11 products | PyTorch eager | " \
+    assert "| numpyvae, NumPy path | numpyvae, fused kernels | its 11 products | PyTorch eager | " \
            "JAX jit |" in text
     assert "torch.compile" not in lines[2]                # never ran: no column
     assert "| 1 | 20 | 3.00 | 2.00 | 1.00 | 4.00 | 2.50 | 2.00 (1.90-2.10) | 1.50 (1.40-1.60) | " \

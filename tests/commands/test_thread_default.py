@@ -3,6 +3,7 @@ collapsed on a loaded 2-core machine), unless the environment already chose a co
 import os
 import subprocess
 import sys
+import tempfile
 
 from numpyvae import _threads
 
@@ -43,3 +44,26 @@ def test_the_users_environment_still_wins():
     rc, blas, env, workers = _run({"OPENBLAS_NUM_THREADS": "2"})
     assert rc == "0" and env == "2" and workers == "1"
     assert blas in ("2", "None") or os.cpu_count() < 2
+
+
+def test_a_lesson_run_directly_gets_the_commands_default():
+    """`python lessons/01_autoencoders.py` (not through `numpyvae lesson run`, which sets the
+    environment for its child) parses its arguments with lessonkit: one BLAS thread unless the
+    environment chose a count, as the command."""
+    code = ("import os, sys; from numpyvae import lessonkit, _threads; import numpy; "
+            "a = lessonkit.parse_args('x', argv=['--out', sys.argv[1]], name='t'); "
+            "print('RESULT', a.threads, _threads.blas_threads(), os.environ.get('OPENBLAS_NUM_THREADS'))")
+    for extra, want in (({}, "1"), ({"OPENBLAS_NUM_THREADS": "2"}, "None")):
+        env = {k: v for k, v in os.environ.items() if k not in _threads.VARIABLES}
+        env.update(extra)
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run([sys.executable, "-c", code, tmp], env=env,
+                                  capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        threads, blas, env_value = next(l for l in proc.stdout.splitlines()
+                                        if l.startswith("RESULT")).split()[1:]
+        assert threads == want
+        if want == "1":
+            assert env_value == "1" and (blas in ("1", "None") or os.cpu_count() < 2)
+        else:
+            assert env_value == "2"

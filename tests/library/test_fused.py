@@ -181,7 +181,10 @@ def test_import_numpyvae_does_not_import_numba():
     code = ("import numpy as np, numpyvae as nv, numpyvae.cli, numpyvae.optim, numpyvae.fused; "
             "from numpyvae.commands import train, bench; "
             "o = nv.optim.Adam(1e-3, kernels='numpy'); p = np.ones(10, np.float32); "
-            "o.step(p, p.copy()); print('numba' in sys.modules); "
+            "o.step(p, p.copy()); "
+            "m = nv.VAE(6, [5], 2, rng=np.random.default_rng(0)); "
+            "m.loss_and_grad(np.zeros((2, 6), np.float32), np.random.default_rng(0)); "
+            "print('numba' in sys.modules); "
             "o = nv.optim.Adam(1e-3, kernels='auto'); print('numba' in sys.modules)")
     proc = _child(code, env={"NUMPYVAE_KERNELS": "auto"})
     assert proc.returncode == 0, proc.stderr
@@ -203,10 +206,13 @@ def test_without_numba_everything_runs_on_the_numpy_path():
         "c = optim.Adam(1e-2, kernels='fused'); pc = p.copy()\n"
         "try:\n    c.step(pc, g)\nexcept ValueError as e:\n    print('refused:', e)\n"
         "assert c.t == 0 and not c.state and np.array_equal(pc, p)\n"
+        "try:\n    fused.use('fused')\nexcept ValueError as e:\n    print('model refused:', e)\n"
+        "assert fused.model_kernels() == 'numpy'\n"
         "print(fused.describe())\n")
     proc = _child(code, env={"NUMPYVAE_KERNELS": "auto"}, no_numba=True)
     assert proc.returncode == 0, proc.stderr
     assert 'refused: --kernels fused needs numba' in proc.stdout
+    assert 'model refused: --kernels fused needs numba' in proc.stdout
     assert 'pip install "numpyvae[fast]"' in proc.stdout
 
 

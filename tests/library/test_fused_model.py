@@ -1,0 +1,133 @@
+"""The model's fused elementwise passes (``fused.use("fused")``, ``numpyvae train --kernels fused``):
+the Bernoulli likelihood's forward and backward and ReLU's backward give the NumPy path's exact
+bits, for any shape (batch size 1 included), float32 and float64, logits from 0 to the float
+range's ends, NaN and inf; anything the loops do not take (a strided array, mixed dtypes) falls
+back to the NumPy path; the library's default stays the NumPy path.  (Speed: benchmarks/.)"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import numpyvae as nv
+from numpyvae import distributions as D, functional as F, fused
+
+needs_numba = pytest.mark.skipif(not fused.available(),
+                                 reason=f"numba not installed: {fused.INSTALL_HINT}")
+EXTREMES = [0.0, -0.0, 1e-30, -1e-30, 17.0, -17.0, 88.8, -88.8, 104.0, -104.0, 3e38, -3e38,
+            np.nan, np.inf, -np.inf]
+
+
+def _bits(a):
+    a = np.asarray(a)
+    return a.view(f"u{a.itemsize}")
+
+
+def _passes(x, logits, dll, dy, y, kernels):
+    """The three passes on one path: (log p(x|l), d logits, ReLU's dx, ReLU's dx in place)."""
+    with fused.using(kernels):
+        with np.errstate(all="ignore"):
+            ll, cache = D.bernoulli_log_likelihood_forward(x, logits)
+            g = D.bernoulli_log_likelihood_backward(dll, cache)
+            r = F.relu_backward(dy, y)
+            inplace = dy.copy()
+            r2 = F.relu_backward(inplace, y, out=inplace)
+    assert r2 is inplace
+    return ll, g, r, r2
+
+
+def _case(rng, s, n, d, dtype, scale):
+    x = (rng.random((n, d)) < 0.4).astype(dtype)
+    x[:, : max(1, d // 3)] = rng.random((n, max(1, d // 3)))   # grey levels too
+    logits = (rng.standard_normal((s, n, d)) * scale).astype(dtype)
+    flat = logits.reshape(-1)
+    k = min(flat.size, len(EXTREMES))
+    flat[rng.choice(flat.size, k, replace=False)] = np.array(EXTREMES[:k], dtype)
+    dll = rng.standard_normal((s, n)).astype(dtype)
+    dy = rng.standard_normal((s * n, d)).astype(dtype)
+    y = np.maximum(rng.standard_normal((s * n, d)), 0).astype(dtype)
+    y[0, 0], dy[0, -1] = np.nan, -0.0
+    return x, logits, dll, dy, y
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(s=st.integers(1, 4), n=st.integers(1, 9), d=st.integers(1, 70),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       scale=st.sampled_from([1e-3, 1.0, 30.0, 1e4]), seed=st.integers(0, 2**31 - 1))
+def test_fused_model_passes_give_the_numpy_paths_exact_bits(s, n, d, dtype, scale, seed):
+    case = _case(np.random.default_rng(seed), s, n, d, dtype, scale)
+    want = _passes(*case, "numpy")
+    got = _passes(*case, "fused")
+    for name, a, b in zip(("log p(x|z)", "d logits", "relu dx", "relu dx in place"), want, got):
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=name)
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(1, 128, 784), (5, 20, 784), (1, 1, 784)])
+def test_fused_model_passes_at_the_training_shapes(shape):
+    case = _case(np.random.default_rng(0), *shape, np.float32, 8.0)
+    for a, b in zip(_passes(*case, "numpy"), _passes(*case, "fused")):
+        np.testing.assert_array_equal(_bits(a), _bits(b))
+
+
+@needs_numba
+def test_the_bitwise_check_rejects_a_likelihood_loop_in_another_order():
+    """The planted error: ``l x - sp - log w`` for ``l x - (sp + log w)``, the same number on
+    paper; the comparison above must see the rounding it moves."""
+    import numba
+
+    def reordered(logits, x, sp, log_w, t):
+        n = x.shape[0]
+        for r in range(logits.shape[0]):
+            for j in range(logits.shape[1]):
+                t[r, j] = (logits[r, j] * x[r % n, j] - sp[r, j]) - log_w[r, j]
+    case = _case(np.random.default_rng(3), 2, 64, 784, np.float32, 8.0)
+    want = _passes(*case, "numpy")
+    fused.kernel("bernoulli_terms", np.float32)
+    saved = fused._dispatchers["bernoulli_terms"]
+    fused._dispatchers["bernoulli_terms"] = numba.njit(error_model="numpy")(reordered)
+    try:
+        got = _passes(*case, "fused")
+    finally:
+        fused._dispatchers["bernoulli_terms"] = saved
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)    # close, as it should be ...
+    with pytest.raises(AssertionError):                       # ... but not the same bits
+        np.testing.assert_array_equal(_bits(want[0]), _bits(got[0]))
+
+
+@needs_numba
+def test_what_the_loops_do_not_take_falls_back_to_the_numpy_path():
+    rng = np.random.default_rng(1)
+    x, logits, dll, dy, y = _case(rng, 1, 8, 10, np.float32, 3.0)
+    wide = np.repeat(logits, 2, axis=-1)[..., ::2]            # strided: not C-contiguous
+    with fused.using("fused"), np.errstate(all="ignore"):
+        assert fused.bernoulli_forward(x, wide) is None
+        assert fused.bernoulli_forward(x.astype(np.float64), logits) is None
+        assert fused.relu_backward(dy[:, ::2], y[:, ::2]) is None
+        ll = D.bernoulli_log_likelihood_forward(x, wide)[0]    # still right, by the NumPy path
+    with fused.using("numpy"), np.errstate(all="ignore"):
+        assert fused.bernoulli_forward(x, logits) is None      # the path is "numpy": no loop
+        np.testing.assert_array_equal(ll, D.bernoulli_log_likelihood_forward(x, wide)[0])
+
+
+@needs_numba
+@pytest.mark.parametrize("objective", ["elbo", "iwae"])
+def test_a_whole_vae_step_has_the_same_bits_on_both_paths(objective):
+    rng = np.random.default_rng(0)
+    x = (rng.random((16, 30)) < 0.5).astype(np.float32)
+    eps = rng.standard_normal((3, 16, 4)).astype(np.float32)
+    grads = {}
+    for kernels in ("numpy", "fused"):
+        model = nv.VAE(30, [12, 9], 4, rng=np.random.default_rng(1))
+        with fused.using(kernels):
+            loss = model.forward_backward(x, eps, objective)["loss"]
+        grads[kernels] = (loss, model.grads.copy())
+    assert grads["numpy"][0] == grads["fused"][0]
+    np.testing.assert_array_equal(_bits(grads["numpy"][1]), _bits(grads["fused"][1]))
+
+
+def test_the_librarys_model_path_is_numpy_until_chosen():
+    assert fused.model_kernels() == "numpy"
+    with pytest.raises(ValueError, match="--kernels must be one of"):
+        fused.use("numba")
+    assert fused.model_kernels() == "numpy"
