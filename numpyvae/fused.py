@@ -1,13 +1,21 @@
-"""Fused optimizer kernels (``--kernels fused``): one loop over the flat vector per update, compiled
-by numba, giving the NumPy path's exact bits.  Optional: ``pip install "numpyvae[fast]"``.
+"""Fused kernels (``--kernels fused``): loops compiled by numba that give the NumPy path's exact
+bits.  Optional: ``pip install "numpyvae[fast]"``.
 
-Why: NumPy's ufuncs cannot fuse passes, so ``optim.Adam`` reads and writes the 653k-entry vector
-ten times per step (ARCHITECTURE.md, "Performance"); a loop whose body is the whole update reads
-each entry once.  The loop bodies below are the optimizers' formulas written *in the order the
-NumPy path (optim.py) computes them*, with every scalar in the array's dtype (as NumPy casts a
-Python float against a float32 array), so every entry sees the same IEEE operations: the same
-bits (tests/library/test_fused.py checks parameters and state after many steps, float32 and
-float64, on one and two threads).  Three numba settings make that hold and make the loop fast:
+* The optimizers: one loop over the flat vector per update.  NumPy's ufuncs cannot fuse passes,
+  so ``optim.Adam`` reads and writes the 653k-entry vector ten times per step (ARCHITECTURE.md,
+  "Performance"); a loop whose body is the whole update reads each entry once.
+* The model's elementwise passes (:func:`use`): the Bernoulli likelihood's forward (13 NumPy
+  passes -> 6) and backward (6 -> 3) and ReLU's backward (a bool array and a mixed-type product
+  -> one pass).  Only the arithmetic between NumPy's ``exp`` and ``log`` is fused (see the
+  comment above :func:`neg_abs`).  distributions.py and functional.py keep the textbook ufuncs
+  and ask this module first; ``None`` back means "take the NumPy path".
+
+The loop bodies below are the formulas written *in the order the NumPy path (optim.py,
+distributions.py, functional.py) computes them*, with every scalar in the array's dtype (as NumPy
+casts a Python float against a float32 array), so every entry sees the same IEEE operations: the
+same bits (tests/library/test_fused.py checks parameters and state after many steps, float32 and
+float64, on one and two threads; test_fused_model.py the model's passes on any shape, extremes,
+NaN and inf).  Three numba settings make that hold and make the loop fast:
 
 * ``error_model="numpy"``: a division by zero gives inf/NaN as in NumPy, with no Python-style
   check in the loop, which would keep the loop scalar (measured: 1.41 ms against 0.14 ms for
@@ -161,6 +169,7 @@ _import_error = None     # why it could not be, once tried
 _lock = threading.Lock()
 _dispatchers = {}
 _compiled = set()
+_ready = {}              # {(name, the dtype as the caller gave it): compiled dispatcher}
 COMPILE_SECONDS = {}     # {(kernel name, dtype name): seconds to compile or load it}
 FROM_CACHE = set()       # the keys of COMPILE_SECONDS that were loaded from the cache
 IMPORT_SECONDS = None    # seconds that importing numba took
@@ -276,11 +285,15 @@ def kernel(name, dtype):
     """The compiled kernel ``name`` (a key of :data:`BODIES`) for arrays of ``dtype`` (float32 or
     float64), compiled (or loaded from the cache) on first use; the time it took is kept in
     :data:`COMPILE_SECONDS`."""
-    dtype = np.dtype(dtype)
+    ready = _ready.get((name, dtype))           # the hot path: one dict lookup per call
+    if ready is not None:
+        return ready
+    asked, dtype = dtype, np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"fused kernels are compiled for float32 and float64, not {dtype}")
     key = (name, dtype.name)
     if key in _compiled:
+        _ready[(name, asked)] = _dispatchers[name]
         return _dispatchers[name]
     numba = _load_numba()
     if numba is None:
@@ -299,7 +312,24 @@ def kernel(name, dtype):
             if sum(d.stats.cache_hits.values()) > hits:
                 FROM_CACHE.add(key)
             _compiled.add(key)
+            _ready[(name, asked)] = _dispatchers[name]
     return _dispatchers[name]
+
+
+@contextmanager
+def swapped(name, dispatcher, dtype=np.float32):
+    """For tests that prove a bitwise check can fail: inside the block, ``dispatcher`` (a numba
+    function) runs wherever kernel ``name`` for ``dtype`` would."""
+    kernel(name, dtype)
+    saved, kept = _dispatchers[name], dict(_ready)
+    _dispatchers[name] = dispatcher
+    _ready.clear()
+    try:
+        yield
+    finally:
+        _dispatchers[name] = saved
+        _ready.clear()
+        _ready.update(kept)
 
 
 def prepare(optimizer, dtype):

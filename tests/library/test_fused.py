@@ -93,13 +93,8 @@ def test_the_bitwise_check_rejects_a_kernel_with_another_operation_order(parts):
     planted = numba.njit(nogil=True, error_model="numpy")(reordered)
     real = fused.kernel("adam", np.float32)
     assert real is not planted
-    fused.kernel("adam", np.float32)                 # compiled, so the swap below is what runs
-    saved = fused._dispatchers["adam"]
-    fused._dispatchers["adam"] = planted
-    try:
+    with fused.swapped("adam", planted, np.float32):
         bad = _run("adam", "fused", np.float32, steps=5)[:2]
-    finally:
-        fused._dispatchers["adam"] = saved
     with pytest.raises(AssertionError):
         _assert_same_bits(_run("adam", "numpy", np.float32, steps=5)[:2], bad)
 

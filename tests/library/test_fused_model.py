@@ -83,13 +83,8 @@ def test_the_bitwise_check_rejects_a_likelihood_loop_in_another_order():
                 t[r, j] = (logits[r, j] * x[r % n, j] - sp[r, j]) - log_w[r, j]
     case = _case(np.random.default_rng(3), 2, 64, 784, np.float32, 8.0)
     want = _passes(*case, "numpy")
-    fused.kernel("bernoulli_terms", np.float32)
-    saved = fused._dispatchers["bernoulli_terms"]
-    fused._dispatchers["bernoulli_terms"] = numba.njit(error_model="numpy")(reordered)
-    try:
+    with fused.swapped("bernoulli_terms", numba.njit(error_model="numpy")(reordered)):
         got = _passes(*case, "fused")
-    finally:
-        fused._dispatchers["bernoulli_terms"] = saved
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)    # close, as it should be ...
     with pytest.raises(AssertionError):                       # ... but not the same bits
         np.testing.assert_array_equal(_bits(want[0]), _bits(got[0]))
