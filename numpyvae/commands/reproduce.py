@@ -69,6 +69,8 @@ def run(args):
     for k in args.nz or ():
         check_flag(k, "--nz", *RANGES["z_dim"])
     ranges = {"eval_k": (1, MAX_K), "eval_n": RANGES["n_test"]}
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise ValueError(f"--data-dir {args.data_dir} is not an existing folder")
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out} is a file, not a folder")
     out = args.out or os.path.join("runs", "reproduce" + ("-smoke" if args.smoke else ""),

@@ -12,6 +12,7 @@ from numpyvae.reproduce.iwae import schedule
 
 def _smoke(name, tmp_path, *extra):
     out = tmp_path / name
+    (tmp_path / "no-data").mkdir(exist_ok=True)           # an empty data folder: no MNIST
     code = cli.main(["reproduce", name, "--smoke", "--out", str(out),
                      "--data-dir", str(tmp_path / "no-data"), *extra])
     assert code == 0
@@ -30,6 +31,16 @@ def test_list(capsys):
     text = capsys.readouterr().out
     for name in EXPERIMENTS:
         assert name in text
+
+
+def test_a_data_dir_that_does_not_exist_is_refused_before_anything_runs(tmp_path, capsys):
+    """A mistyped --data-dir used to fall back to the shapes data in silence (--smoke)."""
+    out = tmp_path / "run"
+    assert cli.main(["reproduce", "kingma-fig2", "--smoke", "--out", str(out),
+                     "--data-dir", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "typo is not an existing folder" in err
+    assert not out.exists()
 
 
 def test_unknown_name_and_bad_budget(tmp_path, capsys):
