@@ -1,8 +1,9 @@
 """Argument checks shared by every module.
 
-Every public function validates its inputs *before* touching any state, and raises
+The public functions that use them validate their inputs *before* touching any state, and raise
 ``TypeError`` (wrong type / dtype) or ``ValueError`` (wrong shape, value, NaN/inf) with a
-message that names the argument.  Nothing here converts dtypes silently.
+message that names the argument.  Nothing here converts dtypes silently.  (functional.py's
+kernels check nothing: the layers check for them, ARCHITECTURE.md "Validation at the boundary".)
 """
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def bernoulli_log_likelihood_forward(x, logits):
     logits : (N, D) or (S, N, D)  ->  ll : (N,) or (S, N);  cache = (x, logits)
     """
     _check_pair(x, logits, "x", "logits")
-    ll = fused.bernoulli_forward(x, logits)     # the same lines fused into 4 passes (--kernels fused)
+    ll = fused.bernoulli_forward(x, logits)     # the same lines in 6 passes, not 15 (--kernels fused)
     if ll is not None:
         return ll, (x, logits)
     t = F.softplus(logits)
@@ -70,7 +70,7 @@ def bernoulli_log_likelihood_backward(dll, cache):
     """dll : (N,) or (S, N)  ->  dlogits = ``(x - sigmoid(logits)) * dll``, the shape of logits."""
     x, logits = cache
     d = upstream(dll, logits.shape[:-1], logits.dtype)
-    g = fused.bernoulli_backward(dll, x, logits)        # the same lines in 1 pass (--kernels fused)
+    g = fused.bernoulli_backward(dll, x, logits)        # the same lines in 3 passes, not 6 (--kernels fused)
     if g is not None:
         return g
     g = F.sigmoid(logits)

@@ -2,11 +2,11 @@
 bits.  Optional: ``pip install "numpyvae[fast]"``.
 
 * The optimizers: one loop over the flat vector per update.  NumPy's ufuncs cannot fuse passes,
-  so ``optim.Adam`` reads and writes the 653k-entry vector ten times per step (ARCHITECTURE.md,
+  so ``optim.Adam`` makes ten passes over vectors of the model's size per step (ARCHITECTURE.md,
   "Performance"); a loop whose body is the whole update reads each entry once.
-* The model's elementwise passes (:func:`use`): the Bernoulli likelihood's forward (13 NumPy
-  passes -> 6) and backward (6 -> 3) and ReLU's backward (a bool array and a mixed-type product
-  -> one pass).  Only the arithmetic between NumPy's ``exp`` and ``log`` is fused (see the
+* The model's elementwise passes (:func:`use`): the Bernoulli likelihood's forward (15 NumPy
+  passes -> 6, of which NumPy's ``exp``, ``log`` and row sums are 3) and backward (6 -> 3) and
+  ReLU's backward (a bool array and a mixed-type product -> one pass).  Only the arithmetic between NumPy's ``exp`` and ``log`` is fused (see the
   comment above :func:`neg_abs`).  distributions.py and functional.py keep the textbook ufuncs
   and ask this module first; ``None`` back means "take the NumPy path".
 
@@ -397,7 +397,7 @@ def _fits(*arrays):
 
 
 def bernoulli_forward(x, logits):
-    """distributions.bernoulli_log_likelihood_forward's value in 4 passes instead of 13, the same
+    """distributions.bernoulli_log_likelihood_forward's value in 6 passes instead of 15, the same
     bits: x (N, D), logits (..., N, D) -> (...,) log p(x | logits), or None (take the NumPy path)."""
     if not _fits(x, logits) or x.ndim != 2:
         return None

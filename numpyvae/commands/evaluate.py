@@ -4,7 +4,7 @@
 
 Prints the mean log p(x) (nats per example) with its standard error, the ELBO of the same
 examples, the number of active units, and writes RUN_DIR/evaluate.json.  A Bernoulli decoder
-on grey levels (``evaluate.bernoulli_on_grey``) is said in the printout, in a warning, and in
+on grey levels (``evaluate.bernoulli_on_grey``) is said in the printout (a note) and in
 evaluate.json (``"bernoulli_on_grey": true`` and a ``"note"``): those numbers are not
 log-likelihoods of the images.
 """
