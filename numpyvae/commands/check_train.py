@@ -8,16 +8,17 @@ passes train the real VAE.
 The course VAE (the shapes data, 784-512-256-10, ReLU, Bernoulli decoder, Adam 1e-3) is
 trained twice from the same seed, in float64: once with the library's kernels and once with the
 student's functions from DIR substituted into the real training loop (the model calls every
-kernel through its module attribute at call time, ARCHITECTURE.md, so setting
-``numpyvae.functional.dense_backward = student's`` in a child process is enough; the
-activations are also bound on their layer classes, which are patched too).  Every function in
+kernel through its module attribute at call time, ARCHITECTURE.md, the activation layers
+included, so setting ``numpyvae.functional.dense_backward = student's`` in a child process is
+enough).  Every function in
 DIR that is defined and does not raise NotImplementedError on the grader's first case is used;
 the library fills in the rest, and the report says which were the student's and how often the
 training loop called each.
 
 The course VAE calls dense, ReLU, the Bernoulli log-likelihood, the KL and the diagonal node;
 for a student's tanh, sigmoid, softplus, Gaussian log-likelihood or full-covariance node the
-model variant that calls it is trained as well (:data:`VARIANTS`), unless ``--activation``,
+model variant that calls it is trained as well (:func:`variants`, read from each exercise part's
+``model``: the catalogue is the one table of the kernels), unless ``--activation``,
 ``--likelihood`` or ``--covariance`` chooses one model.  Exercises 09-12 are not kernels of the
 VAE; ``numpyvae check`` grades them.
 
@@ -48,25 +49,27 @@ DEFAULTS = {"steps": 200, "batch_size": 100, "hidden": [512, 256], "z_dim": 10, 
 CHILD_TIMEOUT = 600.0      # seconds per training run
 PAST_PARTING = 5           # steps run past the parting step when substituting one at a time
 
-# which library attribute each stub function replaces, and how the library calls it
-_LAYER_CLASS = {"relu_backward": "ReLU", "tanh_backward": "Tanh", "sigmoid_backward": "Sigmoid",
-                "softplus_backward": "Softplus"}
 
 
 def add_arguments(parser):
-    """The options of ``check train`` (called by ``numpyvae check``'s parser)."""
+    """The options of ``check train`` (called by ``numpyvae check``'s parser).  The choices come
+    from the registries (activations, likelihoods, posterior families), never a fixed list."""
+    from ..layers import ACTIVATIONS
+    from ..posterior import FAMILIES
+    from ..vae import LIKELIHOODS
     g = parser.add_argument_group("check train (numpyvae check train --dir DIR)")
     g.add_argument("--steps", type=int, default=None,
                    help=f"training steps of each run (default {DEFAULTS['steps']})")
     g.add_argument("--figure", metavar="PATH", default=None,
                    help="where to write the figure of the two loss curves "
                         "(default: check_train.png in the current folder)")
-    g.add_argument("--activation", choices=("relu", "tanh", "sigmoid", "softplus"), default=None,
+    g.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "identity"],
+                   default=None,
                    help="the VAE's hidden activation (default relu; tanh/sigmoid/softplus "
                         "exercise those stubs)")
-    g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default=None,
+    g.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
                    help="the decoder (default bernoulli; gaussian exercises 05)")
-    g.add_argument("--covariance", choices=("diagonal", "full"), default=None,
+    g.add_argument("--covariance", choices=tuple(FAMILIES), default=None,
                    help="the posterior family (default diagonal; full exercises 08)")
 
 
@@ -99,10 +102,14 @@ class _StudentError(Exception):
         self.function = function
 
 
-def _wrap(function, fn, calls):
+def _wrap(function, fn, calls, library_fn):
     """An adapter with the library kernel's full signature around the student's
     ``fn(dout, cache)``: the library's optional arguments (preallocated gradient buffers,
-    ``out=``, ``need_dx``) are honoured here, outside the student's code."""
+    ``out=``, ``need_dx``), read from ``library_fn``'s signature, are honoured here, outside the
+    student's code."""
+    import inspect
+    params = inspect.signature(library_fn).parameters
+
     def run(*args):
         calls[function] = calls.get(function, 0) + 1
         try:
@@ -110,7 +117,7 @@ def _wrap(function, fn, calls):
         except Exception as err:  # noqa: BLE001 - the student's code
             raise _StudentError(function, err) from err
 
-    if function == "dense_backward":
+    if "need_dx" in params:                       # dense: gradient buffers dW, db, need_dx
         def dense_backward(dy, cache, dW=None, db=None, need_dx=True):
             dx, gW, gb = run(dy, cache)
             for got, buf, label in ((gW, dW, "dW"), (gb, db, "db")):
@@ -126,7 +133,7 @@ def _wrap(function, fn, calls):
                 gb = db
             return (dx if need_dx else None), gW, gb
         return dense_backward
-    if function in _LAYER_CLASS:
+    if "out" in params:                           # the activations: out=
         def elementwise(dy, cache, out=None):
             dx = run(dy, cache)
             if out is not None:
@@ -167,10 +174,10 @@ def substitute(functions, calls):
     import importlib
 
     from ..exercises import catalogue
-    target = {p.function: p.library for _, p in catalogue.library_parts()}
+    target = {p.function: p for _, p in catalogue.library_parts()}
     for name, fn in functions.items():
-        module_name, attr = target[name].split(":")
-        wrapped = _wrap(name, fn, calls)
+        module_name, attr = target[name].library.split(":")
+        wrapped = _wrap(name, fn, calls, target[name].reference)
         setattr(importlib.import_module(module_name), attr, wrapped)
 
 
@@ -312,18 +319,25 @@ def _parting(diff):
     return None if bad.size == 0 else int(bad[0])
 
 
-# The course VAE uses dense, ReLU, the Bernoulli log-likelihood, the KL and the diagonal node.
-# The other kernels need another model: the first of these that calls a function trains it.
-VARIANTS = (
-    ("course", {}),
-    ("tanh", {"activation": "tanh"}),
-    ("sigmoid", {"activation": "sigmoid"}),
-    ("softplus", {"activation": "softplus"}),
-    ("gaussian", {"likelihood": "gaussian"}),
-    ("full-cov", {"covariance": "full"}),
-)
-NEEDS = {"tanh_backward": "tanh", "sigmoid_backward": "sigmoid", "softplus_backward": "softplus",
-         "gaussian_log_likelihood_backward": "gaussian", "full_cov_backward": "full-cov"}
+def _variant_name(options):
+    return "-".join(str(v) for v in options.values()) or "course"
+
+
+def variants():
+    """[(name, VAE options)]: the course VAE (dense, ReLU, the Bernoulli log-likelihood, the KL and
+    the diagonal node), then each other model an exercise kernel needs, named by its options
+    ("tanh", "gaussian", "full", ...), in course order: from the catalogue's parts."""
+    from ..exercises import catalogue
+    out = {"course": {}}
+    for _, p in catalogue.library_parts():
+        out.setdefault(_variant_name(p.model), dict(p.model))
+    return list(out.items())
+
+
+def needs():
+    """{kernel: the name of the model variant that calls it}, from the catalogue's parts."""
+    from ..exercises import catalogue
+    return {p.function: _variant_name(p.model) for _, p in catalogue.library_parts()}
 
 
 def _describe(cfg):
@@ -379,7 +393,7 @@ def check_train(directory, steps=None, config=None, figure="check_train.png", lo
 
     ``config`` overrides :data:`DEFAULTS`; with none of activation / likelihood / covariance
     given, the course VAE is trained and then, for student functions it does not call, the
-    :data:`VARIANTS` that do."""
+    :func:`variants` that do."""
     from ..exercises import catalogue
     config = {k: v for k, v in (config or {}).items() if v is not None}
     cfg = dict(DEFAULTS, **config)
@@ -399,9 +413,9 @@ def check_train(directory, steps=None, config=None, figure="check_train.png", lo
         status.update(st)
         if custom or name != "course":
             continue
-        called = set(model["used"])
-        todo = [v for v in VARIANTS[1:]
-                if any(NEEDS.get(fn) == v[0] for fn, s in st.items()
+        called, need = set(model["used"]), needs()
+        todo = [v for v in variants()[1:]
+                if any(need.get(fn) == v[0] for fn, s in st.items()
                        if s == "ok" and fn not in called)]
     timed_out = any(m["timeout"] for m in models)
     functions = {}
@@ -450,7 +464,13 @@ def report_lines(result):
         else:
             what = f"library  ({info['status']})"
         lines.append(f"    {ex.number:02d} {name:<36} {what}")
-    lines.append("    (exercises 09-12 are not kernels of the VAE: numpyvae check grades them)")
+    others = [ex.number for ex in catalogue.EXERCISES if not any(p.library for p in ex.parts)]
+    if others:
+        span = (f"{others[0]:02d}-{others[-1]:02d}" if others == list(range(others[0],
+                                                                         others[-1] + 1))
+                else ", ".join(f"{n:02d}" for n in others))
+        lines.append(f"    (exercises {span} are not kernels of the VAE: numpyvae check grades "
+                     "them)")
     mine = [n for n, i in result["functions"].items() if i["source"] == "student"]
     if result.get("timeout"):
         errors = [m["error"] for m in result["models"] if m.get("timeout")]

@@ -76,7 +76,6 @@ SETTINGS = {
               "snr_Ks": (1, 3, 10, 30, 100), "snr_reps": 400, "snr_points": 2,
               "vae_Ks": (1, 8, 64), "vae_reps": 30, "vae_points": 4},
 }
-CURVE_ESTIMATORS = ("pathwise", "score_loo", "score")
 
 
 def add_arguments(p):
@@ -154,6 +153,7 @@ def _classroom(out, cfg, rng):
 def _cost_family(out, cfg):
     from numpyvae.estimators import exact as R
     from numpyvae.estimators import measure_valued as MV
+    from numpyvae.estimators import registry as E
     from numpyvae.plots import estimators as P
     curves = MV.add_to_cost_family(R.cost_family_curves(ks=cfg["cost_ks"]))
     rows = []
@@ -167,8 +167,8 @@ def _cost_family(out, cfg):
                     row[f"var_{est}"] = float(v[i])
                 rows.append(row)
     _write_csv(os.path.join(out, "cost_family.csv"), rows,
-               columns=["cost", "k", "wrt", "gradient", "var_score", "var_score_optimal",
-                        "var_pathwise", "var_measure_valued"])
+               columns=["cost", "k", "wrt", "gradient"]
+               + [f"var_{e}" for e in E.names(E.COST_FAMILY)])
     P.plot_cost_family(curves, os.path.join(out, "cost_family.png"))
     _say("\n== 2. cost family (Mohamed et al. 2020, §3): exact single-sample variances, "
          "x ~ N(1, 1); which estimator wins, by k")
@@ -227,14 +227,14 @@ def _encoder_study(out, cfg, dataset, model, init, x_train, x_test, seeds):
 
 def _elbo_curves(out, cfg, dataset, model, init, x_train, x_test, seed):
     from numpyvae.estimators import encoder as G
-    from numpyvae.estimators.encoder import LABELS
+    from numpyvae.estimators import registry as R
     from numpyvae.plots import encoder_variance as PV
     s = cfg["curve_samples"]
     _say(f"\n== 4. training from the same initialisation, {cfg['curve_steps']} steps, batch "
          f"{cfg['batch_size']}, S = {s} samples per example, Adam 1e-3; the encoder's gradient "
          f"from each estimator, the decoder's by ordinary backprop")
     histories, summary, curve_rows, test_rows = [], [], [], []
-    for name in CURVE_ESTIMATORS:
+    for name in R.names(R.ENCODER_TRAINING):
         model.params[...] = init
         t0 = time.perf_counter()
         h = G.train_with_estimator(model, x_train, name, steps=cfg["curve_steps"],
@@ -253,11 +253,13 @@ def _elbo_curves(out, cfg, dataset, model, init, x_train, x_test, seed):
                        for t, v in zip(h["step"], h["train_elbo"])]
         test_rows += [{"estimator": name, "step": int(t), "test_elbo": float(v)}
                       for t, v in zip(h["eval_step"], h["test_elbo"])]
-    lines = [f"{'encoder gradient':<42} {'test ELBO at the end':>20} {'train ELBO, last 10%':>21}"]
+    width = max([42] + [len(R.label(row["estimator"])) for row in summary])
+    lines = [f"{'encoder gradient':<{width}} {'test ELBO at the end':>20} "
+             f"{'train ELBO, last 10%':>21}"]
     lines.append("-" * len(lines[0]))
     for row in summary:
         flag = f"  (diverged at step {row['diverged_at']})" if row["diverged_at"] != "" else ""
-        lines.append(f"{LABELS[row['estimator']]:<42} {row['final_test_elbo']:>20.2f} "
+        lines.append(f"{R.label(row['estimator']):<{width}} {row['final_test_elbo']:>20.2f} "
                      f"{row['train_elbo_last_10pct']:>21.2f}{flag}")
     table = "\n".join(lines)
     _say(table)
@@ -281,6 +283,7 @@ def _var_se(x):
 
 def _discrete(out, cfg, rng):
     from numpyvae.estimators import discrete as DS
+    from numpyvae.estimators import registry as R
     from numpyvae.plots import discrete as PD
     n = cfg["discrete_n"]
     _say(f"\n== 5. discrete latents: single-sample estimators of d/dφ E[f], {n:,} samples each; "
@@ -291,12 +294,13 @@ def _discrete(out, cfg, rng):
         for tau in cfg["discrete_taus"]:
             exact = DS.toy_moments(phi, tau=tau)
             mc = DS.toy_monte_carlo(phi, n, rng=rng, tau=tau)
-            for est in DS.BERNOULLI_ESTIMATORS:
-                if est not in DS.RELAXED and tau != cfg["discrete_taus"][0]:
+            for est in R.names(R.BERNOULLI):
+                relaxed = R.get(est).temperature
+                if not relaxed and tau != cfg["discrete_taus"][0]:
                     continue                                  # no temperature: one row
                 v, se = _var_se(mc[est])
                 rows.append({"problem": "rebar_toy", "estimator": est,
-                             "tau": tau if est in DS.RELAXED else "", "phi": phi,
+                             "tau": tau if relaxed else "", "phi": phi,
                              "mean": float(mc[est].mean()), "var": v,
                              "se_mean": float(mc[est].std() / np.sqrt(n)), "se_var": se,
                              "exact_grad": g, "exact_mean": exact[est][0],
@@ -307,8 +311,8 @@ def _discrete(out, cfg, rng):
     for tau in cfg["discrete_taus"]:
         terms = DS.categorical_terms(logits, a, cost, DS.gumbel_noise(rng, (n, a.size)),
                                      DS.gumbel_noise(rng, (n, a.size)), tau=tau)
-        for est in DS.CATEGORICAL_ESTIMATORS:
-            relaxed = est in ("gumbel", "straight_through")
+        for est in R.names(R.CATEGORICAL):
+            relaxed = R.get(est).temperature
             if not relaxed and tau != cfg["discrete_taus"][0]:
                 continue
             v, se = _var_se(terms[est])
@@ -340,14 +344,16 @@ def _discrete(out, cfg, rng):
              "mc": {}, "score": {}}
     m_sweep = [DS.toy_moments(phi, tau=t) for t in sweep["tau"]]
     mc_sweep = [DS.toy_monte_carlo(phi, n, rng=rng, tau=t) for t in sweep["tau"]]
-    for est in DS.RELAXED:
+    for est in DS.relaxed_names():
         sweep["exact"][est] = {"mean": [m[est][0] for m in m_sweep],
                                "var": [m[est][1] for m in m_sweep]}
         sweep["mc"][est] = {"mean": [m[est].mean() for m in mc_sweep],
                             "var": [m[est].var() for m in mc_sweep],
                             "se": [m[est].std() / np.sqrt(n) for m in mc_sweep]}
-    for est in ("score", "score_const", "score_loo"):
-        sweep["score"][est] = m_sweep[0][est][1]
+    flat = {e: m_sweep[0][e][1] for e in R.names(R.BERNOULLI) if not R.get(e).temperature}
+    # the unbiased ones as horizontal lines, but not a variance that is 0 up to rounding (the
+    # optimal baseline's on this toy: 1e-34), which no log axis can show beside the others
+    sweep["score"] = {e: v for e, v in flat.items() if v > 1e-12 * max(flat.values())}
     PD.plot_temperature(sweep, os.path.join(out, "discrete_tau.png"),
                         title=f"E[(b − 0.499)²], b ~ Bernoulli(σ(φ)), φ = {phi:g}: relaxed "
                               "estimators against τ (REBAR uses λ = τ, η = 1)")

@@ -14,16 +14,8 @@ from .exact import (quadratic_loo_variance, quadratic_optimal_baseline,
                     quadratic_optimal_score_variance, quadratic_pathwise_variance,
                     quadratic_score_variance)
 from .montecarlo import apply_score
+from . import registry as R
 
-ESTIMATORS = ("score", "score_const", "score_loo", "score_optimal", "score_optimal_est", "pathwise")
-ESTIMATOR_LABELS = {
-    "score": "score function",
-    "score_const": "score, baseline b = E[f]",
-    "score_loo": "score, leave-one-out baseline",
-    "score_optimal": "score, optimal b* (exact)",
-    "score_optimal_est": "score, b* estimated (LOO)",
-    "pathwise": "pathwise",
-}
 _CHUNK = 1 << 18        # doubles per block of noise (2 MB): keeps the temporaries in cache
 
 
@@ -49,7 +41,7 @@ def classroom_experiment(theta=2.0, sigma=1.0, Ns=(10, 100, 1000, 10000, 100000)
                          *, rng, constant_baseline=None):
     """``d/dθ E[z²]``, ``z ~ N(θ, σ²)`` (true value 2θ), estimated R times with N samples, each N.
 
-    Every estimator sees the same noise.  Estimators (see ESTIMATOR_LABELS):
+    Every estimator sees the same noise.  Estimators (registry.names("classroom"), in that order):
     score (b = 0), score_const (b = constant_baseline, default E[f] = θ² + σ²), score_loo,
     score_optimal (the exact b* = θ² + 3σ²), score_optimal_est (b* estimated leave-one-out),
     pathwise.
@@ -80,19 +72,25 @@ def classroom_experiment(theta=2.0, sigma=1.0, Ns=(10, 100, 1000, 10000, 100000)
                "pathwise": quadratic_pathwise_variance(theta, sigma)}
     baselines = {"score": None, "score_const": b_const, "score_loo": "loo",
                  "score_optimal": b_opt, "score_optimal_est": "optimal"}
+    names = R.names(R.CLASSROOM)
+    unknown = [n for n in names if n not in baselines and n != "pathwise"]
+    if unknown:
+        raise ValueError(f"the classroom experiment has no formula for {unknown}: add its "
+                         "baseline and exact variance here")
+    baselines = {n: b for n, b in baselines.items() if n in names}
 
     rows = []
     for n in Ns:
-        est = {name: np.empty(r) for name in ESTIMATORS}
+        est = {name: np.empty(r) for name in names}
         step = max(1, min(r, _CHUNK // n))
         noise, *work = (np.empty((step, n)) for _ in range(4))   # reused: no 80 MB temporaries
         for r0 in range(0, r, step):
             rows_here = min(step, r - r0)
             eps = rng.standard_normal(out=noise[:rows_here])
             block = _classroom_block(eps, theta, sigma, baselines, [w[:rows_here] for w in work])
-            for name, values in block.items():
-                est[name][r0:r0 + rows_here] = values
-        for name in ESTIMATORS:
+            for name in names:
+                est[name][r0:r0 + rows_here] = block[name]
+        for name in names:
             exact = (quadratic_loo_variance(theta, sigma, n) if name == "score_loo"
                      else per_one[name] / n)
             rows.append({"N": n, "estimator": name, "repetitions": r, "theta": theta,
@@ -109,7 +107,7 @@ def format_table(rows):
     lines = [head, "-" * len(head)]
     for row in rows:
         mark = "" if row["analytic_exact"] else " ~"
-        label = ESTIMATOR_LABELS.get(row["estimator"], row["estimator"])
+        label = R.label(row["estimator"])
         lines.append(f"{row['N']:>7}  {label:<31} {row['mean']:>9.5f} {row['var']:>11.4e} "
                      f"{row['analytic_var']:>12.4e} {row['var'] / row['analytic_var']:>6.3f}{mark}")
     lines.append("~ : large-N analytic value; estimating b* adds a relative O(1/N) "
@@ -123,3 +121,13 @@ if __name__ == "__main__":
     elapsed = time.perf_counter() - t0
     print(format_table(table))
     print(f"classroom_experiment: {elapsed:.3f} s")
+
+
+def __getattr__(name):
+    """``ESTIMATORS`` and ``ESTIMATOR_LABELS``: the classroom study's names and labels, read from
+    the registry at each use."""
+    if name == "ESTIMATORS":
+        return R.names(R.CLASSROOM)
+    if name == "ESTIMATOR_LABELS":
+        return R.labels(R.CLASSROOM)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

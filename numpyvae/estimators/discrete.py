@@ -33,16 +33,14 @@ import numpy as np
 
 from .._validate import check_positive_float, check_positive_int, check_rng
 from .checks import check_real
+from . import registry as R
 
-BERNOULLI_ESTIMATORS = ("score", "score_const", "score_loo", "score_optimal", "gumbel",
-                        "straight_through", "rebar")
-CATEGORICAL_ESTIMATORS = ("score", "score_loo", "score_optimal", "gumbel", "straight_through")
-RELAXED = ("gumbel", "straight_through", "rebar")      # the estimators with a temperature
-LABELS = {"score": "score function", "score_const": "score, baseline c = E[f]",
-          "score_loo": "score, leave-one-out (2 samples)",
-          "score_optimal": "score, optimal baseline b*", "gumbel": "Gumbel-softmax / concrete",
-          "straight_through": "straight-through Gumbel", "rebar": "REBAR (η, λ = τ)"}
 T_TOY = 0.499
+
+
+def relaxed_names(study=R.BERNOULLI):
+    """The estimators of ``study`` ("bernoulli" or "categorical") with a temperature τ."""
+    return tuple(n for n in R.names(study) if R.get(n).temperature)
 
 
 def sigmoid(x):
@@ -138,21 +136,22 @@ def toy_terms(phi, u, v, *, t=T_TOY, tau=0.5, eta=1.0, lam=None, baseline=None):
     return out
 
 
-def toy_traces(estimators=BERNOULLI_ESTIMATORS, *, rng, steps=5000, lr=0.01, phi0=0.0,
+def toy_traces(estimators=None, *, rng, steps=5000, lr=0.01, phi0=0.0,
                t=T_TOY, tau=0.5, eta=1.0, every=10):
     """Minimise E[(b − t)²] over φ with each estimator's single-sample gradient (batch 1) and
     Adam (``numpyvae.optim.Adam``, lr 0.01): one φ per estimator, updated side by side (Adam is
     elementwise, so this is the same as separate runs).  Returns {"step": (T,),
     "theta": {estimator: (T,)}} with θ = σ(φ) every ``every`` steps (and at step 0).
+    estimators : names of the Bernoulli study (default: every one, registry.names("bernoulli")).
     The optimum is θ = 0 (since 1 − 2t > 0): f(0) = t² < f(1) = (1 − t)²."""
     from ..optim import Adam
     check_rng(rng)
     steps = check_positive_int(steps, "steps")
-    names = list(estimators)
-    unknown = set(names) - set(BERNOULLI_ESTIMATORS)
+    known = R.names(R.BERNOULLI)
+    names = list(known if estimators is None else estimators)
+    unknown = set(names) - set(known)
     if unknown:
-        raise ValueError(f"estimators: unknown {sorted(unknown)}; expected some of "
-                         f"{BERNOULLI_ESTIMATORS}")
+        raise ValueError(f"estimators: unknown {sorted(unknown)}; expected some of {known}")
     phi = np.full(len(names), check_real(phi0, "phi0"))
     opt = Adam(lr=lr)
     idx = np.arange(len(names))
@@ -228,7 +227,8 @@ def toy_moments(phi, *, t=T_TOY, tau=0.5, eta=1.0, lam=None):
     g = 0.5 * ((f[:, None] - f[None, :]) * s[:, None] + (f[None, :] - f[:, None]) * s[None, :])
     m = float(np.sum(pp * g))
     out["score_loo"] = (m, float(np.sum(pp * (g - m) ** 2)))
-    sums = {k: [0.0, 0.0] for k in RELAXED}
+    relaxed = relaxed_names()
+    sums = {k: [0.0, 0.0] for k in relaxed}
     for side, pb in ((-1, 1 - th), (1, th)):
         z, wz = _side_grid(phi, tau if lam is None else min(tau, lam), side)
         u = sigmoid(z - phi)
@@ -240,7 +240,7 @@ def toy_moments(phi, *, t=T_TOY, tau=0.5, eta=1.0, lam=None):
         U, V = np.meshgrid(u, v, indexing="ij")
         W = np.outer(wz, wt)
         terms = toy_terms(phi, U.ravel(), V.ravel(), t=t, tau=tau, eta=eta, lam=lam)
-        for k in RELAXED:
+        for k in relaxed:
             g = terms[k]
             sums[k][0] += float(W.ravel() @ g)
             sums[k][1] += float(W.ravel() @ (g * g))
@@ -341,3 +341,17 @@ def categorical_terms(logits, a, cost, gumbels, gumbels2, *, t=0.45, tau=0.5, j=
 def gumbel_noise(rng, shape):
     """Standard Gumbel noise −log(−log u)."""
     return -np.log(-np.log(rng.random(shape)))
+
+
+def __getattr__(name):
+    """The studies' lists, read from the registry at each use: ``BERNOULLI_ESTIMATORS``,
+    ``CATEGORICAL_ESTIMATORS``, ``RELAXED`` (the Bernoulli ones with a temperature), ``LABELS``."""
+    if name == "BERNOULLI_ESTIMATORS":
+        return R.names(R.BERNOULLI)
+    if name == "CATEGORICAL_ESTIMATORS":
+        return R.names(R.CATEGORICAL)
+    if name == "RELAXED":
+        return relaxed_names()
+    if name == "LABELS":
+        return {n: R.label(n) for n in R.names(R.BERNOULLI) + R.names(R.CATEGORICAL)}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

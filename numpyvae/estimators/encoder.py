@@ -23,7 +23,10 @@ fourth estimator, kept to show how much the analytic KL adds.)
 ``pathwise_kl``  ∇φ [1/(NS) Σ_sn log p(x_n|z_sn) − 1/N Σ_n KL(q(z|x_n) || p(z))]: exactly the
                  encoder part of what ``VAE.forward_backward(objective="elbo")`` computes.
 
-All four are unbiased for the same ∇φ L (the tests check it).
+All four are unbiased for the same ∇φ L (the tests check it).  They are records of the estimator
+table (:mod:`numpyvae.estimators.registry`, study "encoder"), which holds each one's dh function
+(below); a fifth is one more function and record there, and the study, its table, its plots and
+``numpyvae variance`` take it up.
 
 **Everything about q comes from the family** (``model.posterior``, posterior.py).  With h the
 encoder's raw output, each estimator is a gradient dh, and ``model.encoder.backward(dh, cache)``
@@ -58,14 +61,9 @@ from .. import distributions as D
 from .._validate import check_array, check_positive_float, check_positive_int, check_rng
 from ..optim import Adam
 from ..vae import VAE
+from . import registry as R
 
-ESTIMATORS = ("score", "score_loo", "pathwise", "pathwise_kl")
-LABELS = {
-    "score": "score function",
-    "score_loo": "score function, leave-one-out baseline",
-    "pathwise": "pathwise (same single-sample f)",
-    "pathwise_kl": "pathwise, analytic KL (VAE default)",
-}
+REFERENCE = "pathwise_kl"     # the estimator pooled into the reference gradient (the VAE's own)
 SAMPLE_SIZES = (1, 2, 5, 10, 20, 50, 100)
 
 
@@ -87,30 +85,37 @@ def _check_eps(model, x, eps):
 
 
 def _check_estimators(estimators, n_samples):
+    """A tuple of distinct names of the encoder study (None: all of them, registry.names)."""
+    known = R.names(R.ENCODER)
+    if estimators is None:
+        estimators = tuple(n for n in known if R.get(n).min_samples <= n_samples)
     if isinstance(estimators, str):
         estimators = (estimators,)
     try:
         estimators = tuple(estimators)
     except TypeError:
-        raise TypeError(f"estimators must be a sequence of names from {ESTIMATORS}, "
+        raise TypeError(f"estimators must be a sequence of names from {known}, "
                         f"got {type(estimators).__name__}") from None
     if not estimators:
-        raise ValueError(f"estimators must name at least one of {ESTIMATORS}")
+        raise ValueError(f"estimators must name at least one of {known}")
     for name in estimators:
-        if name not in ESTIMATORS:
-            raise ValueError(f"estimators must be names from {ESTIMATORS}, got {name!r}")
+        if name not in known:
+            raise ValueError(f"estimators must be names from {known}, got {name!r}")
     if len(set(estimators)) != len(estimators):
         raise ValueError(f"estimators must not repeat a name, got {estimators}")
-    if "score_loo" in estimators and n_samples < 2:
-        raise ValueError(f"estimator 'score_loo' needs S >= 2 samples per example (its baseline is "
-                         f"the mean of the OTHER samples), got S = {n_samples}")
+    for name in estimators:
+        if n_samples < R.get(name).min_samples:
+            raise ValueError(f"estimator {name!r} needs S >= {R.get(name).min_samples} samples "
+                             f"per example (its baseline is the mean of the OTHER samples), got "
+                             f"S = {n_samples}")
     return estimators
 
 
 def _check_estimator(name, n_samples):
-    """One estimator name (a str from ESTIMATORS)."""
+    """One estimator name (a str from registry.names("encoder"))."""
     if not isinstance(name, str):
-        raise TypeError(f"estimator must be one of {ESTIMATORS}, got {type(name).__name__}")
+        raise TypeError(f"estimator must be one of {R.names(R.ENCODER)}, "
+                        f"got {type(name).__name__}")
     return _check_estimators((name,), n_samples)[0]
 
 
@@ -161,24 +166,9 @@ def _draws(model, x, h, eps, kl=False):
 
 
 def _estimator_dh(model, name, h, dr):
-    """The upstream gradient dh (N, raw_size) of the ELBO estimate ``name`` (an ascent direction)."""
-    s, n, _ = dr.eps.shape
-    c = 1.0 / (s * n)
-    if name in ("score", "score_loo"):
-        w = dr.f.copy()
-        if name == "score_loo":
-            # b_sn = (Σ_t f_tn − f_sn)/(S − 1)  =>  f_sn − b_sn = S/(S − 1) (f_sn − mean_t f_tn)
-            w -= w.mean(axis=0)
-            w *= s / (s - 1)
-        w *= c
-        return model.posterior.score(h, dr.eps, w)
-    if name == "pathwise":
-        g = dr.dlogpx_dz - dr.z                       # ∂/∂z [log p(x|z) + log p(z)]
-        g *= c
-        return model.posterior.backward(g, dr.q_cache, dlog_q=np.full((s, n), -c, model.dtype))
-    # pathwise_kl: the KL's own gradient, as in VAE.forward_backward
-    return model.posterior.backward(dr.dlogpx_dz * model.dtype.type(c), dr.q_cache,
-                                    dkl=np.full(n, -1.0 / n, model.dtype))
+    """The upstream gradient dh (N, raw_size) of the ELBO estimate ``name`` (an ascent
+    direction): the registry's ``encoder`` function of that estimator."""
+    return R.get(name).encoder(model, h, dr)
 
 
 def _encoder_backward(model, dh, cache):
@@ -248,10 +238,11 @@ def log_q_grad(model, x, z, weights):
     return _encoder_backward(model, model.posterior.score(h, eps, weights), cache)
 
 
-def encoder_gradients(model, x, eps, estimators=ESTIMATORS):
+def encoder_gradients(model, x, eps, estimators=None):
     """One S-sample estimate of ``∇φ mean_n ELBO(x_n)`` per estimator, all from the same noise.
 
-    x : (N, D);  eps : (S, N, k) standard-normal noise;  estimators : names from ESTIMATORS.
+    x : (N, D);  eps : (S, N, k) standard-normal noise;  estimators : names of the encoder study
+    (registry.names("encoder"); None: every one defined for this S).
     -> {name: (P_enc,) gradient of the mean ELBO (ascent direction)}, the model's dtype.
     One encoder forward pass, one decoder forward and input-gradient pass, and one encoder
     backward pass per estimator.  Overwrites the encoder part of ``model.grads``.
@@ -267,7 +258,7 @@ def _estimates(model, x, encoded, eps, estimators):
     """encoder_gradients with the encoder's forward pass ``encoded`` = (h, cache) already done
     (checked input)."""
     h, cache = encoded
-    dr = _draws(model, x, h, eps, kl="pathwise_kl" in estimators)
+    dr = _draws(model, x, h, eps, kl=any(R.get(e).needs_kl for e in estimators))
     return {name: _encoder_backward(model, _estimator_dh(model, name, h, dr), cache)
             for name in estimators}
 
@@ -288,7 +279,7 @@ def loss_gradient(model, x, eps, estimator="pathwise_kl"):
     estimator = _check_estimator(estimator, eps.shape[0])
     s, n, _ = eps.shape
     h, cache = _encode(model, x)
-    dr = _draws(model, x, h, eps, kl=estimator == "pathwise_kl")
+    dr = _draws(model, x, h, eps, kl=R.get(estimator).needs_kl)
     model.decoder.flat_grads *= -1.0 / (s * n)
     dh = _estimator_dh(model, estimator, h, dr)
     dh *= -1.0
@@ -308,7 +299,7 @@ class Moments(NamedTuple):
     repetitions: int
 
 
-def estimator_moments(model, x, n_samples, repetitions, rng, estimators=ESTIMATORS):
+def estimator_moments(model, x, n_samples, repetitions, rng, estimators=None):
     """Mean and variance, per encoder parameter, of the S-sample estimates over R repetitions.
 
     x : (N, D) fixed minibatch;  n_samples : S;  repetitions : R >= 2;  rng : Generator.
@@ -343,7 +334,8 @@ def variance_study(model, x, sample_sizes=SAMPLE_SIZES, repetitions=100, *, rng,
 
     x : (N, D) fixed minibatch;  sample_sizes : the S values;  repetitions : R per S.
     Returns {"rows": [...], "reference": (P_enc,) float64, "layers": [layer names]}.  One row per
-    (S, estimator) ("score_loo" only for S >= 2), with keys
+    (S, estimator): every estimator of registry.names("encoder") defined for that S (a
+    leave-one-out baseline needs S >= 2), with keys
         model (= label), S, estimator, repetitions, n_examples, n_params,
         var_mean            mean over ALL encoder parameters of the variance across repetitions
                             (parameters the minibatch cannot move, e.g. weights of pixels that are
@@ -372,9 +364,8 @@ def variance_study(model, x, sample_sizes=SAMPLE_SIZES, repetitions=100, *, rng,
         raise TypeError(f"label must be a str, got {type(label).__name__}")
     moments = {}
     for s in sizes:
-        names = [e for e in ESTIMATORS if e != "score_loo" or s >= 2]
-        moments[s] = estimator_moments(model, x, s, r, rng, names)
-    reference = sum(s * moments[s]["pathwise_kl"].mean for s in sizes) / sum(sizes)
+        moments[s] = estimator_moments(model, x, s, r, rng)     # every one defined for this S
+    reference = sum(s * moments[s][REFERENCE].mean for s in sizes) / sum(sizes)
     slices = layer_slices(model)
     rows = []
     for s in sizes:
@@ -398,14 +389,15 @@ def variance_study(model, x, sample_sizes=SAMPLE_SIZES, repetitions=100, *, rng,
 
 def format_variance_table(rows):
     """Rows of :func:`variance_study` as a fixed-width text table (str)."""
-    head = (f"{'model':<10} {'S':>4}  {'estimator':<40} {'var / param':>12} {'x pathwise_kl':>13} "
-            f"{'SNR median':>10} {'SNR mean':>9}")
+    width = max([40] + [len(R.label(r["estimator"])) for r in rows])
+    head = (f"{'model':<10} {'S':>4}  {'estimator':<{width}} {'var / param':>12} "
+            f"{'x ' + REFERENCE:>13} {'SNR median':>10} {'SNR mean':>9}")
     lines = [head, "-" * len(head)]
-    base = {(r["model"], r["S"]): r["var_mean"] for r in rows if r["estimator"] == "pathwise_kl"}
+    base = {(r["model"], r["S"]): r["var_mean"] for r in rows if r["estimator"] == REFERENCE}
     for row in rows:
         b = base.get((row["model"], row["S"]))
         ratio = f"{row['var_mean'] / b:>13.1f}" if b else f"{'':>13}"
-        lines.append(f"{row['model']:<10} {row['S']:>4}  {LABELS[row['estimator']]:<40} "
+        lines.append(f"{row['model']:<10} {row['S']:>4}  {R.label(row['estimator']):<{width}} "
                      f"{row['var_mean']:>12.4e} {ratio} {row['snr_median']:>10.4f} "
                      f"{row['snr_mean']:>9.4f}")
     return "\n".join(lines)
@@ -486,3 +478,13 @@ def train_with_estimator(model, x_train, estimator, *, steps, rng, batch_size=10
     return {"estimator": estimator, "step": np.arange(steps), "train_elbo": train_elbo,
             "eval_step": np.array(eval_steps, dtype=np.int64), "test_elbo": np.array(test_elbo),
             "diverged_at": diverged}
+
+
+def __getattr__(name):
+    """``ESTIMATORS`` and ``LABELS``: the encoder study's names and labels, read from the
+    registry at each use (never a copy taken at import)."""
+    if name == "ESTIMATORS":
+        return R.names(R.ENCODER)
+    if name == "LABELS":
+        return R.labels(R.ENCODER)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -95,14 +95,14 @@ def add_classroom_intervals(rows, level=0.95):
 
 def format_intervals(rows):
     """The ratio of each row with its band, one line per (N, estimator)."""
-    from .classroom import ESTIMATOR_LABELS
+    from .registry import label
     level = rows[0].get("level", 0.95)
     head = (f"{'N':>7}  {'estimator':<31} {'var/analytic':>12}  {int(level * 100)}% band under the "
             "analytic value (χ², exact 4th moment)")
     lines = [head, "-" * len(head)]
     for r in rows:
         inside = r["ratio_lo"] <= r["ratio"] <= r["ratio_hi"]
-        lines.append(f"{r['N']:>7}  {ESTIMATOR_LABELS.get(r['estimator'], r['estimator']):<31} "
+        lines.append(f"{r['N']:>7}  {label(r['estimator']):<31} "
                      f"{r['ratio']:>12.3f}  [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]"
                      f"{'' if inside else '  outside'}  (excess kurtosis {r['kurtosis']:.1f})"
                      f"{'' if r.get('analytic_exact', True) else '  ~ large-N analytic value'}")

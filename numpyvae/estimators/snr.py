@@ -31,10 +31,11 @@ import numpy as np
 
 from .. import objectives as O
 from .._validate import check_positive_int, check_rng
+from . import registry as R
 
 D_TOY = 20
 SIGMA_Q2 = 2.0 / 3.0
-ESTIMATORS = ("iwae", "stl", "dreg")
+BASE = "iwae"        # the standard gradient; the others' decoder gradient is its, bit for bit
 
 
 def make_toy(*, rng, d=D_TOY, n_data=1024, perturb=0.01):
@@ -124,23 +125,24 @@ def snr_study(toy, Ks=(1, 3, 10, 30, 100), repetitions=1000, *, rng, n_points=4,
 
     for k in Ks:
         k = check_positive_int(k, "K")
-        enc = {e: [] for e in ESTIMATORS}
+        names = R.names(R.SNR)
+        enc = {e: [] for e in names}
         dec = []
-        samples[k] = {e: [] for e in ESTIMATORS}
+        samples[k] = {e: [] for e in names}
         block = max(1, min(r, 2_000_000 // (k * toy["mu"].size)))   # noise blocks of <= 16 MB
         for x in toy["x"][:n_points]:
             parts = [gradients(x, toy["mu"], toy["A"], toy["b"],
                                rng.standard_normal((min(block, r - r0), k, toy["mu"].size)))
                      for r0 in range(0, r, block)]
             dec.append(np.concatenate([p["mu"] for p in parts]))
-            for e in ESTIMATORS:
+            for e in names:
                 g = {w: np.concatenate([p[e][w] for p in parts]) for w in ("b", "A")}
                 enc[e].append(np.concatenate([g["b"], g["A"].reshape(r, -1)], axis=1))
                 samples[k][e].append(g["b"])
         flat = {e: np.concatenate(v, axis=1) for e, v in enc.items()}     # (R, points · P)
         seed = int(boot.integers(2 ** 63))
         decoder = interval(np.concatenate(dec, axis=1), seed)
-        for e in ESTIMATORS:
+        for e in names:
             mean = flat["dreg"] if e == "iwae" else None
             base = {"model": "gaussian_toy", "estimator": e, "K": k}
             rows.append({**base, "part": "encoder", **interval(flat[e], seed, mean)})
@@ -193,10 +195,12 @@ def loglog_fit(rows, estimator, part):
             "se_fit": se_fit}
 
 
-def format_snr(rows, columns=(("iwae", "encoder"), ("stl", "encoder"), ("dreg", "encoder"),
-                              ("iwae", "decoder")), level=0.95):
+def format_snr(rows, columns=None, level=0.95):
     """SNR rows of one model as a table: one line per K, each cell "snr [lo, hi]", then the
-    fitted log-log slope ± its noise standard error (:func:`loglog_fit`) per column."""
+    fitted log-log slope ± its noise standard error (:func:`loglog_fit`) per column.
+    columns : (estimator, part) pairs; default every estimator's encoder, then BASE's decoder."""
+    if columns is None:
+        columns = [(e, "encoder") for e in R.names(R.SNR)] + [(BASE, "decoder")]
     by = {(r["estimator"], r["part"], r["K"]): r for r in rows}
     ks = sorted({r["K"] for r in rows})
     cells = [[f"{e} {p}" for e, p in columns]]
@@ -282,51 +286,62 @@ def vae_snr(model, x, Ks=(1, 4, 16, 64), repetitions=50, *, rng, tests=None, gro
     edges = np.linspace(0, r, n_groups + 1).round().astype(int)
     counts = np.diff(edges).astype(np.float64)
     group_of = np.repeat(np.arange(n_groups), counts.astype(int))
-    sizes = {"iwae": sum(params[n].size for n in names), "stl": n_enc, "dreg": n_enc}
+    estimators = R.names(R.SNR)
+    others = [e for e in estimators if e != BASE]          # their decoder gradient is BASE's
+    sizes = {e: n_enc for e in others}
+    sizes[BASE] = sum(params[n].size for n in names)
     rows = []
     for k in Ks:
         k = check_positive_int(k, "K")
         s1 = {e: np.zeros((n_groups, n)) for e, n in sizes.items()}
         s2 = {e: np.zeros((n_groups, n)) for e, n in sizes.items()}
-        d1 = {e: 0.0 for e in ("stl", "dreg")}
+        d1 = {e: 0.0 for e in others}
         d2 = dict(d1)
         for i in range(r):
             eps = rng.standard_normal((k, x.shape[0], model.z_dim), dtype=model.dtype)
             g = {}
-            for e in ESTIMATORS:
+            for e in estimators:
                 model.loss_and_grad(x, eps=eps, objective=VAE_OBJECTIVES[e])
                 grads = model.named_grads()
                 g[e] = np.concatenate([np.asarray(grads[n], dtype=np.float64).ravel()
                                        for n in names])
             j = group_of[i]
-            s1["iwae"][j] += g["iwae"]
-            s2["iwae"][j] += g["iwae"] ** 2
-            for e in ("stl", "dreg"):
-                if not np.array_equal(g[e][dec], g["iwae"][dec]):
+            s1[BASE][j] += g[BASE]
+            s2[BASE][j] += g[BASE] ** 2
+            for e in others:
+                if not np.array_equal(g[e][dec], g[BASE][dec]):
                     raise RuntimeError(f"the {e} decoder gradient differs from IWAE's; it must "
                                        "be the same, bit for bit")
-                v, d = g[e][enc], g[e][enc] - g["iwae"][enc]
+                v, d = g[e][enc], g[e][enc] - g[BASE][enc]
                 s1[e][j] += v
                 s2[e][j] += v * v
                 d1[e] = d1[e] + d
                 d2[e] = d2[e] + d * d
         found, seed = {}, int(boot.integers(2 ** 63))
-        for e, part, sel in (("iwae", "encoder", enc), ("iwae", "decoder", dec),
-                             ("stl", "encoder", slice(None)), ("dreg", "encoder", slice(None))):
+        series = [(BASE, "encoder", enc), (BASE, "decoder", dec)]
+        series += [(e, "encoder", slice(None)) for e in others]
+        for e, part, sel in series:
             out = median_snr_interval(counts, s1[e][:, sel], s2[e][:, sel],
                                       rng=np.random.default_rng(seed), n_boot=n_boot,
                                       level=level)
             found[e, part] = {"snr": out["snr"], "snr_lo": out["lo"], "snr_hi": out["hi"],
                               "snr_se_log": out["se_log"]}
-        for e in ESTIMATORS:
+        for e in estimators:
             for part in ("encoder", "decoder"):
                 rows.append({"model": "vae", "estimator": e, "part": part, "K": k,
-                             **found[e if part == "encoder" else "iwae", part]})
+                             **found[e if part == "encoder" else BASE, part]})
         if tests is not None:
             tests[k] = {}
-            for e in ("stl", "dreg"):
+            for e in others:
                 mean = d1[e] / r
                 sd = np.sqrt(np.maximum(d2[e] - r * mean ** 2, 0.0) / (r - 1))
                 keep = sd > 0
                 tests[k][e] = t_test(mean[keep], sd[keep], r)
     return rows
+
+
+def __getattr__(name):
+    """``ESTIMATORS``: the SNR study's names, read from the registry at each use."""
+    if name == "ESTIMATORS":
+        return R.names(R.SNR)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,8 +5,9 @@ byte of it, and grades.
 
 Run by path as ``python -I _child.py CTL_FD RESULT_FD`` so that it imports nothing of numpyvae
 (this file must not import numpyvae: the jail hides the package).  The job arrives on standard
-input as one frame of :mod:`numpyvae.exercises.wire`'s format (re-implemented here in a few
-lines for the same reason).
+input as one frame of the wire format below, which this file owns: the parent imports it from
+here (``sandbox._frame``), and it loads students' files with :func:`load_student`, as this
+process does.
 
 Two processes:
 
@@ -435,7 +436,7 @@ def worker(head, blob, result_fd, namespaced, userns, notes):
             pass
     if task:
         def load(name):
-            return _load(name, "_numpyvae_student_" + os.path.splitext(name)[0],
+            return load_student(name, "_numpyvae_student_" + os.path.splitext(name)[0],
                          os.path.join(work, name))
         answer, arrays = check_train.child_task(task, load, mark)
         _send_result({"task": answer}, arrays, result_fd, np)
@@ -446,7 +447,7 @@ def worker(head, blob, result_fd, namespaced, userns, notes):
     mark(f"importing {head['file']}")
     # by its name in the current folder: without namespaces the folders above it are the
     # grader's, which the unprivileged user cannot enter
-    module, err = _load(head["file"], head.get("module_name", "_numpyvae_student"), path)
+    module, err = load_student(head["file"], head.get("module_name", "_numpyvae_student"), path)
     if err is not None:
         result["import_error"] = err
     else:
@@ -552,12 +553,15 @@ def _short_repr(value):
 # ------------------------------------------------------------------------- the student
 
 
-def _frames(err, path):
+def _frames(err, path, skip=__file__):
+    """The traceback lines of ``err`` to show a student: those in their file ``path`` (absolute),
+    else the last one; without a path, the last four not in the file ``skip`` (this one)."""
     frames = traceback.extract_tb(err.__traceback__)
-    here = os.path.abspath(__file__)
+    here = os.path.abspath(skip)
     frames = [f for f in frames if os.path.abspath(f.filename) != here]
-    own = [f for f in frames if os.path.abspath(f.filename) == path]
-    frames = own or frames[-1:]
+    if path is not None:
+        own = [f for f in frames if os.path.abspath(f.filename) == path]
+        frames = own or frames[-1:]
     return [f"{os.path.basename(f.filename)}, line {f.lineno}, in {f.name}: "
             f"{(f.line or '').strip()}" for f in frames[-4:]]
 
@@ -571,7 +575,16 @@ def _error(err, path):
             "message": message[:2000], "frames": _frames(err, path)}
 
 
-def _load(name, module_name, path):
+def load_student(name, module_name, path, catch=BaseException):
+    """Import the student's file ``name`` (as found from the current folder, or absolute) as the
+    module ``module_name``: -> (module, None), or (None, {"message", "frames"}) saying why not.
+
+    The one loader of students' files: the jailed worker calls it (``catch=BaseException``: the
+    student's ``KeyboardInterrupt`` or ``SystemExit`` is theirs to answer for), and so does the
+    parent, :func:`numpyvae.exercises.grader.load_module` (``catch=Exception``).  ``path`` is the
+    absolute path that names the file in messages and tracebacks.  The module stays in
+    ``sys.modules`` under ``module_name`` (for dataclasses and pickling); a caller that wants no
+    trace of it removes it."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(module_name, name)
     if spec is None or spec.loader is None:
@@ -595,7 +608,7 @@ def _load(name, module_name, path):
                                  f"quit): a file to be graded must only define functions "
                                  f"(put script code under `if __name__ == \"__main__\":`)",
                       "frames": _frames(err, path)}
-    except BaseException as err:  # noqa: BLE001 - anything the student's module does at import
+    except catch as err:  # noqa: BLE001 - anything the student's module does at import
         return None, {"message": f"importing {os.path.basename(path)} raised "
                                  f"{type(err).__name__}: {err}", "frames": _frames(err, path)}
     return module, None

@@ -45,8 +45,13 @@ class Part:
     signature : how the docs write it, e.g. ``softplus_backward(dy, cache) -> dx``
     numerical : ``case -> {output: gradient by central differences}``
     reference : the correct function (the library's own kernel where there is one)
-    library   : ``"module:attribute"`` of the library function it replaces, or None
     hints     : ``{(output, kind): (kind, message)}`` replacing a generic diagnosis message
+    model     : for a kernel of the VAE (the reference is the library's function, which a
+                student's can replace: ``numpyvae check train``), the options of the VAE that
+                calls it, ``{}`` for the course VAE (e.g. ``{"activation": "tanh"}``); None for
+                an exercise that is not a kernel.  The one table of the kernels: the grader,
+                ``check train`` (which models to train, how to call each kernel) and the tests
+                read it here.
     """
     function: str
     args: tuple
@@ -55,11 +60,18 @@ class Part:
     signature: str
     numerical: Callable
     reference: Callable
-    library: str | None = None
     hints: dict = field(default_factory=dict)
+    model: dict | None = None
 
     def __repr__(self):
         return f"<Part {self.signature}>"
+
+    @property
+    def library(self):
+        """``"module:attribute"`` of the library function it replaces (its reference), or None."""
+        if self.model is None:
+            return None
+        return f"{self.reference.__module__}:{self.reference.__name__}"
 
     @property
     def mistakes(self):

@@ -1,4 +1,7 @@
-"""The catalogue of exercises: one module per exercise (``exNN_name.py``), listed here.
+"""The catalogue of exercises: one module per exercise (``exNN_name.py``), found here by its file
+name, so a new exercise is one new module.  Each library-backed part says which model of the VAE
+calls it (:class:`numpyvae.exercises.base.Part`'s ``model``): :func:`library_parts` is the one table
+of the kernels a student can replace, read by ``numpyvae check train`` and the tests.
 
 Each exercise module holds everything about one exercise: the stub file it grades
 (``lessons/exercises/NN_name.py``), its test cases, the grader's own forward pass (the ground
@@ -17,25 +20,19 @@ example (04, 05, 07, 08) have a case with a sample axis.
 """
 from __future__ import annotations
 
-from . import (
-    ex01_dense,
-    ex02_activations,
-    ex03_softplus,
-    ex04_bernoulli,
-    ex05_gaussian,
-    ex06_kl,
-    ex07_reparam,
-    ex08_full_cov,
-    ex09_sparse,
-    ex10_contractive,
-    ex11_estimators,
-    ex12_vae,
-)
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
 from .base import STEP, THRESHOLD, Case, Exercise, Part
 from .ex12_vae import VAE_KEYS, vae_init, vae_loss
 
-MODULES = (ex01_dense, ex02_activations, ex03_softplus, ex04_bernoulli, ex05_gaussian, ex06_kl,
-           ex07_reparam, ex08_full_cov, ex09_sparse, ex10_contractive, ex11_estimators, ex12_vae)
+# every module exNN_name.py of this package, in course order: an exercise is one more file
+MODULES = tuple(importlib.import_module(f"{__package__}.{m.name}")
+                for m in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]),
+                                key=lambda m: m.name)
+                if re.fullmatch(r"ex\d\d_\w+", m.name))
 EXERCISES = tuple(m.EXERCISE for m in MODULES)
 
 for _m, _ex in zip(MODULES, EXERCISES):     # the module's STUB names the file the grader reads

@@ -38,7 +38,7 @@ def numerical(c):
 EXERCISE = Exercise(1, "dense", "the dense layer y = x W + b", (
     Part("dense_backward", ("dy", "cache"), ("dx", "dW", "db"), "tuple",
          "dense_backward(dy, cache) -> (dx, dW, db),  cache = (x, W)", numerical,
-         F.dense_backward, "numpyvae.functional:dense_backward",
+         F.dense_backward, model={},
          hints={("db", "zero"): ("missing_bias_grad",
                                  "db is all zeros: the bias gradient is missing "
                                  "(db = dy summed over the batch, axis 0)")}),

@@ -35,15 +35,16 @@ def _numerical(name):
     return numerical
 
 
-def _part(name, reference):
+def _part(name, reference, model):
     return Part(f"{name}_backward", ("dy", f"y_{name}"), ("dx",), "array",
                 f"{name}_backward(dy, cache) -> dx,  cache = y = {name}(x)", _numerical(name),
-                reference, f"numpyvae.functional:{name}_backward")
+                reference, model=model)
 
 
 EXERCISE = Exercise(2, "activations", "ReLU, tanh and sigmoid", (
-    _part("relu", F.relu_backward), _part("tanh", F.tanh_backward),
-    _part("sigmoid", F.sigmoid_backward),
+    _part("relu", F.relu_backward, {}),                  # the course VAE's activation
+    _part("tanh", F.tanh_backward, {"activation": "tanh"}),
+    _part("sigmoid", F.sigmoid_backward, {"activation": "sigmoid"}),
 ), cases, aliases=("relu", "tanh", "sigmoid"))
 
 

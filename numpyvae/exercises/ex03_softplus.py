@@ -37,7 +37,7 @@ def numerical(c):
 EXERCISE = Exercise(3, "softplus", "softplus y = log(1 + exp(x))", (
     Part("softplus_backward", ("dy", "x"), ("dx",), "array",
          "softplus_backward(dy, cache) -> dx,  cache = x", numerical,
-         F.softplus_backward, "numpyvae.functional:softplus_backward"),
+         F.softplus_backward, model={"activation": "softplus"}),
 ), cases, helpers=(F.sigmoid,), aliases=("softplus_grad",))
 
 

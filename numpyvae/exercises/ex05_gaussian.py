@@ -44,7 +44,7 @@ EXERCISE = Exercise(5, "gaussian", "the Gaussian log-likelihood w.r.t. the mean 
     Part("gaussian_log_likelihood_backward", ("dll", "cache"), ("dmean", "dlogvar"), "tuple",
          "gaussian_log_likelihood_backward(dll, cache) -> (dmean, dlogvar),  "
          "cache = (x, mean, logvar, inv_var)", numerical, D.gaussian_log_likelihood_backward,
-         "numpyvae.distributions:gaussian_log_likelihood_backward"),
+         model={"likelihood": "gaussian"}),
 ), cases, aliases=("gaussian_loglik_grad", "gaussian_log_likelihood"),
     helpers=(D.upstream,),
     preamble="import numpy as np\n" + STANDIN_CHECK_ARRAY)

@@ -42,7 +42,7 @@ EXERCISE = Exercise(7, "reparam",
                     "the diagonal reparameterization node z = mu + exp(logvar/2) eps", (
     Part("gaussian_backward", ("dz", "cache"), ("dmu", "dlogvar"), "tuple",
          "gaussian_backward(dz, cache) -> (dmu, dlogvar),  cache = (std, eps)", numerical,
-         R.gaussian_backward, "numpyvae.reparam:gaussian_backward"),
+         R.gaussian_backward, model={}),
 ), cases, aliases=("reparameterization", "reparam_backward"))
 
 

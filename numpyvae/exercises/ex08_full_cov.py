@@ -43,7 +43,7 @@ def numerical(c):
 EXERCISE = Exercise(8, "full_cov", "the full-covariance node z = mu + L eps", (
     Part("full_cov_backward", ("dz", "cache"), ("dmu", "dL"), "tuple",
          "full_cov_backward(dz, cache) -> (dmu, dL),  cache = (L, eps)", numerical,
-         R.full_cov_backward, "numpyvae.reparam:full_cov_backward"),
+         R.full_cov_backward, model={"covariance": "full"}),
 ), cases, aliases=("full-cov", "fullcov", "cholesky"))
 
 

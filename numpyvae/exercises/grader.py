@@ -41,11 +41,9 @@ kind of thing, could not be imported, or ended the process), ``timeout``, ``not-
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import sys
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from ..gradcheck import rel_error
-from . import diagnosis
+from . import _child, diagnosis, sandbox
 from .diagnosis import Diagnosis
-from . import sandbox
 from .catalogue import EXERCISES, THRESHOLD
 
 @dataclass
@@ -189,43 +186,26 @@ _counter = itertools.count()
 
 def load_module(path):
     """Import ``path`` as a fresh module with a private name (never cached in sys.modules,
-    so two students' files, or two versions of one, never see each other)."""
+    so two students' files, or two versions of one, never see each other).  The loader is the
+    jailed child's, :func:`numpyvae.exercises._child.load_student`, so a student reads the same
+    messages here as from ``numpyvae check``; a failure raises :class:`LoadError`."""
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     name = f"_numpyvae_student_{next(_counter)}_{path.stem.replace('-', '_')}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise LoadError(f"{path.name} cannot be imported as a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module           # for dataclasses and the like during the import
     try:
-        spec.loader.exec_module(module)
-    except SyntaxError as err:
-        line = (err.text or "").rstrip("\n")
-        where = f"{Path(err.filename or path).name}, line {err.lineno}"
-        shown = f"\n      {line.strip()}" if line else ""
-        raise LoadError(f"{where}: SyntaxError: {err.msg}{shown}") from None
-    except Exception as err:  # noqa: BLE001 - anything the student's module does at import
-        raise LoadError(f"importing {path.name} raised {type(err).__name__}: {err}",
-                        _student_frames(err, path)) from None
+        module, err = _child.load_student(str(path), name, str(path), catch=Exception)
     finally:
         sys.modules.pop(name, None)
+    if err is not None:
+        raise LoadError(err["message"], err.get("frames", ()))
     return module
 
 
 def _student_frames(err, path=None):
     """Traceback lines of ``err`` from the student's own file (or, without a file, every frame
     below the grader's call), formatted for printing."""
-    frames = traceback.extract_tb(err.__traceback__)
-    here = str(Path(__file__).resolve())
-    frames = [f for f in frames if str(Path(f.filename).resolve()) != here] if frames else []
-    if path is not None:
-        target = str(Path(path).resolve())
-        own = [f for f in frames if str(Path(f.filename).resolve()) == target]
-        frames = own or frames[-1:]
-    return [f"{Path(f.filename).name}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
-            for f in frames[-4:]]
+    return _child._frames(err, None if path is None else str(Path(path).resolve()), __file__)
 
 
 def _hint_for_exception(err, part=None):

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _child
+
 DEFAULT_TIMEOUT = 60.0          # seconds per exercise (import + every function on every case)
 DEFAULT_MEMORY_MB = 2048        # address-space limit of the child, where the OS offers one
 MAX_FILE_BYTES = 256 * 2 ** 20  # the largest file the child may write (its printed output too)
@@ -48,7 +50,7 @@ MAX_SOURCE_BYTES = 2 ** 20      # the largest student file sent to the child (ea
 MAX_SIBLINGS = 64               # .py files beside the student's file, sent along for imports
 _CHILD = Path(__file__).resolve().parent / "_child.py"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]          # numpyvae/, hidden from the child
-_FRAME = struct.Struct("<cQ")
+_FRAME = _child._HEAD          # the wire format is the child's (it cannot import this file)
 _DTYPES = {"<f8", "<f4", "<f2", "<c16", "<c8", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4",
            "<u2", "|u1", "|b1"}                # what a student's array may be
 
@@ -324,8 +326,7 @@ def _files(path):
 
 
 def _frame(kind, head, blobs=()):
-    text = json.dumps(head).encode("utf-8")
-    payload = struct.pack("<Q", len(text)) + text + b"".join(blobs)
+    payload = _child._pack_payload(head, blobs)
     return _FRAME.pack(kind, len(payload)) + payload
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..estimators.discrete import LABELS
+from ..estimators import registry as R
 
 DPI = 110
-STYLE = {"score": "tab:red", "score_const": "tab:orange", "score_loo": "tab:purple",
-         "score_optimal": "tab:blue", "gumbel": "tab:green", "straight_through": "tab:olive",
-         "rebar": "tab:brown"}
 
 
 def plot_temperature(sweep, path, *, title=""):
@@ -22,17 +19,16 @@ def plot_temperature(sweep, path, *, title=""):
     ax_b, ax_v = fig.subplots(1, 2)
     tau, g = np.asarray(sweep["tau"]), sweep["exact_grad"]
     for est, ex in sweep["exact"].items():
-        c = STYLE.get(est, "black")
-        ax_b.plot(tau, np.asarray(ex["mean"]) - g, color=c, lw=1.6, label=LABELS.get(est, est))
+        c = R.style(est)[0]
+        ax_b.plot(tau, np.asarray(ex["mean"]) - g, color=c, lw=1.6, label=R.label(est))
         mc = sweep["mc"][est]
         ax_b.errorbar(tau, np.asarray(mc["mean"]) - g, yerr=2 * np.asarray(mc["se"]),
                       ls="none", marker="o", ms=4, color=c, capsize=2)
-        ax_v.plot(tau, ex["var"], color=c, lw=1.6, label=LABELS.get(est, est))
+        ax_v.plot(tau, ex["var"], color=c, lw=1.6, label=R.label(est))
         ax_v.plot(tau, mc["var"], ls="none", marker="o", ms=4, color=c)
     for est, v in sweep.get("score", {}).items():
         if v > 0:
-            ax_v.axhline(v, color=STYLE.get(est, "black"), ls="--", lw=1.2,
-                         label=f"{LABELS.get(est, est)} (no τ)")
+            ax_v.axhline(v, color=R.style(est)[0], ls="--", lw=1.2, label=f"{R.label(est)} (no τ)")
     ax_b.axhline(0.0, color="black", lw=0.8, ls=":")
     ax_b.set(xscale="log", xlabel="temperature τ",
              ylabel="bias E[ĝ] − ∇ of the single-sample estimator",
@@ -54,8 +50,7 @@ def plot_traces(traces, path, *, title=""):
     fig = Figure(figsize=(10, 5))
     ax = fig.subplots()
     for est, th in traces["theta"].items():
-        ax.plot(traces["step"], th, color=STYLE.get(est, "black"), lw=1.3,
-                label=LABELS.get(est, est))
+        ax.plot(traces["step"], th, color=R.style(est)[0], lw=1.3, label=R.label(est))
     ax.axhline(0.0, color="black", lw=0.8, ls=":")
     ax.set(xlabel="Adam step (lr 0.01, one sample per step)", ylabel="θ = σ(φ)", ylim=(-0.02, 1.02),
            title=title or "Minimising E[(b − 0.499)²]: the optimum is θ = 0")

@@ -12,15 +12,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..estimators.encoder import ESTIMATORS, LABELS
+from ..estimators import registry as R
 from .estimators import DPI, check_path
 
-STYLE = {   # estimator -> (colour, marker)
-    "score": ("tab:red", "o"),
-    "score_loo": ("tab:purple", "D"),
-    "pathwise": ("tab:green", "P"),
-    "pathwise_kl": ("tab:blue", "s"),
-}
 _ROW_KEYS = ("model", "S", "estimator", "repetitions", "var_mean", "snr_median")
 _MARKERS = {"ms": 6.5, "markeredgecolor": "black", "markeredgewidth": 0.5}
 
@@ -32,7 +26,7 @@ def _check_rows(rows):
     for row in rows:
         if not isinstance(row, dict) or any(k not in row for k in _ROW_KEYS):
             raise ValueError(f"rows must be dicts with keys {_ROW_KEYS}, got {row!r}")
-        if row["estimator"] not in ESTIMATORS:
+        if row["estimator"] not in R.names(R.ENCODER):
             raise ValueError(f"unknown estimator {row['estimator']!r} in rows")
     return rows
 
@@ -108,7 +102,7 @@ def plot_encoder_variance(rows, path, *, title=None):
     _check_rows(rows)
     check_path(path)
     models = list(dict.fromkeys(r["model"] for r in rows))
-    names = [e for e in ESTIMATORS if any(r["estimator"] == e for r in rows)]
+    names = [e for e in R.names(R.ENCODER) if any(r["estimator"] == e for r in rows)]
     layers = [k[4:] for k in rows[0] if k.startswith("var_") and k != "var_mean"]
     sizes = sorted({r["S"] for r in rows})
     nudge = dict(zip(names, np.geomspace(0.94, 1.0 / 0.94, len(names))))
@@ -118,14 +112,14 @@ def plot_encoder_variance(rows, path, *, title=None):
     for i, model in enumerate(models):
         ax_var, ax_snr, ax_bar = axes[i]
         for name in names:
-            colour, marker = STYLE[name]
+            colour, marker = R.style(name)
             s, var = _series(rows, model, name, "var_mean")
             _, snr = _series(rows, model, name, "snr_median")
             if not s.size:
                 continue
             grid = np.geomspace(s[0], max(s[-1], s[0] * 1.01), 60)
             shown = s * nudge[name]          # sideways, so that equal values do not hide
-            if name == "score_loo":
+            if R.get(name).leave_one_out:
                 law = loo_law(s, var)
                 # SNR ∝ 1/std: the same law, scaled through the points (geometric mean)
                 c = np.exp(np.mean(np.log(snr * np.sqrt(law(s)))))
@@ -156,15 +150,15 @@ def plot_encoder_variance(rows, path, *, title=None):
                 continue
             values = [row[f"var_{layer}"] for layer in layers]
             ax_bar.bar(np.arange(len(layers)) + (j - (len(names) - 1) / 2) * width, values,
-                       width=width, color=STYLE[name][0], edgecolor="black", linewidth=0.4)
+                       width=width, color=R.style(name)[0], edgecolor="black", linewidth=0.4)
         ax_bar.set_xticks(np.arange(len(layers)), block_labels(layers))
         ax_bar.set(yscale="log", xlabel="encoder parameter block",
                    ylabel="variance per parameter\n(mean within the block)",
                    title=f"{model}: variance by parameter block at S = {s_bar}")
         for ax in (ax_var, ax_snr, ax_bar):
             ax.grid(True, which="major", alpha=0.3)
-    handles = [Line2D([], [], color=STYLE[n][0], marker=STYLE[n][1], ls="none", label=LABELS[n],
-                      **_MARKERS) for n in names]
+    handles = [Line2D([], [], color=R.style(n)[0], marker=R.style(n)[1], ls="none",
+                      label=R.label(n), **_MARKERS) for n in names]
     handles.append(Line2D([], [], color="grey", ls="--",
                           label="reference laws (not analytic): variance ∝ 1/S, SNR ∝ √S "
                                 "through the first point;\n"
@@ -211,8 +205,8 @@ def plot_elbo_curves(histories, path, *, title=None):
     window = max(1, steps // 25)
     lows, highs, handles = [], [], []
     for h in histories:
-        colour, marker = STYLE.get(h["estimator"], ("black", "x"))
-        label = LABELS.get(h["estimator"], h["estimator"])
+        colour, marker = R.style(h["estimator"])
+        label = R.label(h["estimator"])
         if h.get("diverged_at") is not None:
             label += f" (diverged at step {h['diverged_at']})"
         y = np.asarray(h["train_elbo"], float)
@@ -251,7 +245,7 @@ def plot_elbo_curves(histories, path, *, title=None):
         z_pad = 0.15 * (z_hi - z_lo if z_hi > z_lo else abs(z_hi) * 0.01 + 0.1)
         ax_zoom.set_xlim(steps // 2 - steps * 0.02, steps * 1.03)
         ax_zoom.set_ylim(z_lo - z_pad, z_hi + z_pad)
-        left_out = [LABELS.get(h["estimator"], h["estimator"]) for h in histories
+        left_out = [R.label(h["estimator"]) for h in histories
                     if not any(h is c for c in close)]
     else:
         left_out = []

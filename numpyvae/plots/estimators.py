@@ -13,17 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-from ..estimators import ESTIMATOR_LABELS, ESTIMATORS
+from ..estimators import registry as R
 
 DPI = 110
-_STYLE = {   # estimator -> (colour, marker)
-    "score": ("tab:red", "o"),
-    "score_const": ("tab:orange", "s"),
-    "score_loo": ("tab:purple", "D"),
-    "score_optimal": ("tab:blue", "^"),
-    "score_optimal_est": ("tab:cyan", "v"),
-    "pathwise": ("tab:green", "P"),
-}
 _ROW_KEYS = ("N", "estimator", "repetitions", "true_grad", "mean", "var", "analytic_var")
 
 
@@ -67,14 +59,14 @@ def plot_classroom(table, path):
     """
     _check_table(table)
     check_path(path)
-    names = [n for n in ESTIMATORS if any(r["estimator"] == n for r in table)]
+    names = [n for n in R.names(R.CLASSROOM) if any(r["estimator"] == n for r in table)]
     nudge = dict(zip(names, np.geomspace(0.8, 1.25, len(names))))
     fig = Figure(figsize=(17, 5.6))
     ax_var, ax_nvar, ax_mean = fig.subplots(1, 3)
     marker_style = {"ms": 6.5, "markeredgecolor": "black", "markeredgewidth": 0.5}
     handles = []
     for name in names:
-        colour, marker = _STYLE.get(name, ("black", "x"))
+        colour, marker = R.style(name)
         ns, var, rows = _series(table, name, "var")
         _, exact, _ = _series(table, name, "analytic_var")
         _, mean, _ = _series(table, name, "mean")
@@ -93,7 +85,7 @@ def plot_classroom(table, path):
         ax_mean.errorbar(ns * nudge[name], mean, yerr=2 * se, ls="none", marker=marker,
                          color=colour, capsize=2.5, **{**marker_style, "ms": 5})
         handles.append(Line2D([], [], color=colour, marker=marker, ls=ls,
-                              label=ESTIMATOR_LABELS.get(name, name), **marker_style))
+                              label=R.label(name), **marker_style))
     row0 = table[0]
     ax_var.set(yscale="log", ylabel="variance of the N-sample estimate",
                title=f"Variance over {row0['repetitions']} repetitions")
@@ -120,10 +112,6 @@ def plot_classroom(table, path):
     return path
 
 
-_CURVE_STYLE = {"score": ("tab:red", "score function"),
-                "score_optimal": ("tab:blue", "score, optimal baseline"),
-                "pathwise": ("tab:green", "pathwise"),
-                "measure_valued": ("tab:purple", "measure-valued (coupled), wrt μ only")}
 _WRT_LABEL = {"mu": r"$\mu$", "sigma": r"$\sigma$"}
 
 
@@ -143,11 +131,11 @@ def plot_cost_family(curves, path):
         for row, wrt in enumerate(("mu", "sigma")):
             ax = axes[row, col]
             values = cost["variance"][wrt]
-            for est, (colour, label) in _CURVE_STYLE.items():
-                if est in values:
-                    ax.plot(cost["k"], values[est], color=colour, lw=1.8, label=label,
-                            ls="--" if est == "measure_valued" else "-")
-            v = np.concatenate([values[e] for e in _CURVE_STYLE if e in values])
+            shown = [e for e in R.names(R.COST_FAMILY) if e in values]
+            for est in shown:
+                ax.plot(cost["k"], values[est], color=R.style(est)[0], lw=1.8,
+                        label=R.label(est), ls="--" if est == "measure_valued" else "-")
+            v = np.concatenate([values[e] for e in shown])
             v = v[v > 1e-9 * v.max()]          # an exact zero (e.g. coupled MVD at k = μ) is not drawn to 1e-31
             if v.size and v.max() / v.min() > 30:
                 ax.set_yscale("log")

@@ -4,12 +4,20 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..estimators import registry as R
+from ..estimators.snr import BASE
+
 DPI = 110
-STYLE = {("iwae", "encoder"): ("tab:red", "o", "IWAE, encoder"),
-         ("stl", "encoder"): ("tab:orange", "s", "STL, encoder"),
-         ("dreg", "encoder"): ("tab:blue", "^", "DReG, encoder"),
-         ("iwae", "decoder"): ("tab:green", "D", "decoder (IWAE = STL = DReG)")}
-# STL's and DReG's decoder rows repeat IWAE's (the same gradient): drawn once, as IWAE's.
+
+
+def _series():
+    """[((estimator, part), (colour, marker, label))]: every estimator's encoder series in the
+    registry's colours, then one decoder series.  The others' decoder rows repeat BASE's (the same
+    gradient): drawn once, as BASE's, in a colour of its own."""
+    names = R.names(R.SNR)
+    out = [((e, "encoder"), (*R.style(e), f"{R.label(e)}, encoder")) for e in names]
+    return out + [((BASE, "decoder"),
+                   ("tab:green", "D", f"decoder ({' = '.join(R.label(e) for e in names)})"))]
 
 
 def plot_snr(rows, path, *, title="", floors=None):
@@ -22,8 +30,10 @@ def plot_snr(rows, path, *, title="", floors=None):
     fig = Figure(figsize=(6.5 * len(models), 5.8))
     axes = np.atleast_1d(fig.subplots(1, len(models)))
     for ax, model in zip(axes, models):
-        shift = {key: 1.06 ** (i - 1.5) for i, key in enumerate(STYLE)}   # bars side by side
-        for (est, part), (c, mk, label) in STYLE.items():
+        series = _series()
+        shift = {key: 1.06 ** (i - (len(series) - 1) / 2)          # bars side by side
+                 for i, (key, _) in enumerate(series)}
+        for (est, part), (c, mk, label) in series:
             sel = sorted((r["K"], r["snr"], r.get("snr_lo", np.nan), r.get("snr_hi", np.nan))
                          for r in rows
                          if r["model"] == model and r["estimator"] == est and r["part"] == part)
@@ -33,7 +43,7 @@ def plot_snr(rows, path, *, title="", floors=None):
             bars = np.vstack([s - lo, hi - s])
             ax.errorbar(k * shift[est, part], s, yerr=None if np.isnan(bars).any() else bars,
                         color=c, marker=mk, ms=5, lw=1.2, capsize=3, label=label)
-            if est == "iwae":
+            if est == BASE:
                 slope = -0.5 if part == "encoder" else 0.5
                 ax.plot(k, s[0] * (k / k[0]) ** slope, color=c, ls=":", lw=1,
                         label=f"slope {slope:+g} (reference)")

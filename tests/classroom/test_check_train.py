@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import numpyvae as nv
-from numpyvae import layers
 from numpyvae.cli import main
 from numpyvae.commands import check_train as T
 from numpyvae.exercises import catalogue
@@ -86,20 +85,20 @@ def test_the_vae_calls_every_exercise_kernel_through_its_module_attribute(monkey
         module_name, attr = part.library.split(":")
         module = importlib.import_module(module_name)
         w = counting(part.function, getattr(module, attr))
-        monkeypatch.setattr(module, attr, w)
-        if part.function in T._LAYER_CLASS:
-            monkeypatch.setattr(getattr(layers, T._LAYER_CLASS[part.function]), "_bwd",
-                                staticmethod(w))
+        monkeypatch.setattr(module, attr, w)     # the layers look it up there at call time
     seen = {}
-    for name, extra in T.VARIANTS:
+    for name, extra in T.variants():
         calls.clear()
         T.train_curve(dict(T.DEFAULTS, **SMALL, **extra), 2)
         seen[name] = set(calls)
     assert seen["course"] == {"dense_backward", "relu_backward", "kl_std_normal_backward",
                               "bernoulli_log_likelihood_backward", "gaussian_backward"}
-    for fn, variant in T.NEEDS.items():
+    # each part's model (the catalogue, the one table of kernels) calls its kernel
+    for fn, variant in T.needs().items():
         assert fn in seen[variant], (fn, variant)
     assert set().union(*seen.values()) == {p.function for _, p in catalogue.library_parts()}
+    assert [v for v, _ in T.variants()] == ["course", "tanh", "sigmoid", "softplus", "gaussian",
+                                            "full"]
 
 
 # -------------------------------------------------------------------------- the command
@@ -111,7 +110,7 @@ def test_reference_solutions_agree_to_float64_rounding(tmp_path):
     result = T.check_train(d, steps=4, config=SMALL, figure=fig, log=lambda s: None)
     assert result["agree"] and not result["responsible"]
     assert all(m["agree"] and m["max_rel_diff"] <= T.AGREE_RTOL for m in result["models"])
-    assert {m["model"] for m in result["models"]} == {v[0] for v in T.VARIANTS}
+    assert {m["model"] for m in result["models"]} == {v[0] for v in T.variants()}
     for name, info in result["functions"].items():       # every kernel was the student's, used
         assert info["source"] == "student" and info["calls"] > 0, name
     assert fig.is_file() and fig.stat().st_size > 10_000
@@ -213,3 +212,17 @@ def test_json_on_stdout_is_strict_even_when_training_blows_up(tmp_path, capsys):
     data = json.loads(captured.out, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     assert data["responsible"] == ["kl_std_normal_backward"]
     assert "result: PART" in captured.err                    # the report went to stderr
+
+
+def test_the_models_to_train_come_from_the_catalogue(monkeypatch):
+    """check train keeps no list of kernels or models: change a part's model in the catalogue
+    and the model variants follow (a tuple of variants in check_train would not)."""
+    import dataclasses
+    ex8 = catalogue.find_exercise("08")
+    part = dataclasses.replace(ex8.parts[0], model={"covariance": "full", "activation": "tanh"})
+    moved = dataclasses.replace(ex8, parts=(part,))
+    monkeypatch.setattr(catalogue, "EXERCISES",
+                        tuple(moved if ex is ex8 else ex for ex in catalogue.EXERCISES))
+    assert T.variants()[-1] == ("full-tanh", {"covariance": "full", "activation": "tanh"})
+    assert T.needs()["full_cov_backward"] == "full-tanh"
+    assert part.library == "numpyvae.reparam:full_cov_backward"
