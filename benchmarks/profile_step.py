@@ -29,7 +29,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--kernels", choices=("auto", "numpy", "fused"), default="auto",
-                   help="Adam's path (optim.py; default: fused when numba imports)")
+                   help="Adam's and the model's passes' path (optim.py, fused.py; default: fused "
+                        "when numba imports)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--hidden", type=int, nargs="+", default=[400])
     p.add_argument("--z-dim", type=int, default=20)
@@ -49,9 +50,11 @@ def main(argv=None):
     from numpyvae import fused
     kernels = fused.resolve(args.kernels)
     opt = nv.optim.Adam(1e-3, kernels=kernels)
+    fused.use(kernels)                               # the model's elementwise passes too
     if kernels == "fused":                           # compiled before the timing, not inside it
         fused.prepare("adam", np.float32)
-    print(f"Adam's kernels: {kernels}")
+        fused.prepare_model(np.float32)
+    print(f"kernels (Adam and the model's elementwise passes): {kernels}")
     x = (rng.random((args.batch, 784)) < 0.3).astype(np.float32)
 
     totals = defaultdict(float)
