@@ -160,10 +160,10 @@ def get(name, x_dim, **options):
 
 
 def check_options(decoder_logvar, gaussian_mean, decoder_logvar_floor):
-    """The VAE's likelihood options checked (for every likelihood, so that a config is valid
-    whatever reads it) -> (decoder_logvar, gaussian_mean, decoder_logvar_floor) normalised:
-    "learned" or a float in LOGVAR_RANGE; "sigmoid" or "identity"; a float in LOGVAR_RANGE or
-    None.  ValueError naming the argument otherwise."""
+    """The VAE's likelihood options checked (for every likelihood, so that a saved config is
+    valid whatever reads it) -> {name: value} normalised: decoder_logvar "learned" or a float in
+    LOGVAR_RANGE; gaussian_mean "sigmoid" or "identity"; decoder_logvar_floor a float in
+    LOGVAR_RANGE or None.  ValueError naming the argument otherwise."""
     lo, hi = LOGVAR_RANGE
     if not (decoder_logvar == "learned" or is_real_in(decoder_logvar, lo, hi)):
         raise ValueError(f"decoder_logvar must be 'learned' or a float from {lo:g} to {hi:g}, "
@@ -173,6 +173,7 @@ def check_options(decoder_logvar, gaussian_mean, decoder_logvar_floor):
                          f"got {decoder_logvar_floor!r}")
     if gaussian_mean not in ("sigmoid", "identity"):
         raise ValueError(f"gaussian_mean must be 'sigmoid' or 'identity', got {gaussian_mean!r}")
-    return (decoder_logvar if decoder_logvar == "learned" else float(decoder_logvar),
-            gaussian_mean, None if decoder_logvar_floor is None else float(decoder_logvar_floor))
-
+    learned, floorless = decoder_logvar == "learned", decoder_logvar_floor is None
+    return {"decoder_logvar": decoder_logvar if learned else float(decoder_logvar),
+            "gaussian_mean": gaussian_mean,
+            "decoder_logvar_floor": None if floorless else float(decoder_logvar_floor)}

@@ -72,10 +72,10 @@ class VAE:
         self.weight_decay = float(check_positive_float(weight_decay, "weight_decay", allow_zero=True))
         check_rng(rng)
         self.posterior = Q.family(covariance, self.z_dim)     # raises for an unknown family
-        self.decoder_logvar, self.gaussian_mean, self.decoder_logvar_floor = P.check_options(
-            decoder_logvar, gaussian_mean, decoder_logvar_floor)
-        self.lik = P.get(likelihood, self.x_dim, decoder_logvar=self.decoder_logvar,
-                         gaussian_mean=gaussian_mean, decoder_logvar_floor=self.decoder_logvar_floor)
+        options = P.check_options(decoder_logvar, gaussian_mean, decoder_logvar_floor)
+        self.lik = P.get(likelihood, self.x_dim, **options)     # the node p(x|z), likelihoods.py
+        self.decoder_logvar, self.gaussian_mean = options["decoder_logvar"], options["gaussian_mean"]
+        self.decoder_logvar_floor = options["decoder_logvar_floor"]
         self.likelihood, self.activation, self.covariance = likelihood, activation, covariance
         self.init, self.dtype = init, np.dtype(dtype)
         self.encoder = mlp([self.x_dim, *self.hidden_dims, self.posterior.raw_size], activation,
