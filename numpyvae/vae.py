@@ -40,18 +40,18 @@ class VAE:
     """A VAE with MLP encoder and decoder.
 
     x_dim, hidden_dims, z_dim : D, e.g. [400] (the decoder uses them reversed), k
-    likelihood  : "bernoulli" (decoder emits logits) or "gaussian"
+    likelihood  : a name of likelihoods.LIKELIHOODS: "bernoulli" (decoder emits logits), "gaussian"
     activation  : hidden activation, "relu" | "tanh" | "sigmoid" | "softplus"
     rng         : numpy Generator for the initial weights
     covariance  : a family of posterior.FAMILIES: "diagonal" (encoder emits mu, logvar) or
                   "full" (mu and a Cholesky factor L)
     decoder_logvar : Gaussian only: "learned" (one log-variance per pixel) or a fixed float
-                  log sigma^2 (0.0 gives the lecture's ``C - 1/2 ||x - f(z)||^2``)
+                  log sigma^2 in [-30, 30] (0.0 gives the lecture's ``C - 1/2 ||x - f(z)||^2``)
     decoder_logvar_floor : learned Gaussian only: ``logvar = floor + softplus(raw - floor)``
                   (default ``DECODER_LOGVAR_FLOOR``), or None for ``logvar = raw`` (unbounded)
     gaussian_mean  : Gaussian only: "sigmoid" squashes the mean into (0, 1) as Kingma & Welling
                   do for Frey Face; "identity" leaves it linear
-    init        : Dense initialisation ("he", "xavier", "uniform" or a std such as 0.01)
+    init        : Dense initialisation ("he", "xavier", "uniform" or a std in (0, 10], e.g. 0.01)
     weight_decay: lam >= 0, see the module docstring
     dtype       : float32 for training, float64 for gradient checks
     """
@@ -74,8 +74,9 @@ class VAE:
         self.posterior = Q.family(covariance, self.z_dim)     # raises for an unknown family
         options = P.check_options(decoder_logvar, gaussian_mean, decoder_logvar_floor)
         self.lik = P.get(likelihood, self.x_dim, **options)     # the node p(x|z), likelihoods.py
-        self.decoder_logvar, self.gaussian_mean = options["decoder_logvar"], options["gaussian_mean"]
-        self.decoder_logvar_floor = options["decoder_logvar_floor"]
+        self.decoder_logvar = options["decoder_logvar"]
+        self.gaussian_mean, self.decoder_logvar_floor = (options["gaussian_mean"],
+                                                         options["decoder_logvar_floor"])
         self.likelihood, self.activation, self.covariance = likelihood, activation, covariance
         self.init, self.dtype = init, np.dtype(dtype)
         self.encoder = mlp([self.x_dim, *self.hidden_dims, self.posterior.raw_size], activation,
