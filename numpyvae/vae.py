@@ -129,7 +129,7 @@ class VAE:
         h, enc_cache = self.encoder.forward(x, check=False)
         q, q_cache = self.posterior.forward(h, eps, kl=bound_of.uses_kl, log_q=not bound_of.uses_kl)
         out, dec_cache = self.decoder.forward(q.z.reshape(s * n, k), check=False)
-        log_px, px_cache = self.likelihood_forward(x, out.reshape(s, n, -1))
+        log_px, px_cache = self.lik.forward(x, out.reshape(s, n, -1))
         log_pz = pz_cache = None
         if not bound_of.uses_kl:
             log_pz, pz_cache = D.log_std_normal_forward(q.z)
@@ -142,7 +142,7 @@ class VAE:
             return result
 
         # backward, in reverse; d holds d loss / d term for every term the bound uses (else None)
-        dout = self.likelihood_backward(d["log_px"], px_cache).reshape(s * n, -1)
+        dout = self.lik.backward(d["log_px"], px_cache).reshape(s * n, -1)
         dz = self.decoder.backward(dout, dec_cache).reshape(s, n, k)
         if d["log_pz"] is not None:
             dz += D.log_std_normal_backward(d["log_pz"], pz_cache)
@@ -194,7 +194,7 @@ class VAE:
         log_px = np.empty((s, n), self.dtype)
         rows = s if block is None else max(1, block // (n * out.shape[-1]))
         for i in range(0, s, rows):
-            log_px[i:i + rows] = self.likelihood_forward(x, out[i:i + rows])[0]
+            log_px[i:i + rows] = self.lik.forward(x, out[i:i + rows])[0]
         return log_px + D.log_std_normal(q.z) - q.log_q
 
     def iwae_bound(self, x, k, rng, chunk=None):
