@@ -75,6 +75,11 @@ def check_positive_float(v, name, *, allow_zero=False):
     return v
 
 
+def is_real_in(v, lo, hi):
+    """A real number (not a bool) with ``lo <= v <= hi``, so never NaN or inf."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and lo <= v <= hi
+
+
 def check_rng(rng, name="rng"):
     if not isinstance(rng, np.random.Generator):
         raise TypeError(

@@ -165,7 +165,7 @@ def complete_config(config):
     were: a config from before the decoder log-variance floor has no ``decoder_logvar_floor``,
     and a learned-variance Gaussian then gets None (no floor: the model its parameters were
     trained and reported as); any other model gets the default, on which the floor does not act."""
-    from .vae import DECODER_LOGVAR_FLOOR
+    from .likelihoods import DECODER_LOGVAR_FLOOR
     config = dict(config)
     if "decoder_logvar_floor" not in config:
         learned = (config.get("likelihood") == "gaussian"

@@ -85,8 +85,7 @@ def render_shapes(shape, scale, rotation, x, y, size=28):
     out = np.empty((shape.size, size * size), dtype=np.float32)
     for start in range(0, shape.size, _CHUNK):
         block = slice(start, start + _CHUNK)
-        _render_block(shape[block], *(params[k][block] for k in ("scale", "rotation", "x", "y")),
-                      size, out[block])
+        _render_block(shape[block], {k: v[block] for k, v in params.items()}, size, out[block])
     return out
 
 
@@ -98,8 +97,10 @@ def _check_size(size):
     return int(size)
 
 
-def _render_block(shape, scale, rotation, x, y, size, out):
-    """Fill out (m, size*size) for m examples; one vectorized pass per kind of shape."""
+def _render_block(shape, factors, size, out):
+    """Fill out (m, size*size) for m examples; one vectorized pass per kind of shape.
+    ``factors``: "scale", "rotation", "x" and "y", each (m,) float32."""
+    scale, rotation, x, y = (factors[k] for k in ("scale", "rotation", "x", "y"))
     pixels = np.arange(size, dtype=np.float32)
     cols = np.tile(pixels, size)[None, :]       # (1, P) column of each pixel, row-major order
     rows = np.repeat(pixels, size)[None, :]     # (1, P) row of each pixel

@@ -267,10 +267,10 @@ def train(model, optimizer, x_train, x_test, config, rng, out_dir=None, *, state
             _check_finite(model, state)            # never save a diverged model
             save_checkpoint(path, model, optimizer, rng, config, state, run)
 
+    job = _Job(model, optimizer, config, rng, out_dir, progress, on_step)
     with _DeferSigint() as sigint:
         try:
-            _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save,
-                  progress, on_step, sigint)
+            _loop(job, x_train, x_test, state, save, sigint)
         except KeyboardInterrupt:
             if sigint.forced:          # a second Ctrl-C mid-step: the state may be torn
                 raise
@@ -294,8 +294,23 @@ def _check_finite(model, state):
                                    f"epoch {row['epoch']} (step {row['step']})", row["step"])
 
 
-def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, progress,
-          on_step, sigint):
+@dataclass(frozen=True)
+class _Job:
+    """What ``train`` was called with, for ``_loop``."""
+    model: object
+    optimizer: object
+    config: TrainConfig
+    rng: np.random.Generator
+    out_dir: str | None
+    progress: object
+    on_step: object
+
+
+def _loop(job, x_train, x_test, state, save, sigint):
+    """The epochs and steps of ``train``: ``state`` advances in place; ``save()`` writes a
+    checkpoint; ``sigint`` (a _DeferSigint) says whether a stop was asked for."""
+    model, optimizer, config, rng = job.model, job.optimizer, job.config, job.rng
+    progress, on_step = job.progress, job.on_step
     n, bsize, s = x_train.shape[0], config.batch_size, config.n_samples
     n_batches = math.ceil(n / bsize)
     batch_buffer = np.empty((min(bsize, n), x_train.shape[1]), x_train.dtype)
@@ -359,8 +374,8 @@ def _loop(model, optimizer, x_train, x_test, config, rng, out_dir, state, save, 
             raise
         state.epoch, state.batch, state.count = state.epoch + 1, 0, 0
         state.sums, state.epoch_rng_state = [0.0, 0.0, 0.0], None
-        if out_dir is not None:
-            write_metrics(os.path.join(out_dir, METRICS_NAME), state.history)
+        if job.out_dir is not None:
+            write_metrics(os.path.join(job.out_dir, METRICS_NAME), state.history)
         save()
         if progress:
             progress.epoch(row, config.epochs)

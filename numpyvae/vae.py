@@ -3,7 +3,8 @@
     h            = encoder(x)                  raw parameters of q, (N, raw_size)
     z, KL, log q = posterior(h, eps)           the family Q of posterior.py; eps ~ N(0, I) is an
                                                input, (S, N, k): S samples per example
-    out          = decoder(z)                  logits (Bernoulli) or mean[, logvar] (Gaussian)
+    out          = decoder(z)                  (S, N, out_size): p(x|z)'s parameters
+    log p(x|z)   = likelihood(x, out)          the likelihood of likelihoods.py, (S, N)
     ELBO(x)      = 1/S sum_s log p(x | z_s)  -  KL(q(z|x) || N(0, I))    (KL in closed form)
     IWAE_S(x)    = log 1/S sum_s p(x|z_s) p(z_s) / q(z_s|x)              (log-mean-exp)
 
@@ -23,43 +24,34 @@ from __future__ import annotations
 import numpy as np
 
 from . import distributions as D
-from . import functional as F
+from . import likelihoods as P
 from . import objectives as O
 from . import posterior as Q
-from ._validate import (check_array, check_data_values, check_positive_float,
-                        check_positive_int, check_rng)
+from ._validate import (check_array, check_positive_float, check_positive_int, check_rng,
+                        is_real_in)
 from .layers import ACTIVATIONS, bind_flat, mlp
+from .likelihoods import DECODER_LOGVAR_FLOOR, LIKELIHOODS  # noqa: F401 (read as vae.X)
 
-LIKELIHOODS = ("bernoulli", "gaussian")
-
-# The floor of a learned decoder log-variance (ARCHITECTURE.md, "Conventions": logvar):
-#     logvar = floor + softplus(raw - floor)  > floor,    d logvar / d raw = sigmoid(raw - floor)
-# Without it log N(x; m, e^logvar) -> +inf as logvar -> -inf wherever x = m, and a pixel that
-# never changes lets the ELBO run to +inf.  The data are 8-bit grey levels k/255, and a density
-# p models grey level k by P(k) ~ p(k/255) Q with Q = 1/255.  A Gaussian's largest density is
-# 1/sqrt(2 pi sigma^2), so it claims P(k) > 1 once sigma < Q/sqrt(2 pi): the floor is that
-# point, log(Q^2 / 2 pi) = -12.92 (sigma = 0.4 grey levels), and per pixel log p(x|z) <= log 255.
-# (Measured on Frey Face: the unfloored K&W model puts 0.005% of its test pixels below it.)
-PIXEL_QUANTUM = 1.0 / 255.0
-DECODER_LOGVAR_FLOOR = float(2.0 * np.log(PIXEL_QUANTUM) - np.log(2.0 * np.pi))
+# A Dense initial std above this saturates every unit (inf/NaN losses): VAE(init=...) refuses it.
+INIT_STD_MAX = 10.0
 
 
 class VAE:
     """A VAE with MLP encoder and decoder.
 
     x_dim, hidden_dims, z_dim : D, e.g. [400] (the decoder uses them reversed), k
-    likelihood  : "bernoulli" (decoder emits logits) or "gaussian"
+    likelihood  : a name of likelihoods.LIKELIHOODS: "bernoulli" (decoder emits logits), "gaussian"
     activation  : hidden activation, "relu" | "tanh" | "sigmoid" | "softplus"
     rng         : numpy Generator for the initial weights
     covariance  : a family of posterior.FAMILIES: "diagonal" (encoder emits mu, logvar) or
                   "full" (mu and a Cholesky factor L)
     decoder_logvar : Gaussian only: "learned" (one log-variance per pixel) or a fixed float
-                  log sigma^2 (0.0 gives the lecture's ``C - 1/2 ||x - f(z)||^2``)
+                  log sigma^2 in [-30, 30] (0.0 gives the lecture's ``C - 1/2 ||x - f(z)||^2``)
     decoder_logvar_floor : learned Gaussian only: ``logvar = floor + softplus(raw - floor)``
                   (default ``DECODER_LOGVAR_FLOOR``), or None for ``logvar = raw`` (unbounded)
     gaussian_mean  : Gaussian only: "sigmoid" squashes the mean into (0, 1) as Kingma & Welling
                   do for Frey Face; "identity" leaves it linear
-    init        : Dense initialisation ("he", "xavier", "uniform" or a std such as 0.01)
+    init        : Dense initialisation ("he", "xavier", "uniform" or a std in (0, 10], e.g. 0.01)
     weight_decay: lam >= 0, see the module docstring
     dtype       : float32 for training, float64 for gradient checks
     """
@@ -72,31 +64,25 @@ class VAE:
         if isinstance(hidden_dims, (int, np.integer)):
             hidden_dims = [hidden_dims]
         self.hidden_dims = [check_positive_int(h, "hidden_dims[i]") for h in hidden_dims]
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         if activation not in ACTIVATIONS or activation == "identity" and self.hidden_dims:
             raise ValueError(f"activation must be one of relu, tanh, sigmoid, softplus, got {activation!r}")
-        self.posterior = Q.family(covariance, self.z_dim)     # raises for an unknown family
-        if not (decoder_logvar == "learned" or _finite_float(decoder_logvar)):
-            raise ValueError(f"decoder_logvar must be 'learned' or a finite float, got {decoder_logvar!r}")
-        if decoder_logvar_floor is not None and not _finite_float(decoder_logvar_floor):
-            raise ValueError("decoder_logvar_floor must be a finite float or None, got "
-                             f"{decoder_logvar_floor!r}")
-        if gaussian_mean not in ("sigmoid", "identity"):
-            raise ValueError(f"gaussian_mean must be 'sigmoid' or 'identity', got {gaussian_mean!r}")
+        if not isinstance(init, str) and not (is_real_in(init, 0, INIT_STD_MAX) and init > 0):
+            raise ValueError(f"init must be 'he', 'xavier', 'uniform' or a std above 0 and at "
+                             f"most {INIT_STD_MAX:g}, got {init!r}")
         self.weight_decay = float(check_positive_float(weight_decay, "weight_decay", allow_zero=True))
         check_rng(rng)
+        self.posterior = Q.family(covariance, self.z_dim)     # raises for an unknown family
+        options = P.check_options(decoder_logvar, gaussian_mean, decoder_logvar_floor)
+        self.lik = P.get(likelihood, self.x_dim, **options)     # the node p(x|z), likelihoods.py
+        self.decoder_logvar = options["decoder_logvar"]
+        self.gaussian_mean, self.decoder_logvar_floor = (options["gaussian_mean"],
+                                                         options["decoder_logvar_floor"])
         self.likelihood, self.activation, self.covariance = likelihood, activation, covariance
-        self.decoder_logvar = decoder_logvar if decoder_logvar == "learned" else float(decoder_logvar)
-        self.decoder_logvar_floor = (None if decoder_logvar_floor is None
-                                     else float(decoder_logvar_floor))
-        self.gaussian_mean, self.init, self.dtype = gaussian_mean, init, np.dtype(dtype)
-        learned = likelihood == "gaussian" and self.decoder_logvar == "learned"
-        dec_out = 2 * self.x_dim if learned else self.x_dim       # [mean | logvar] or mean
+        self.init, self.dtype = init, np.dtype(dtype)
         self.encoder = mlp([self.x_dim, *self.hidden_dims, self.posterior.raw_size], activation,
                            rng, init, self.dtype)
-        self.decoder = mlp([self.z_dim, *self.hidden_dims[::-1], dec_out], activation, rng, init,
-                           self.dtype)
+        self.decoder = mlp([self.z_dim, *self.hidden_dims[::-1], self.lik.out_size], activation,
+                           rng, init, self.dtype)
         self.params, self.grads = bind_flat([self.encoder, self.decoder], self.dtype)
 
     # ------------------------------------------------------------------ encoder -> q
@@ -115,62 +101,16 @@ class VAE:
         check_array(z, "z", ndim=2, dtype=self.dtype)
         if z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {z.shape}")
-        out, _ = self.decoder.forward(z)
-        return out if self.likelihood == "bernoulli" else self._gaussian_mean(out)
+        return self.lik.decode(self.decoder.forward(z)[0])
 
     def likelihood_forward(self, x, out):
-        """log p(x | z) from the decoder's output for z.
-
-        x : (N, D);  out : (S, N, D_out) logits, or the Gaussian's raw mean [| raw logvar]
-        -> log_px : (S, N);  cache.  A learned log-variance is floored first
-        (``_decoder_logvar_forward``), so per pixel log p(x|z) <= -1/2 (log 2 pi + floor).
-        """
-        if self.likelihood == "bernoulli":
-            return D.bernoulli_log_likelihood_forward(x, out)
-        mean = out[..., :self.x_dim]
-        scache = None
-        if self.gaussian_mean == "sigmoid":
-            mean, scache = F.sigmoid_forward(mean)
-        logvar, lcache = self._decoder_logvar_forward(out)
-        lp, gcache = D.gaussian_log_likelihood_forward(x, mean, logvar)
-        return lp, (gcache, scache, lcache)
+        """log p(x | z) from the decoder's output for z: x (N, D), out (S, N, D_out) -> log_px
+        (S, N), cache.  The likelihood node ``self.lik`` (likelihoods.py) computes it."""
+        return self.lik.forward(x, out)
 
     def likelihood_backward(self, dlog_px, cache):
         """dlog_px : (S, N) -> d out : (S, N, D_out)."""
-        if self.likelihood == "bernoulli":
-            return D.bernoulli_log_likelihood_backward(dlog_px, cache)
-        gcache, scache, lcache = cache
-        dmean, dlogvar = D.gaussian_log_likelihood_backward(dlog_px, gcache)
-        if scache is not None:
-            dmean = F.sigmoid_backward(dmean, scache, out=dmean)
-        if dlogvar is None:
-            return dmean
-        return np.concatenate([dmean, self._decoder_logvar_backward(dlogvar, lcache)], axis=-1)
-
-    def _gaussian_mean(self, out):
-        """The Gaussian decoder's mean from its output (N, D_out): the first D columns, squashed
-        by the sigmoid when ``gaussian_mean="sigmoid"``.  A new array."""
-        mean = out[:, :self.x_dim]
-        return F.sigmoid(mean) if self.gaussian_mean == "sigmoid" else mean.copy()
-
-    def _decoder_logvar_forward(self, out):
-        """The Gaussian decoder's log-variance from its output (..., D_out): the fixed float, or
-        the learned one, ``floor + softplus(raw - floor)`` on the last D columns (``raw`` itself
-        with no floor).  -> (logvar, cache).  The one place the floor is applied."""
-        if self.decoder_logvar != "learned":
-            return self.decoder_logvar, None
-        raw = out[..., self.x_dim:]
-        if self.decoder_logvar_floor is None:
-            return raw, None
-        floor = raw.dtype.type(self.decoder_logvar_floor)     # float32 stays float32
-        logvar, cache = F.softplus_forward(raw - floor)       # cache: raw - floor
-        logvar += floor
-        return logvar, cache
-
-    def _decoder_logvar_backward(self, dlogvar, cache):
-        """d logvar -> d raw = d logvar * sigmoid(raw - floor) (in place; d raw = d logvar with
-        no floor)."""
-        return dlogvar if cache is None else F.softplus_backward(dlogvar, cache, out=dlogvar)
+        return self.lik.backward(dlog_px, cache)
 
     # ------------------------------------------------------------------ the bound
 
@@ -189,7 +129,7 @@ class VAE:
         h, enc_cache = self.encoder.forward(x, check=False)
         q, q_cache = self.posterior.forward(h, eps, kl=bound_of.uses_kl, log_q=not bound_of.uses_kl)
         out, dec_cache = self.decoder.forward(q.z.reshape(s * n, k), check=False)
-        log_px, px_cache = self.likelihood_forward(x, out.reshape(s, n, -1))
+        log_px, px_cache = self.lik.forward(x, out.reshape(s, n, -1))
         log_pz = pz_cache = None
         if not bound_of.uses_kl:
             log_pz, pz_cache = D.log_std_normal_forward(q.z)
@@ -202,7 +142,7 @@ class VAE:
             return result
 
         # backward, in reverse; d holds d loss / d term for every term the bound uses (else None)
-        dout = self.likelihood_backward(d["log_px"], px_cache).reshape(s * n, -1)
+        dout = self.lik.backward(d["log_px"], px_cache).reshape(s * n, -1)
         dz = self.decoder.backward(dout, dec_cache).reshape(s, n, k)
         if d["log_pz"] is not None:
             dz += D.log_std_normal_backward(d["log_pz"], pz_cache)
@@ -254,7 +194,7 @@ class VAE:
         log_px = np.empty((s, n), self.dtype)
         rows = s if block is None else max(1, block // (n * out.shape[-1]))
         for i in range(0, s, rows):
-            log_px[i:i + rows] = self.likelihood_forward(x, out[i:i + rows])[0]
+            log_px[i:i + rows] = self.lik.forward(x, out[i:i + rows])[0]
         return log_px + D.log_std_normal(q.z) - q.log_q
 
     def iwae_bound(self, x, k, rng, chunk=None):
@@ -287,16 +227,11 @@ class VAE:
 
     def _emit(self, z, rng, mean):
         """Decode z (N, k) once: the mean of p(x|z) or, with ``mean=False``, a draw from it."""
-        full, _ = self.decoder.forward(z)
-        probs = F.sigmoid(full) if self.likelihood == "bernoulli" else self._gaussian_mean(full)
+        out, _ = self.decoder.forward(z)
         if mean:
-            return probs
+            return self.lik.mean(out)
         check_rng(rng)
-        if self.likelihood == "bernoulli":
-            return (rng.random(probs.shape, dtype=self.dtype) < probs).astype(self.dtype)
-        logvar, _ = self._decoder_logvar_forward(full)
-        std = np.exp(0.5 * np.asarray(logvar, self.dtype))
-        return probs + std * rng.standard_normal(probs.shape, dtype=self.dtype)
+        return self.lik.draw(out, rng)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -337,14 +272,13 @@ class VAE:
 
     def check_x(self, x, name="x"):
         """Check a minibatch at the public boundary: (N >= 1, D) in the model's dtype, finite,
-        in [0, 1] for a Bernoulli decoder.  Returns x."""
+        with the values the likelihood models (in [0, 1] for a Bernoulli decoder).  Returns x."""
         check_array(x, name, ndim=2, dtype=self.dtype, finite=False)
         if x.shape[1] != self.x_dim:
             raise ValueError(f"{name} must have shape (N, {self.x_dim}), got {x.shape}")
         if x.shape[0] == 0:
             raise ValueError(f"{name} must hold at least one example, got shape {x.shape}")
-        return check_data_values(x, name, unit_interval=self.likelihood == "bernoulli",
-                                 why=" for a Bernoulli decoder")
+        return self.lik.check_x(x, name)
 
     def noise(self, x, rng=None, eps=None, n_samples=1):
         """Check x, and return the noise for it: ``eps`` (S, N, k) checked, or S = ``n_samples``
@@ -366,7 +300,3 @@ class VAE:
                 f"likelihood={self.likelihood!r}, activation={self.activation!r}, "
                 f"covariance={self.covariance!r}, params={self.params.size})")
 
-
-def _finite_float(v):
-    return (isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
-            and bool(np.isfinite(v)))

@@ -44,7 +44,7 @@ OUTPUTS = ("config.json", "metrics.csv", "checkpoint.npz", "report.md", "curves.
 
 
 def add_arguments(p):
-    from .. import objectives, posterior, vae          # the registries: families and bounds
+    from .. import likelihoods, objectives, posterior  # the registries
     d = DEFAULTS
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=DATASETS, help=f"(default: {d['dataset']})")
@@ -58,7 +58,7 @@ def add_arguments(p):
                    help="--resume even though the data files differ from those the checkpoint "
                         "was trained on (their sha256 is stored in the checkpoint)")
     g = p.add_argument_group("model")
-    g.add_argument("--likelihood", choices=vae.LIKELIHOODS,
+    g.add_argument("--likelihood", choices=tuple(likelihoods.LIKELIHOODS),
                    help="decoder (default: gaussian for frey-face, else bernoulli)")
     g.add_argument("--z-dim", type=int, metavar="K", help=f"latent size (default: {d['z_dim']})")
     g.add_argument("--hidden", type=int, nargs="+", metavar="H",
@@ -161,9 +161,9 @@ _TYPES = {"dataset": str, "binarize": str, "likelihood": str, "activation": str,
 
 def _choices():
     """The allowed words of each option: fixed ones, and the registries' (families, bounds)."""
-    from .. import objectives, posterior, vae
+    from .. import likelihoods, objectives, posterior
     return {"dataset": DATASETS, "binarize": ("none", "dynamic", "static"),
-            "likelihood": tuple(vae.LIKELIHOODS),
+            "likelihood": tuple(likelihoods.LIKELIHOODS),
             "activation": ("relu", "tanh", "sigmoid", "softplus"),
             "covariance": tuple(posterior.FAMILIES),
             "optimizer": ("adam", "adagrad", "sgd", "momentum"),
@@ -228,9 +228,10 @@ def _init(text):
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (0 < value <= 10):          # a larger std saturates every unit: inf/NaN losses
-        raise ValueError(f"--init must be he, xavier, uniform or a std from 0 to 10 (exclusive of "
-                         f"0), got {text!r}")
+    from ..vae import INIT_STD_MAX     # a larger std saturates every unit: inf/NaN losses
+    if not (0 < value <= INIT_STD_MAX):
+        raise ValueError(f"--init must be he, xavier, uniform or a std from 0 to {INIT_STD_MAX:g} "
+                         f"(exclusive of 0), got {text!r}")
     return value
 
 
@@ -241,9 +242,10 @@ def _decoder_logvar(text):
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not -30 <= value <= 30:         # sigma from 3e-7 to 3e6: beyond, the loss overflows
-        raise ValueError(f"--decoder-logvar must be 'learned' or a number from -30 to 30, "
-                         f"got {text!r}")
+    from ..likelihoods import LOGVAR_RANGE    # sigma from 3e-7 to 3e6: beyond, the loss overflows
+    if not LOGVAR_RANGE[0] <= value <= LOGVAR_RANGE[1]:
+        raise ValueError(f"--decoder-logvar must be 'learned' or a number from {LOGVAR_RANGE[0]:g} "
+                         f"to {LOGVAR_RANGE[1]:g}, got {text!r}")
     return value
 
 
@@ -556,7 +558,8 @@ def _setup(args, out):
 
     from .. import checkpoint as ckpt, fused, optim
     from ..train import CHECKPOINT_NAME, TrainConfig, restore
-    from ..vae import DECODER_LOGVAR_FLOOR, VAE
+    from ..likelihoods import DECODER_LOGVAR_FLOOR
+    from ..vae import VAE
 
     saved = None
     if args.resume:
@@ -761,7 +764,7 @@ def write_report(model, test, history, out, opts, train=None):
         per_pixel = -0.5 * (math.log(2 * math.pi) + model.decoder_logvar_floor)
         notes.extend([(f"**A Gaussian decoder is a density**, so log p(x|z) can be positive and the "
                       f"-ELBO negative. Its learned log-variance has a floor of "
-                      f"{model.decoder_logvar_floor:.2f} (vae.DECODER_LOGVAR_FLOOR), so per pixel "
+                      f"{model.decoder_logvar_floor:.2f} (likelihoods.DECODER_LOGVAR_FLOOR), so per pixel "
                       f"log p(x|z) <= {per_pixel:.2f} nats and the -ELBO is at least "
                       f"{-per_pixel * model.x_dim:.0f} nats here; a run near that bound models "
                       "pixels that never change (a constant background) at the 8-bit "

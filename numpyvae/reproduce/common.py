@@ -2,7 +2,7 @@
 training run that evaluates at log-spaced sample counts, machine facts, small file helpers.
 
     data = mnist_or_shapes("train50k", smoke=True, data_dir=None, log=print)
-    rows = curve_run(model, optimizer, x_train, evals, budget, batch_size, out_dir, seed, resume)
+    rows = curve_run(model, optimizer, x_train, evals, Curve(out_dir, budget, batch_size, seed))
 
 Every number the experiments write carries the machine it ran on (``machine()``) and the
 wall time it took, so RESULTS.md can cite them.
@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -159,35 +160,46 @@ def log_points(first, last, per_decade=4):
 CURVE_COLUMNS = ("samples_seen", "step", "seconds", "train_elbo", "test_elbo")
 
 
-def curve_run(model, optimizer, x_train, evals, budget, batch_size, out_dir, seed, *,
-              resume=False, first_eval=None, n_samples=1, objective="elbo",
-              dynamic_binarize=False, checkpoint_every=2000, log=print):
-    """Train ``model`` for ``budget`` examples (rounded up to whole epochs of ``x_train``),
-    evaluating the lower bound (L = 1, the same noise every time) on ``evals`` =
-    {"train": x, "test": x} whenever the number of examples seen passes one of the
-    log-spaced points.  Writes ``out_dir``/curve.csv (CURVE_COLUMNS), checkpoint.npz and
-    metrics.csv; ``resume`` continues from the checkpoint (and may extend the budget).
-    -> list of curve rows (dicts)."""
+@dataclass(frozen=True)
+class Curve:
+    """One curve run's settings: train for ``budget`` examples (rounded up to whole epochs) in
+    minibatches of ``batch_size`` (the ELBO, L = 1), seeded by ``seed``, writing into
+    ``out_dir``; ``resume`` continues from its checkpoint (and may extend the budget); the
+    first evaluation after ``first_eval`` examples (None: 10 minibatches); a checkpoint every
+    ``checkpoint_every`` steps (0: each epoch)."""
+    out_dir: str
+    budget: int
+    batch_size: int
+    seed: int
+    resume: bool = False
+    first_eval: int | None = None
+    checkpoint_every: int = 2000
+
+
+def curve_run(model, optimizer, x_train, evals, curve, log=print):
+    """Train ``model`` as ``curve`` (a Curve) says, evaluating the lower bound (L = 1, the same
+    noise every time) on ``evals`` = {"train": x, "test": x} whenever the number of examples
+    seen passes one of the log-spaced points.  Writes ``curve.out_dir``/curve.csv
+    (CURVE_COLUMNS), checkpoint.npz and metrics.csv.  -> list of curve rows (dicts)."""
+    out_dir, batch_size, seed = curve.out_dir, curve.batch_size, curve.seed
     os.makedirs(out_dir, exist_ok=True)
     n = x_train.shape[0]
-    epochs = max(1, math.ceil(budget / n))
+    epochs = max(1, math.ceil(curve.budget / n))
     total = epochs * n
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, n_samples=n_samples,
-                         objective=objective, dynamic_binarize=dynamic_binarize,
-                         eval_seed=seed, eval_batch_size=1000,
-                         checkpoint_every=checkpoint_every).check()
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, eval_seed=seed,
+                         eval_batch_size=1000, checkpoint_every=curve.checkpoint_every).check()
     rng = np.random.default_rng(seed)
     path = os.path.join(out_dir, CHECKPOINT_NAME)
     curve_path = os.path.join(out_dir, "curve.csv")
     state, rows = None, []
     if os.path.isfile(path):
-        if not resume:
+        if not curve.resume:
             raise ValueError(f"{out_dir} already holds a run; add --resume to continue it, "
                              f"or choose another --out")
         state = restore(path, model, optimizer, rng, config)
         rows = [r for r in read_csv(curve_path) if r["samples_seen"] <= state.samples_seen]
         log(f"  resuming {out_dir} at {state.samples_seen} examples ({state.epoch} epochs)")
-    points = log_points(first_eval or min(batch_size * 10, total), total)
+    points = log_points(curve.first_eval or min(batch_size * 10, total), total)
     done = {r["samples_seen"] for r in rows}
     t_start = time.perf_counter()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,10 +73,8 @@ def run(out, budget=None, resume=False, smoke=False, data_dir=None, seed=0, mode
     xt = binarize_dynamic(xt_int, np.random.default_rng([seed, 2]))
     eval_n = min(int(eval_n or xt.shape[0]), xt.shape[0])
     os.makedirs(out, exist_ok=True)
-    results = []
-    for name in models or tuple(MODELS):
-        results.append(_run_model(name, out, x, xt, total, seed, resume, smoke, stage_k,
-                                  stage_n, eval_k, eval_n, dataset, log))
+    setup = _Setup(out, x, xt, total, seed, resume, stage_k, stage_n, eval_k, eval_n, dataset)
+    results = [_run_model(name, setup, log) for name in models or tuple(MODELS)]
     # final.csv, stages.csv and the figure cover every model found in ``out`` (a model may
     # have been trained by another call, e.g. --models iwae5 running side by side).
     all_models = [m for m in MODELS if os.path.isfile(os.path.join(out, m, "schedule.json"))]
@@ -101,14 +100,36 @@ FINAL_COLUMNS = ("model", "epochs", "test_nll", "k", "n_test", "paper", "differe
                  "train_seconds", "eval_seconds", "dataset")
 
 
-def _run_model(name, out, x, xt, total, seed, resume, smoke, stage_k, stage_n, eval_k,
-               eval_n, dataset, log):
+@dataclass(frozen=True)
+class _Setup:
+    """What every model of one ``run`` call shares: the output folder, the training images x
+    and the binarized test images xt, the schedule's ``total`` epochs, the seed, ``resume``,
+    the per-stage NLL estimate (k = ``stage_k`` on the first ``stage_n`` test images), the final
+    one (``eval_k``, ``eval_n``), and the dataset's name."""
+    out: str
+    x: np.ndarray
+    xt: np.ndarray
+    total: int
+    seed: int
+    resume: bool
+    stage_k: int
+    stage_n: int
+    eval_k: int
+    eval_n: int
+    dataset: str
+
+
+def _run_model(name, setup, log):
+    """Train model ``name`` of MODELS through the schedule's stages and estimate its test NLL
+    -> the final row (FINAL_COLUMNS)."""
+    out, x, xt, total, seed = setup.out, setup.x, setup.xt, setup.total, setup.seed
+    stage_k, stage_n, eval_k, eval_n = setup.stage_k, setup.stage_n, setup.eval_k, setup.eval_n
     objective, k_train = MODELS[name]
     mdir = os.path.join(out, name)
     sched_path = os.path.join(mdir, "schedule.json")
     os.makedirs(mdir, exist_ok=True)
     sched = C.read_json(sched_path, {"model": name, "stages": [], "final": None})
-    if sched["stages"] and not resume:
+    if sched["stages"] and not setup.resume:
         raise ValueError(f"{mdir} already holds a run; add --resume or choose another --out")
     model = _model(seed)
     rng = np.random.default_rng(seed)
@@ -160,7 +181,7 @@ def _run_model(name, out, x, xt, total, seed, resume, smoke, stage_k, stage_n, e
                  "difference": float(nll.mean()) - PAPER[name],
                  "train_seconds": round(sum(s["train_seconds"] for s in sched["stages"]
                                             if s["cum_epochs"] <= cum), 1),
-                 "eval_seconds": round(time.perf_counter() - t1, 1), "dataset": dataset}
+                 "eval_seconds": round(time.perf_counter() - t1, 1), "dataset": setup.dataset}
         if sched.get("final"):           # keep earlier finals (shorter budgets, other k/n)
             sched.setdefault("earlier_finals", []).append(sched["final"])
         sched["final"] = final

@@ -69,11 +69,11 @@ def run_spec(spec, out, budget=None, resume=False, smoke=False, data_dir=None, n
                     rng=rng, init=0.01, weight_decay=1.0 / n_train,
                     decoder_logvar="learned", gaussian_mean="sigmoid")
         run_dir = os.path.join(out, f"nz{k}")
+        curve = C.Curve(run_dir, budget, BATCH, seed, resume=resume,
+                        first_eval=None if smoke else min(10_000, budget),
+                        checkpoint_every=0 if smoke else 2000)
         rows = C.curve_run(model, optim.Adagrad(lr), x_epoch,
-                           {"train": x_eval_train, "test": x_test}, budget, BATCH, run_dir,
-                           seed, resume=resume,
-                           first_eval=None if smoke else min(10_000, budget),
-                           checkpoint_every=0 if smoke else 2000, log=log)
+                           {"train": x_eval_train, "test": x_test}, curve, log=log)
         curves[k] = rows
         summary.append(_summary_row(k, rows, dataset))
         C.write_csv(os.path.join(out, "summary.csv"), summary, SUMMARY_COLUMNS)

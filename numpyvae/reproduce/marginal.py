@@ -52,10 +52,10 @@ def run(out, budget=None, resume=False, smoke=False, data_dir=None, seed=0, eval
                     init=0.01, weight_decay=1.0 / n)
         run_dir = os.path.join(out, f"n{n}")
         log(f"marginal-likelihood: N_train = {n} ({dataset}), budget {budget} examples")
+        curve = C.Curve(run_dir, budget, 100, seed, resume=resume,
+                        first_eval=None if smoke else 10_000, checkpoint_every=0 if smoke else 2000)
         rows = C.curve_run(model, optim.Adagrad(0.01), C.tile_to(x, 1 if smoke else 20_000),
-                           {"train": x[:n_eval], "test": xt}, budget, 100, run_dir, seed,
-                           resume=resume, first_eval=None if smoke else 10_000,
-                           checkpoint_every=0 if smoke else 2000, log=log)
+                           {"train": x[:n_eval], "test": xt}, curve, log=log)
         curves[n] = rows
         t1 = time.perf_counter()
         lp_train = log_likelihood(model, x[:n_eval], k, np.random.default_rng([seed, 11]))
