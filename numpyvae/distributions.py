@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from . import fused
 from ._validate import check_array, check_data_values
 
 LOG_2PI = float(np.log(2 * np.pi))
@@ -58,9 +57,6 @@ def bernoulli_log_likelihood_forward(x, logits):
     logits : (N, D) or (S, N, D)  ->  ll : (N,) or (S, N);  cache = (x, logits)
     """
     _check_pair(x, logits, "x", "logits")
-    ll = fused.bernoulli_forward(x, logits)     # the same lines in 6 passes, not 15 (--kernels fused)
-    if ll is not None:
-        return ll, (x, logits)
     t = F.softplus(logits)
     np.subtract(logits * x, t, out=t)
     return t.sum(axis=-1), (x, logits)
@@ -70,9 +66,6 @@ def bernoulli_log_likelihood_backward(dll, cache):
     """dll : (N,) or (S, N)  ->  dlogits = ``(x - sigmoid(logits)) * dll``, the shape of logits."""
     x, logits = cache
     d = upstream(dll, logits.shape[:-1], logits.dtype)
-    g = fused.bernoulli_backward(dll, x, logits)        # the same lines in 3 passes, not 6 (--kernels fused)
-    if g is not None:
-        return g
     g = F.sigmoid(logits)
     np.subtract(x, g, out=g)
     g *= d

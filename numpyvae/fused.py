@@ -7,8 +7,10 @@ bits.  Optional: ``pip install "numpyvae[fast]"``.
 * The model's elementwise passes (:func:`use`): the Bernoulli likelihood's forward (15 NumPy
   passes -> 6, of which NumPy's ``exp``, ``log`` and row sums are 3) and backward (6 -> 3) and
   ReLU's backward (a bool array and a mixed-type product -> one pass).  Only the arithmetic between NumPy's ``exp`` and ``log`` is fused (see the
-  comment above :func:`neg_abs`).  distributions.py and functional.py keep the textbook ufuncs
-  and ask this module first; ``None`` back means "take the NumPy path".
+  comment above :func:`neg_abs`).  The nodes ask this module first (likelihoods.Bernoulli, the
+  ReLU layer); ``None`` back means "take the NumPy path", the textbook kernels of
+  distributions.py and functional.py, which never call this module (they are also the
+  exercises' reference solutions).
 
 The loop bodies below are the formulas written *in the order the NumPy path (optim.py,
 distributions.py, functional.py) computes them*, with every scalar in the array's dtype (as NumPy

@@ -45,6 +45,7 @@ OUTPUTS = ("config.json", "metrics.csv", "checkpoint.npz", "report.md", "curves.
 
 def add_arguments(p):
     from .. import likelihoods, objectives, posterior  # the registries
+    from ..layers import ACTIVATIONS
     d = DEFAULTS
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=DATASETS, help=f"(default: {d['dataset']})")
@@ -63,7 +64,7 @@ def add_arguments(p):
     g.add_argument("--z-dim", type=int, metavar="K", help=f"latent size (default: {d['z_dim']})")
     g.add_argument("--hidden", type=int, nargs="+", metavar="H",
                    help="hidden layer widths, e.g. --hidden 400 (default: 512 256)")
-    g.add_argument("--activation", choices=("relu", "tanh", "sigmoid", "softplus"),
+    g.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "identity"],
                    help="(default: relu)")
     g.add_argument("--covariance", choices=tuple(posterior.FAMILIES),
                    help="the family of q(z|x) (default: diagonal)")

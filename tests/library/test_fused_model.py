@@ -1,6 +1,6 @@
 """The model's fused elementwise passes (``fused.use("fused")``, ``numpyvae train --kernels fused``):
-the Bernoulli likelihood's forward and backward and ReLU's backward give the NumPy path's exact
-bits, for any shape (batch size 1 included), float32 and float64, logits from 0 to the float
+the Bernoulli likelihood's forward and backward (likelihoods.Bernoulli) and ReLU's backward (the
+ReLU layer) give the NumPy path's exact bits, for any shape (batch size 1 included), float32 and float64, logits from 0 to the float
 range's ends, NaN and inf; anything the loops do not take (a strided array, mixed dtypes) falls
 back to the NumPy path; the library's default stays the NumPy path.  (Speed: benchmarks/.)"""
 import numpy as np
@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import numpyvae as nv
-from numpyvae import distributions as D, functional as F, fused
+from numpyvae import distributions as D, fused
+from numpyvae.layers import ReLU
+from numpyvae.likelihoods import Bernoulli
 
 needs_numba = pytest.mark.skipif(not fused.available(),
                                  reason=f"numba not installed: {fused.INSTALL_HINT}")
@@ -22,14 +24,16 @@ def _bits(a):
 
 
 def _passes(x, logits, dll, dy, y, kernels):
-    """The three passes on one path: (log p(x|l), d logits, ReLU's dx, ReLU's dx in place)."""
+    """The three passes on one path, through the nodes that choose it (the Bernoulli likelihood
+    of likelihoods.py, the ReLU layer): (log p(x|l), d logits, ReLU's dx, ReLU's dx in place)."""
+    node, relu = Bernoulli(x.shape[1]), ReLU()
     with fused.using(kernels):
         with np.errstate(all="ignore"):
-            ll, cache = D.bernoulli_log_likelihood_forward(x, logits)
-            g = D.bernoulli_log_likelihood_backward(dll, cache)
-            r = F.relu_backward(dy, y)
+            ll, cache = node.forward(x, logits)
+            g = node.backward(dll, cache)
+            r = relu.backward(dy, y)
             inplace = dy.copy()
-            r2 = F.relu_backward(inplace, y, out=inplace)
+            r2 = relu.backward(inplace, y, out=inplace)
     assert r2 is inplace
     return ll, g, r, r2
 
@@ -99,7 +103,7 @@ def test_what_the_loops_do_not_take_falls_back_to_the_numpy_path():
         assert fused.bernoulli_forward(x, wide) is None
         assert fused.bernoulli_forward(x.astype(np.float64), logits) is None
         assert fused.relu_backward(dy[:, ::2], y[:, ::2]) is None
-        ll = D.bernoulli_log_likelihood_forward(x, wide)[0]    # still right, by the NumPy path
+        ll = Bernoulli(10).forward(x, wide)[0]                 # still right, by the NumPy path
     with fused.using("numpy"), np.errstate(all="ignore"):
         assert fused.bernoulli_forward(x, logits) is None      # the path is "numpy": no loop
         np.testing.assert_array_equal(ll, D.bernoulli_log_likelihood_forward(x, wide)[0])
@@ -126,3 +130,15 @@ def test_the_librarys_model_path_is_numpy_until_chosen():
     with pytest.raises(ValueError, match="--kernels must be one of"):
         fused.use("numba")
     assert fused.model_kernels() == "numpy"
+
+
+def test_the_textbook_kernels_stay_textbook():
+    """The library's kernels double as the exercises' reference solutions (``numpyvae check NN
+    --show-solution`` prints their source, and the jail runs it): they never reach for fused.py;
+    the nodes that call them choose the path."""
+    import inspect
+
+    from numpyvae import distributions, functional
+    for f in (functional.relu_backward, distributions.bernoulli_log_likelihood_forward,
+              distributions.bernoulli_log_likelihood_backward):
+        assert "fused" not in inspect.getsource(f), f.__name__
