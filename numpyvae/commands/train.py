@@ -558,9 +558,8 @@ def _setup(args, out):
     from types import SimpleNamespace
 
     from .. import checkpoint as ckpt, fused, optim
-    from ..train import CHECKPOINT_NAME, TrainConfig, restore
     from ..likelihoods import DECODER_LOGVAR_FLOOR
-    from ..vae import VAE
+    from ..train import CHECKPOINT_NAME, TrainConfig
 
     saved = None
     if args.resume:

@@ -2,7 +2,8 @@
 their tables and plots, and ``numpyvae variance`` read.
 
 A record holds the estimator's name (the key in every dict, table row and CSV column), its label
-(every legend and printed table), its colour and marker (every plot), the studies it takes part
+(every legend, and the classroom, interval, encoder-study and training tables; the discrete and
+SNR tables print the name), its colour and marker (every plot), the studies it takes part
 in, and what a study needs to know about it:
 
     leave_one_out   its baseline is the mean of f over the other draws: it needs S >= 2, and its
@@ -17,8 +18,11 @@ in, and what a study needs to know about it:
 The studies (:data:`STUDIES`) list their estimators in the order of this table, read when they run
 (:func:`names`), so an estimator added here (or by ``monkeypatch.setitem(ESTIMATORS, ...)`` in a
 test) appears in the study, its table and its plot; an encoder-study estimator is one ``encoder``
-function plus its record.  The classroom, discrete and SNR studies compute their estimators on
-shared noise in closed form, so a new one there also needs its formula in that study.
+function plus its record.  The exception is the cost family: its CSV columns and figure read this
+table, but its exact variances are computed for score, score_optimal, pathwise and measure_valued
+by name.  The classroom, cost-family, discrete and SNR studies compute their estimators from
+formulas written in the study (Monte Carlo on shared noise, enumeration, quadrature), so a new one
+there also needs its formula in that study.
 """
 from __future__ import annotations
 

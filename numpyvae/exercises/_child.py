@@ -4,17 +4,20 @@ anything passes: the parent (:mod:`numpyvae.exercises.sandbox`) parses the answe
 byte of it, and grades.
 
 Run by path as ``python -I _child.py CTL_FD RESULT_FD`` so that it imports nothing of numpyvae
-(this file must not import numpyvae: the jail hides the package).  The job arrives on standard
-input as one frame of the wire format below, which this file owns: the parent imports it from
-here (``sandbox._frame``), and it loads students' files with :func:`load_student`, as this
-process does.
+for an exercise (this file must not import numpyvae: the jail hides the package there);
+``check train``'s task imports ``numpyvae.commands.check_train`` before the jail closes, and the
+package stays visible to it.  The job arrives on standard input as one frame of the frame format
+below, which this file owns: the parent packs its job with it (``sandbox._frame``), each side
+encoding and decoding the values in a frame itself, and ``grader.load_module`` (in-process, for
+tests) loads students' files with :func:`load_student`, as this process does; the grading parent
+never imports them.
 
 Two processes:
 
 * the **jailer** (this process, with the grader's user): reads the job, makes new namespaces
   (PID, mount, network, IPC, UTS; as an unprivileged user, inside a new user namespace), forks
-  the worker, tells the parent the worker's pid and which protections hold (on CTL_FD, a pipe the
-  worker closes before any student code runs), waits for it and exits with its status;
+  the worker, tells the parent the worker's pid and whether it made namespaces (and a user
+  namespace) on CTL_FD, waits for it and exits with its status;
 * the **worker** (pid 1 of the new PID namespace): mounts a fresh /proc (only its own processes),
   makes every file system read-only, mounts empty private /tmp, /var/tmp and /dev/shm, hides the
   numpyvae package and the student's original folder under empty mounts, drops to an
@@ -22,8 +25,9 @@ Two processes:
   and resource limits, scrubs the environment, and only then imports the student's file.  When
   it exits, the kernel kills every process left in its PID namespace, daemons included.
 
-Where the kernel refuses namespaces, the worker still drops privileges when it can; the parent
-reads which protections held from CTL_FD and says so in its report.
+Where the kernel refuses namespaces, the worker still drops privileges when it can; it sends which
+protections held on RESULT_FD (an "S" frame, before any student code runs), and the parent says so
+in its report.
 """
 import ctypes
 import json
@@ -40,7 +44,8 @@ except ImportError:                     # not a Unix
 
 # ----------------------------------------------------------------------- the wire format
 # frame = kind (1 byte) + length (8 bytes, little-endian) + payload.  "J": the job (JSON header
-# + array bytes); "P": progress text; "R": the result (JSON header + array bytes).
+# + array bytes); "P": progress text; "R": the result (JSON header + array bytes); "S": the
+# protections that held (worker, RESULT_FD); "C": the worker's pid and namespaces (jailer, CTL_FD).
 
 _HEAD = struct.Struct("<cQ")
 

@@ -49,7 +49,7 @@ class Part:
     model     : for a kernel of the VAE (the reference is the library's function, which a
                 student's can replace: ``numpyvae check train``), the options of the VAE that
                 calls it, ``{}`` for the course VAE (e.g. ``{"activation": "tanh"}``); None for
-                an exercise that is not a kernel.  The one table of the kernels: the grader,
+                an exercise that is not a kernel.  The one table of the kernels:
                 ``check train`` (which models to train, how to call each kernel) and the tests
                 read it here.
     """

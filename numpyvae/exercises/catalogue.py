@@ -12,11 +12,12 @@ for it in the real VAE (``numpyvae check train``) -- and its known mistakes with
 diagnoses.
 
 Inputs are drawn from a ``numpy.random.Generator`` seeded with ``(seed, exercise number)``, so a
-run is reproducible.  Every exercise has a case with batch size 1 (with several entries, so that
+run is reproducible.  Every exercise but 11 has a case with batch size 1 (with several entries, so that
 the relative error is not measured against a single, possibly tiny, gradient entry), a "square"
 case (equal sizes, so that a transposed or wrongly-summed result has the right shape and can be
 recognised by its values) and cases with odd sizes; the kernels the VAE calls with S samples per
-example (04, 05, 07, 08) have a case with a sample axis.
+example (04, 05, 07, 08) have a case with a sample axis.  Exercise 11's per-sample terms have one
+axis, S = 1, 4 and 50.
 """
 from __future__ import annotations
 

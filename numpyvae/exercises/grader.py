@@ -7,7 +7,9 @@ with central differences, and name the likely mistake when a gradient is wrong.
 For every gradient the grader reports the worst relative error over all cases
 (:func:`numpyvae.gradcheck.rel_error`: the worst entry's error against the size of the whole
 gradient), the index of that entry and the case it came from, and PASS when the error is below
-the threshold 1e-6.  A correct float64 gradient shows about 1e-8 or less.
+the threshold 1e-6 and (where every case ran) the result agrees with the exact reference to 1e-12
+(``diagnosis.EXACT``; else it is named ``numerical`` or ``precision``).  A correct float64 gradient
+shows about 1e-8 or less against central differences.
 
 Diagnosis.  When a gradient fails, the grader compares the student's result with
 
@@ -16,6 +18,9 @@ Diagnosis.  When a gradient fails, the grader compares the student's result with
 2. generic variants of the reference gradient ``ref``: ``-ref`` (sign), ``2 ref`` and
    ``ref / 2`` (factor), the transpose (last two axes), ``ref / N`` and ``N ref`` (batch
    mean versus sum) and zeros,
+3. a known mistake with one generic variant on top; then NaN/inf where the true gradient is
+   finite (overflow), a float32 or numerically differentiated result (precision, numerical), and
+   a result right only at N = 1 (:mod:`numpyvae.exercises.diagnosis`),
 
 and names the first one that matches (relative error below the threshold) in every case where
 the student's result is wrong, provided it differs from the correct gradient there.  A variant

@@ -13,7 +13,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..evaluate import active_units, kl_per_dim
-from ..functional import sigmoid
 
 DPI = 100
 PAD_VALUE = 0.35          # gray of the 1-pixel lines between images
@@ -151,9 +150,10 @@ def plot_traversals(model, x, image_shape, path=None, n_dims=8, n_steps=11, span
 
 
 def _decode_mean(model, z):
-    """The decoder's mean for z (N, k): Bernoulli probabilities or the Gaussian mean, (N, D)."""
-    out = model.decode(z)
-    return sigmoid(out) if model.likelihood == "bernoulli" else out
+    """The mean of p(x|z) for z (N, k), as the model's likelihood gives it (Bernoulli
+    probabilities, the Gaussian mean, ...): (N, D)."""
+    out, _ = model.decoder.forward(z)
+    return model.lik.mean(out)
 
 
 def plot_manifold(model, image_shape, path=None, n=20):
