@@ -61,18 +61,18 @@ def main(argv=None):
     nested = {}                                      # name -> the wrapped kernel it ran inside
     stack = []
 
-    def wrap(mod, name):
-        fn = getattr(mod, name)
+    def wrap(mod, name, label=None):
+        fn, label = getattr(mod, name), label or name
 
         def timed(*a, **k):
             if stack:
-                nested.setdefault(name, stack[-1])
-            stack.append(name)
+                nested.setdefault(label, stack[-1])
+            stack.append(label)
             t = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
-                totals[name] += time.perf_counter() - t
+                totals[label] += time.perf_counter() - t
                 stack.pop()
         setattr(mod, name, timed)
 
@@ -81,6 +81,8 @@ def main(argv=None):
             if name.endswith(("_forward", "_backward")) or name in ("softplus", "sigmoid"):
                 if callable(getattr(mod, name)):
                     wrap(mod, name)
+    for name in ("bernoulli_forward", "bernoulli_backward", "relu_backward"):
+        wrap(fused, name, f"fused.{name}")   # the nodes' fused passes (likelihoods.py, ReLU)
 
     def step():                      # the trainer's step: x is checked once, before training
         eps = rng.standard_normal((1, args.batch, args.z_dim), dtype=np.float32)
