@@ -202,25 +202,61 @@ def available():
     return _load_numba() is not None
 
 
+# numba and its LLVM take about 300 MiB of address space to import and compile (measured: 173 ->
+# 470-487 MiB).  Under ``ulimit -v`` with less room than this, LLVM can die of SIGSEGV instead of
+# raising MemoryError, so ``auto`` then takes the NumPy path, and ``fused`` is refused.
+NUMBA_ROOM = 1 << 30
+
+
+def address_space_room():
+    """Bytes left under the address-space limit (``ulimit -v``), or None when there is no limit
+    (or it cannot be read)."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * resource.getpagesize()
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    return soft - used
+
+
+def _too_little_room():
+    """Why numba must not be loaded now (the address-space limit), or None."""
+    if _numba is not None:
+        return None                      # loaded already: nothing more to map
+    room = address_space_room()
+    if room is None or room >= NUMBA_ROOM:
+        return None
+    return (f"the address-space limit (ulimit -v) leaves {max(room, 0) / 2**20:.0f} MiB, and "
+            f"numba's compiler needs about {NUMBA_ROOM // 2**20} MiB")
+
+
 def default():
     """What ``auto`` means: ``$NUMPYVAE_KERNELS`` when it is set to numpy or fused, otherwise
-    fused when numba imports, else numpy."""
+    fused when numba imports (and the address-space limit leaves it room), else numpy."""
     env = os.environ.get("NUMPYVAE_KERNELS", "auto")
     check_choice(env, "NUMPYVAE_KERNELS")
     if env != "auto":
         return env
-    return "fused" if available() else "numpy"
+    return "fused" if _too_little_room() is None and available() else "numpy"
 
 
 def resolve(kernels="auto"):
     """"auto" -> :func:`default`; "numpy" -> "numpy"; "fused" -> "fused", or a clear error when
-    numba is missing (nothing is silently swapped for what the user asked)."""
+    numba is missing or has no room (nothing is silently swapped for what the user asked)."""
     check_choice(kernels)
     if kernels == "auto":
         kernels = default()
-    if kernels == "fused" and not available():
-        raise ValueError(f"--kernels fused needs numba, which did not import ({_import_error}): "
-                           f"{INSTALL_HINT}, or use --kernels numpy")
+    if kernels == "fused":
+        tight = _too_little_room()
+        if tight is not None:
+            raise ValueError(f"--kernels fused: {tight}; raise the limit or use --kernels numpy")
+        if not available():
+            raise ValueError(f"--kernels fused needs numba, which did not import "
+                             f"({_import_error}): {INSTALL_HINT}, or use --kernels numpy")
     return kernels
 
 
@@ -480,6 +516,8 @@ def why_numpy():
         return f"numba did not import: {_import_error}; {INSTALL_HINT} for fused kernels"
     if os.environ.get("NUMPYVAE_KERNELS") == "numpy":
         return "NUMPYVAE_KERNELS=numpy"
+    if _too_little_room() is not None:
+        return _too_little_room()
     return "chosen with --kernels numpy"
 
 

@@ -294,3 +294,26 @@ def test_train_kernels_fused_without_numba_is_a_clear_error_before_anything_is_w
     assert "numpyvae train: error: --kernels fused needs numba" in proc.stderr
     assert 'pip install "numpyvae[fast]"' in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc on Linux")
+def test_under_a_tight_ulimit_v_numba_is_not_loaded():
+    """numba + LLVM map about 300 MiB; with less than fused.NUMBA_ROOM left under ``ulimit -v``
+    LLVM could die of SIGSEGV (seen in CI: `numpyvae train` under a 400 MiB margin).  Then "auto"
+    is the NumPy path, with the reason printed, and "fused" is refused by name; numba stays out."""
+    code = ("import resource, numpy as np, numpyvae as nv\n"
+            "from numpyvae import fused\n"
+            "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (used + 400 * 2**20,) * 2)\n"
+            "print('default', fused.default())\n"
+            "print('why', fused.why_numpy())\n"
+            "o = nv.optim.Adam(1e-3); p = np.ones(10, np.float32); o.step(p, p.copy())\n"
+            "print('optimizer', o.kernels)\n"
+            "try:\n    fused.resolve('fused')\nexcept ValueError as e:\n    print('refused', e)\n"
+            "print('numba loaded', 'numba' in sys.modules)\n")
+    proc = _child(code, env={"NUMPYVAE_KERNELS": "auto"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "default numpy" in out and "optimizer numpy" in out and "numba loaded False" in out
+    assert "why the address-space limit (ulimit -v) leaves" in out
+    assert "refused --kernels fused: the address-space limit" in out and "--kernels numpy" in out
