@@ -2,8 +2,8 @@
 
 A Gaussian mixture p(x) = Σ_k π_k N(x | μ_k, Σ_k) on 2-D data.  EM is alternating maximisation of
 the ELBO: after every E-step the ELBO equals log p(x), and it never decreases.  k-means is the
-hard-assignment limit of EM.  Finally: why EM breaks down when the posterior p(z | x) of a
-continuous latent variable has no closed form.
+hard-assignment limit of EM.  Then: why EM breaks down when the posterior p(z | x) of a
+continuous latent variable has no closed form, and Monte Carlo EM, which samples the E-step.
 
 Run:  python lessons/03_latent_variable_models.py [--out DIR] [--quick] [--seed S]
 """
@@ -322,6 +322,90 @@ ax.set_title("Cost of the exact E-step by quadrature")
 ax.legend(fontsize=8)
 lessonkit.savefig(fig, args, "intractable_posterior")
 
+# %% [markdown]
+# ## 6. Monte Carlo EM: a sampled E-step
+# EM needs E_{p(z|x)}[log p(x, z | θ)].  Where p(z | x) can be *sampled* but not summed, Monte
+# Carlo EM (Wei & Tanner 1990) replaces that expectation by an average over S draws
+# z_i^(s) ~ p(z | x_i, θ_old) and fits the sampled complete data in the M-step.  For the mixture
+# the posterior is a categorical we can sample exactly, so the sampled M-step can be put beside
+# EM's own: the frequencies q̂_ik = #{s : z_i^(s) = k} / S are unbiased for the
+# responsibilities q_ik, the M-step's means μ_k = Σ_i q̂_ik x_i / Σ_i q̂_ik approach EM's as S
+# grows, and their Monte Carlo error shrinks like 1/√S.  (For a VAE's continuous z, even the
+# samples need MCMC: a chain per data point at every iteration.  Hence a q we can fit.)
+
+# %%
+lessonkit.section("6. Monte Carlo EM: a sampled E-step")
+theta0 = gmm.init_params(x, 3, rng)                                  # one common starting point
+q0 = gmm.e_step(x, theta0)                                            # the exact E-step
+em_means = gmm.m_step(x, q0).means                                    # EM's next means, (3, 2)
+
+
+def sampled_responsibilities(q, S):
+    """q̂ (N, K): how often each component comes up among S draws z ~ Cat(q_i) per point (the
+    inverse-CDF draw: the first k with u < q_i1 + … + q_ik)."""
+    u = rng.random((len(q), S, 1))
+    z = np.minimum((u >= np.cumsum(q, axis=1)[:, None, :]).sum(axis=2), q.shape[1] - 1)
+    return np.stack([(z == k).mean(axis=1) for k in range(q.shape[1])], axis=1)
+
+
+R_MC = 20 if args.quick else 50                                       # repetitions per S
+S_GRID = (10, 100, 1000)
+mc_rows, mc_sd, mc_z = [], [], None
+for S in S_GRID:
+    mus = np.stack([gmm.m_step(x, sampled_responsibilities(q0, S)).means for _ in range(R_MC)])
+    sd = mus.std(axis=0, ddof=1)                                      # (3, 2), one S-draw M-step
+    z_score = np.abs(mus.mean(axis=0) - em_means) / (sd / np.sqrt(R_MC))
+    mc_rows.append((S, np.max(np.abs(mus.mean(axis=0) - em_means)), sd.mean(), z_score.max()))
+    mc_sd.append(sd.mean())
+    mc_z = z_score                                                    # the largest S's
+lessonkit.say(f"MCEM's M-step from the same θ₀, {R_MC} repetitions per S (means μ_k, 2-D):")
+lessonkit.table(["S draws per point", "max |mean μ_MC − μ_EM|", "mean s.d. of μ_MC",
+                 "max |error| / s.e."], mc_rows, floatfmt=".4g")
+lessonkit.check_below(f"MCEM M-step means, S = {S_GRID[-1]}: |mean − EM's| in s.e. (max over "
+                      "components)", float(mc_z.max()), 4.0)
+slope = np.polyfit(np.log(S_GRID), np.log(mc_sd), 1)[0]
+lessonkit.check("MCEM Monte Carlo error vs S: log-log slope of the s.d. vs −1/2", slope, -0.5,
+                rtol=0, atol=0.1)
+
+T_MC, S_RUN = (25, 50) if args.quick else (40, 200)
+theta_em = theta_mc = theta0
+ll_em, ll_mc = [], []
+for _ in range(T_MC):
+    theta_em = gmm.m_step(x, gmm.e_step(x, theta_em))
+    theta_mc = gmm.m_step(x, sampled_responsibilities(gmm.e_step(x, theta_mc), S_RUN))
+    ll_em.append(gmm.log_likelihood(x, theta_em).mean())
+    ll_mc.append(gmm.log_likelihood(x, theta_mc).mean())
+downs_em = int(np.sum(np.diff(ll_em) < -1e-12))
+downs_mc = int(np.sum(np.diff(ll_mc) < -1e-12))
+lessonkit.say(f"""
+    {T_MC} iterations from θ₀: EM ends at log p(x) = {ll_em[-1]:.6f} per point, MCEM with S = {S_RUN}
+    at {ll_mc[-1]:.6f}.  log p(x) went down in {downs_em} of EM's {T_MC - 1} steps and in
+    {downs_mc} of MCEM's: the sampling noise moves θ a little at every iteration, so MCEM loses
+    EM's guarantee and wanders around EM's fixed point instead of settling on it (the usual
+    remedy: let S grow over the iterations).
+""")
+lessonkit.check_true("EM's log p(x) never decreased over the iterations from θ₀", downs_em == 0,
+                     f"{downs_em} decreases")
+lessonkit.check("MCEM (S = 50 or 200) vs EM after the same iterations from θ₀: mean log p(x)",
+                ll_mc[-1], ll_em[-1], rtol=0, atol=0.01)
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+ax = axes[0]
+ax.loglog(S_GRID, mc_sd, "o-", label="s.d. of the M-step means")
+ax.loglog(S_GRID, mc_sd[0] * np.sqrt(S_GRID[0] / np.asarray(S_GRID)), "k:", label="∝ 1/√S")
+ax.set_xlabel("S posterior draws per point")
+ax.set_ylabel("Monte Carlo s.d. of μ")
+ax.set_title("MCEM's M-step: the error shrinks like 1/√S")
+ax.legend(fontsize=8)
+ax = axes[1]
+ax.plot(np.arange(1, T_MC + 1), ll_em, "-", label="EM")
+ax.plot(np.arange(1, T_MC + 1), ll_mc, ".-", label=f"MCEM, S = {S_RUN}")
+ax.set_xlabel("iteration")
+ax.set_ylabel("mean log p(x) (nats)")
+ax.set_title("From the same start: MCEM follows EM, with noise")
+ax.legend(fontsize=8)
+lessonkit.savefig(fig, args, "monte_carlo_em")
+
 # %%
 lessonkit.check_yourself([
     "Show that F(q, θ) = log p(x | θ) − KL(q ‖ p(z | x, θ)). Why does this make the E-step tight?",
@@ -332,5 +416,7 @@ lessonkit.check_yourself([
     "k-means?",
     "With G = 64 points per dimension, how many decoder evaluations does the exact E-step need "
     "for d = 20, per data point? What does a VAE do instead?",
+    "Monte Carlo EM's q̂ is unbiased for q, and the M-step's means are ratios of sums over q̂. "
+    "Are they unbiased too? What does the table in section 6 say at S = 10?",
 ])
 lessonkit.finish()
