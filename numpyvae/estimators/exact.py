@@ -280,12 +280,15 @@ def cost_family_curves(mu=1.0, sigma=1.0, ks=None):
     """Exact single-sample variances against the cost parameter k (Mohamed et al. 2020, §3).
 
     Costs: (x − k)², exp(−k x²), cos(k x) under x ~ N(mu, sigma²); gradients wrt μ and σ;
-    estimators: score function, score function with the optimal baseline b*, pathwise.
+    estimators: the cost family's records of estimators.registry (score function, with the
+    optimal baseline b*, pathwise, measure-valued), each through its ``exact`` moments.
     ks : optional {cost name: 1-D k grid}; the defaults are k ∈ [−3, 3], [0.1, 3], [0.1, 3].
-    Returns {"mu", "sigma", "costs": [{"name", "label", "k": (K,),
-             "gradient": {wrt: (K,)}, "variance": {wrt: {estimator: (K,)}}} for each cost]},
-    wrt in ("mu", "sigma"), estimator in ("score", "score_optimal", "pathwise").
+    Returns {"mu", "sigma", "costs": [{"name", "label", "k": (K,), "gradient": {wrt: (K,)},
+             "variance": {wrt: {estimator: (K,)}}, "mean": {wrt: {estimator: (K,)}}}]},
+    wrt in ("mu", "sigma"); an estimator not defined for a wrt (measure-valued, σ) is absent
+    there.  "gradient" is the pathwise quadrature mean; every "mean" equals it (all unbiased).
     """
+    from . import registry as E
     mu, sigma = check_real(mu, "mu"), check_positive_float(sigma, "sigma")
     ks = {} if ks is None else dict(ks)
     unknown = set(ks) - set(COSTS)
@@ -297,18 +300,18 @@ def cost_family_curves(mu=1.0, sigma=1.0, ks=None):
         if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
             raise ValueError(f"ks[{name!r}] must be a non-empty 1-D array of finite numbers")
         grad = {w: np.empty(grid.size) for w in ("mu", "sigma")}
-        var = {w: {e: np.empty(grid.size) for e in ("score", "score_optimal", "pathwise")}
-               for w in ("mu", "sigma")}
+        var = {w: {} for w in ("mu", "sigma")}
+        mean = {w: {} for w in ("mu", "sigma")}
         for i, k in enumerate(grid):
             fk, dfk = (lambda x, k=k: f(x, k)), (lambda x, k=k: df(x, k))
             hints = {"points": peaks(k), "scale": scale(k)}
             for w in ("mu", "sigma"):
-                plain = score_function_moments(fk, mu, sigma, wrt=w, **hints)
-                best = score_function_moments(fk, mu, sigma, wrt=w, baseline="optimal", **hints)
-                path = pathwise_moments(dfk, mu, sigma, wrt=w, **hints)
-                grad[w][i] = path.mean
-                var[w]["score"][i], var[w]["score_optimal"][i] = plain.var, best.var
-                var[w]["pathwise"][i] = path.var
+                grad[w][i] = pathwise_moments(dfk, mu, sigma, wrt=w, **hints).mean
+                for e in E.names(E.COST_FAMILY):
+                    m = E.get(e).exact(fk, dfk, mu, sigma, w, hints)
+                    if m is not None:
+                        var[w].setdefault(e, np.empty(grid.size))[i] = m.var
+                        mean[w].setdefault(e, np.empty(grid.size))[i] = m.mean
         out["costs"].append({"name": name, "label": label, "k": grid,
-                             "gradient": grad, "variance": var})
+                             "gradient": grad, "variance": var, "mean": mean})
     return out

@@ -89,22 +89,3 @@ def mvd_moments(f, mu, sigma, *, coupled=True, points=(), scale=None):
         var = c * c * (_expect_rayleigh(lambda w: (plus(w) - ep) ** 2, br)
                        + _expect_rayleigh(lambda w: (minus(w) - em) ** 2, br))
     return mean, var
-
-
-def add_to_cost_family(curves):
-    """Add the coupled measure-valued variance (wrt μ) to the curves of
-    :func:`numpyvae.estimators.exact.cost_family_curves`, in place, as
-    ``cost["variance"]["mu"]["measure_valued"]`` (and ``cost["mvd_mean"]``, the quadrature mean,
-    which equals the gradient).  Returns curves."""
-    from .exact import cost_table
-    table = cost_table()
-    mu, sigma = curves["mu"], curves["sigma"]
-    for cost in curves["costs"]:
-        _, f, _, _, peaks, scale = table[cost["name"]]
-        var, mean = np.empty(len(cost["k"])), np.empty(len(cost["k"]))
-        for i, k in enumerate(cost["k"]):
-            mean[i], var[i] = mvd_moments(lambda x, k=k, f=f: f(x, k), mu, sigma,
-                                          points=peaks(k), scale=scale(k))
-        cost["variance"]["mu"]["measure_valued"] = var
-        cost["mvd_mean"] = mean
-    return curves

@@ -14,15 +14,17 @@ in, and what a study needs to know about it:
                     ``draws`` is :class:`numpyvae.estimators.encoder._Draws` (eps, z, f, log p(x|z),
                     its z-gradient and the family's cache)
     needs_kl        the encoder study's draws must carry the family's closed-form KL
+    exact           for the cost family: ``exact(f, df, mu, sigma, wrt, hints)``, the exact
+                    Moments (mean, variance) of ONE term by quadrature, or None where the
+                    estimator is not defined (the measure-valued one wrt σ)
 
 The studies (:data:`STUDIES`) list their estimators in the order of this table, read when they run
 (:func:`names`), so an estimator added here (or by ``monkeypatch.setitem(ESTIMATORS, ...)`` in a
 test) appears in the study, its table and its plot; an encoder-study estimator is one ``encoder``
-function plus its record.  The exception is the cost family: its CSV columns and figure read this
-table, but its exact variances are computed for score, score_optimal, pathwise and measure_valued
-by name.  The classroom, cost-family, discrete and SNR studies compute their estimators from
-formulas written in the study (Monte Carlo on shared noise, enumeration, quadrature), so a new one
-there also needs its formula in that study.
+function plus its record, a cost-family estimator one ``exact`` function plus its record.  The
+classroom, discrete and SNR studies compute their estimators from formulas written in the study
+(Monte Carlo on shared noise, enumeration), so a new one there also needs its formula in that
+study.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ class Estimator:
     temperature: bool = False
     encoder: Callable | None = None
     needs_kl: bool = False
+    exact: Callable | None = None
 
     @property
     def min_samples(self):
@@ -100,26 +103,57 @@ def _pathwise_kl_dh(model, h, draws):
                                     draws.q_cache, dkl=np.full(n, -1.0 / n, model.dtype))
 
 
+# ------------------------------------------------------- the cost family's exact moments
+# Each is the exact (mean, variance) of ONE term of the estimator for E_{N(μ, σ²)}[f(x)] and its
+# gradient wrt ``wrt`` ("mu" or "sigma"), by quadrature (exact.py, measure_valued.py), or None
+# where the estimator is not defined.  ``hints``: f's peaks and length scale for the quadrature.
+
+def _score_exact(f, df, mu, sigma, wrt, hints):
+    from .exact import score_function_moments
+    return score_function_moments(f, mu, sigma, wrt=wrt, **hints)
+
+
+def _score_optimal_exact(f, df, mu, sigma, wrt, hints):
+    from .exact import score_function_moments
+    return score_function_moments(f, mu, sigma, wrt=wrt, baseline="optimal", **hints)
+
+
+def _pathwise_exact(f, df, mu, sigma, wrt, hints):
+    from .exact import pathwise_moments
+    return pathwise_moments(df, mu, sigma, wrt=wrt, **hints)
+
+
+def _measure_valued_exact(f, df, mu, sigma, wrt, hints):
+    """The coupled measure-valued term: built here for the mean (wrt μ) only."""
+    if wrt != "mu":
+        return None
+    from .exact import Moments
+    from .measure_valued import mvd_moments
+    return Moments(*mvd_moments(f, mu, sigma, **hints))
+
+
 # ------------------------------------------------------------------------------- the table
 
 _SCORE_STUDIES = (CLASSROOM, COST_FAMILY, ENCODER, ENCODER_TRAINING, BERNOULLI, CATEGORICAL)
 
 ESTIMATORS = {e.name: e for e in (
-    Estimator("score", "score function", "tab:red", "o", _SCORE_STUDIES, encoder=_score_dh),
+    Estimator("score", "score function", "tab:red", "o", _SCORE_STUDIES, encoder=_score_dh,
+              exact=_score_exact),
     Estimator("score_const", "score, baseline b = E[f]", "tab:orange", "s",
               (CLASSROOM, BERNOULLI)),
     Estimator("score_loo", "score, leave-one-out baseline", "tab:purple", "D",
               (CLASSROOM, ENCODER, ENCODER_TRAINING, BERNOULLI, CATEGORICAL),
               leave_one_out=True, encoder=_score_loo_dh),
     Estimator("score_optimal", "score, optimal b* (exact)", "tab:blue", "^",
-              (CLASSROOM, COST_FAMILY, BERNOULLI, CATEGORICAL)),
+              (CLASSROOM, COST_FAMILY, BERNOULLI, CATEGORICAL), exact=_score_optimal_exact),
     Estimator("score_optimal_est", "score, b* estimated (LOO)", "tab:cyan", "v", (CLASSROOM,)),
     Estimator("pathwise", "pathwise", "tab:green", "P",
-              (CLASSROOM, COST_FAMILY, ENCODER, ENCODER_TRAINING), encoder=_pathwise_dh),
+              (CLASSROOM, COST_FAMILY, ENCODER, ENCODER_TRAINING), encoder=_pathwise_dh,
+              exact=_pathwise_exact),
     Estimator("pathwise_kl", "pathwise, analytic KL (VAE default)", "tab:blue", "s", (ENCODER,),
               encoder=_pathwise_kl_dh, needs_kl=True),
     Estimator("measure_valued", "measure-valued (coupled), wrt μ only", "tab:purple", "X",
-              (COST_FAMILY,)),
+              (COST_FAMILY,), exact=_measure_valued_exact),
     Estimator("gumbel", "Gumbel-softmax / concrete", "tab:green", "o", (BERNOULLI, CATEGORICAL),
               temperature=True),
     Estimator("straight_through", "straight-through Gumbel", "tab:olive", "o",

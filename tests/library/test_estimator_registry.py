@@ -13,6 +13,7 @@ import numpyvae as nv
 from numpyvae.commands import variance
 from numpyvae.estimators import classroom, discrete, snr
 from numpyvae.estimators import encoder as G
+from numpyvae.estimators import exact as EX
 from numpyvae.estimators import registry as R
 from numpyvae.gradcheck import rel_error
 from numpyvae.plots import discrete as PD
@@ -154,3 +155,46 @@ def test_the_table_is_consistent():
     with pytest.raises(ValueError, match="no study"):
         R.names("classrom")
     assert PS._series()[-1][1][2] == "decoder (IWAE = STL = DReG)"
+
+
+# ------------------------------------------------------------- a new cost-family estimator
+
+def score_baseline_one_exact(f, df, mu, sigma, wrt, hints):
+    """The score function with the constant baseline b = 1 (unbiased for any constant)."""
+    from numpyvae.estimators.exact import score_function_moments
+    return score_function_moments(f, mu, sigma, wrt=wrt, baseline=1.0, **hints)
+
+
+def test_a_new_cost_family_estimator_is_one_function_and_its_record(monkeypatch, tmp_path,
+                                                                    drawn):
+    """Registered in the test: its exact moments are in the curves (its mean is the gradient),
+    its column in cost_family.csv and its curve in the figure; taking "score_optimal" out of the
+    table takes it out of the curves (a study with a list of its own would still compute it)."""
+    new = R.Estimator("score_b1", "score, baseline b = 1", "tab:pink", "*", (R.COST_FAMILY,),
+                      exact=score_baseline_one_exact)
+    monkeypatch.setitem(R.ESTIMATORS, "score_b1", new)
+    curves = EX.cost_family_curves(
+        ks={"quadratic": [0.0, 2.0], "exp": [0.5], "cos": [1.0]})
+    for cost in curves["costs"]:
+        for wrt in ("mu", "sigma"):
+            assert "score_b1" in cost["variance"][wrt]
+            np.testing.assert_allclose(cost["mean"][wrt]["score_b1"], cost["gradient"][wrt],
+                                       atol=1e-8)
+            # a baseline other than f's mean changes the variance: not a copy of "score"
+            assert not np.allclose(cost["variance"][wrt]["score_b1"],
+                                   cost["variance"][wrt]["score"])
+    cfg = dict(variance.SETTINGS["quick"],
+               cost_ks={"quadratic": np.array([0.0, 2.0]), "exp": np.array([0.5]),
+                        "cos": np.array([1.0])})
+    variance._cost_family(str(tmp_path), cfg)
+    with open(tmp_path / "cost_family.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert "var_score_b1" in rows[0] and all(r["var_score_b1"] for r in rows)
+    assert "score, baseline b = 1" in drawn
+
+    _without(monkeypatch, "score_optimal")
+    curves = EX.cost_family_curves(
+        ks={"exp": [0.5]})
+    assert "score_optimal" not in curves["costs"][0]["variance"]["mu"]
+    assert list(curves["costs"][0]["variance"]["mu"]) == ["score", "pathwise", "measure_valued",
+                                                          "score_b1"]
