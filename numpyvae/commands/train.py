@@ -341,24 +341,26 @@ def _check_model_fits_in_memory(spec):
     back = [k, *reversed(spec["hidden_dims"]), 2 * spec["x_dim"]]
     n += sum(a * b + b for a, b in zip(back[:-1], back[1:]))
     need = 6 * 4 * n
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > total:
+    total = _machine_memory()
+    if total is not None and need > total:
         raise ValueError(f"--hidden {' '.join(map(str, spec['hidden_dims']))} --z-dim {k}: "
                          f"about {n:,} parameters need {need / 2**30:.1f} GiB, more than this "
                          f"machine's memory ({total / 2**30:.1f} GiB); ask for fewer")
 
 
+def _machine_memory():
+    """The machine's physical memory in bytes, or None where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def _check_fits_in_memory(n, flag, x_dim=784, itemsize=4):
     """ValueError naming ``flag`` if n images of x_dim float32 pixels exceed the machine's memory."""
     need = n * x_dim * itemsize
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > total:
+    total = _machine_memory()
+    if total is not None and need > total:
         raise ValueError(f"{flag} {n}: {n} images need {need / 2**30:.1f} GiB, more than this "
                          f"machine's memory ({total / 2**30:.1f} GiB); ask for fewer")
 
