@@ -14,7 +14,7 @@ from lesson_runs import LESSONS, assert_passed_with_figures, find, run_quick
 
 EXPECTED_FIGURES = {
     2: ["next_word", "distinct_reviews", "perplexity_vs_k", "parameter_counts"],
-    3: ["em_elbo", "gmm_fit", "kmeans_limit", "intractable_posterior"],
+    3: ["em_elbo", "gmm_fit", "kmeans_limit", "intractable_posterior", "monte_carlo_em"],
     4: ["jensen_gap", "kl_properties", "mean_field"],
 }
 
