@@ -86,10 +86,13 @@ def median_time(fn, reps, warmup=2):
 
 
 
-def interleaved(fns, rounds, reps, pause=0.2, before=None):
+def interleaved(fns, rounds, reps, pause=0.2, before=None, cores=None):
     """{name: [seconds per call, one median per round]} for the callables ``fns`` ({name: fn}),
     timed in ``rounds`` rounds of ``reps`` calls each, the order rotating.  ``before[name]()`` (if
-    given) runs before that name's block, untimed (e.g. to set the BLAS thread count)."""
+    given) runs before that name's block, untimed (e.g. to set the BLAS thread count).
+    ``cores`` (a dict, if given) receives {name: [CPU time / wall time of each block]}: how many
+    cores the callable kept busy (1.0 = one; a library that starts threads of its own shows
+    more than the thread count it was given)."""
     names = list(fns)
     out = {name: [] for name in names}
     for r in range(rounds):
@@ -98,7 +101,11 @@ def interleaved(fns, rounds, reps, pause=0.2, before=None):
                 before[name]()
             if pause:
                 time.sleep(pause)
+            cpu, wall = time.process_time(), time.perf_counter()
             out[name].append(median_time(fns[name], reps))
+            if cores is not None:
+                cores.setdefault(name, []).append(
+                    (time.process_time() - cpu) / max(time.perf_counter() - wall, 1e-9))
     return out
 
 
@@ -465,7 +472,8 @@ def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_t
         for name in fns:
             before.setdefault(name, lambda: _threads.set_blas_threads(threads))
     try:
-        times = interleaved(fns, rounds, reps, pause=pause, before=before)
+        cores = {}
+        times = interleaved(fns, rounds, reps, pause=pause, before=before, cores=cores)
     finally:
         for s in steps.values():
             s.close()
@@ -478,6 +486,7 @@ def compare(threads, batch=128, hidden=400, rounds=7, reps=20, pause=0.2, with_t
         assert out["split_grad_error_after"] < SPLIT_TOLERANCE, out["split_grad_error_after"]
         out["split_blas_threads"] = 1
     out["ms"] = {name: summary(ts) for name, ts in times.items()}
+    out["cores"] = {name: statistics.median(c) for name, c in cores.items()}
     out["step_over_products"] = ratio_summary(times["step"], times["products"])
     if info["available"]:
         out["torch_over_step"] = ratio_summary(times["torch_step"], times["step"])

@@ -208,7 +208,7 @@ def child_main(spec):
     if KERNELS == "fused":
         fused.prepare("adam", np.float32)
         fused.prepare_model(np.float32)
-    out = {"threads": spec["threads"], "machine": machine.describe(),
+    out = {"threads": spec["threads"], "cpus": spec.get("cpus"), "machine": machine.describe(),
            "sgemm_gflops": sgemm_rate(), "kernels": KERNELS,
            "kernels_detail": fused.describe() if KERNELS == "fused" else fused.why_numpy()}
     if spec.get("only_compare"):
@@ -244,7 +244,28 @@ def child_main(spec):
 
 # ----------------------------------------------------------------- parent side
 
+def cpus_for(threads):
+    """The CPUs a child measuring at ``threads`` threads is confined to: ``threads`` of the CPUs
+    this process may run on, or None (no confinement) when there are no more than that or the
+    platform cannot confine.  A thread count alone does not bind every library: XLA keeps a
+    thread pool of its own whatever XLA_FLAGS says (measured: JAX's "one-thread" step kept 1.9
+    cores busy on a 2-core machine), so every contender in the child gets the same cores."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:                          # macOS, Windows: no affinity call
+        return None
+    return allowed[:threads] if threads < len(allowed) else None
+
+
+def confine(spec):
+    """In the child, first of all (before NumPy, PyTorch or JAX start threads, which inherit
+    the mask): run on ``spec["cpus"]`` only."""
+    if spec.get("cpus"):
+        os.sched_setaffinity(0, spec["cpus"])
+
+
 def run_child(spec):
+    spec = {**spec, "cpus": cpus_for(spec["threads"])}
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(spec["threads"])
@@ -336,6 +357,13 @@ def frameworks_table(results):
         cells += [ratio(c, "fused_over_products"), ratio(c, "step_over_fused"),
                   ratio(c, "torch_step_over_fused"), ratio(c, "jax_step_over_fused", True)]
         lines.append("| " + " | ".join(cells) + " |")
+    busy = [(threads, c) for threads, c in rows if "cores" in c]
+    if busy:
+        lines.append("cores kept busy (CPU time ÷ wall time over each timed block, median; "
+                     "a library that starts threads of its own shows more than its thread count):")
+        for threads, c in sorted(busy, key=lambda tc: (tc[0], tc[1]["batch"])):
+            lines.append(f"  {threads} thread(s), batch {c['batch']}: " + ", ".join(
+                f"{label} {c['cores'][k]:.2f}" for k, label in present if k in c["cores"]))
     first = rows[0][1]
     notes = []
     if "fused_compile_s" in first:
@@ -388,8 +416,11 @@ def format_results(results):
                          f"({first['kernels_detail']})")
     for r in results:
         rate = r["sgemm_gflops"]
+        cpus = r.get("cpus")
+        where = (f"   confined to CPU(s) {','.join(map(str, cpus))} (every contender)" if cpus
+                 else "")
         lines.append(f"\nBLAS threads: {r['threads']}   sgemm 1024^3: {rate:.1f} GFLOP/s "
-                     f"(at end: {r['sgemm_gflops_end']:.1f})")
+                     f"(at end: {r['sgemm_gflops_end']:.1f}){where}")
         if r["steps"]:
             lines.append(f"{'batch':>6} {'hidden':>6} {'ms/step':>9} {'samples/s':>10} "
                          f"{'model GF/s':>10} {'ratio':>6} {'matmul-only GF/s':>17}")
@@ -515,6 +546,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     if "--child" in sys.argv:
+        confine(json.loads(sys.argv[sys.argv.index("--child") + 1]))
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         if os.path.isdir(os.path.join(root, "numpyvae")):     # a checkout: its own package
             sys.path.insert(0, root)

@@ -158,3 +158,37 @@ def test_frameworks_table_has_every_contender_and_the_ratios_round_by_round():
     assert "| 2 | 128 | 9.00 | 8.00 | 7.00 | - | - | 1.14 (1.04-1.24) | 1.12 (1.02-1.22) | - | - |" \
         in text
     assert tp.frameworks_table([{"threads": 1}]) == []
+
+
+def test_one_thread_children_are_confined_to_one_cpu_for_every_contender(quick_run):
+    """A thread count alone does not bind every library (XLA keeps a pool of its own: JAX's
+    "one-thread" step kept 1.9 cores busy), so the 1-thread child runs on one CPU, and no
+    contender there can keep more than one core busy."""
+    import os
+    _, results = quick_run
+    r = results[0]
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: nothing to confine")
+    assert len(r["cpus"]) == 1 and r["cpus"][0] in os.sched_getaffinity(0)
+    for c in r["compares"]:
+        assert set(c["cores"]) == set(c["ms"])
+        assert all(0 < v <= 1.05 for v in c["cores"].values()), c["cores"]
+
+
+def test_cpus_for_a_thread_count_and_the_child_mask(tmp_path):
+    import os
+    import subprocess
+    import sys
+    tp = load_benchmark()
+    allowed = sorted(os.sched_getaffinity(0))
+    assert tp.cpus_for(len(allowed)) is None and tp.cpus_for(len(allowed) + 3) is None
+    if len(allowed) < 2:
+        pytest.skip("one CPU: nothing to confine")
+    assert tp.cpus_for(1) == allowed[:1]
+    code = ("import json, os, sys; sys.path.insert(0, sys.argv[1]); import throughput; "
+            "throughput.confine({'cpus': [int(sys.argv[2])]}); "
+            "print(json.dumps(sorted(os.sched_getaffinity(0))))")
+    from numpyvae.commands.bench import find_benchmark
+    out = subprocess.run([sys.executable, "-c", code, str(find_benchmark().parent),
+                          str(allowed[-1])], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"[{allowed[-1]}]"

@@ -161,3 +161,19 @@ def test_step_floor_times_adam_against_the_products(monkeypatch, capsys):
         assert f"  {name}" in text and "÷ products" in text, name
     assert "machine kind:" in text
     assert "Adam alone is " in text and ("over the 0.25" in text or "within the 0.25" in text)
+
+
+def test_interleaved_reports_the_cores_each_callable_kept_busy(sc):
+    """CPU time ÷ wall time per block: a loop that computes keeps about one core busy, a sleep
+    none (loose bounds: the machine may be loaded)."""
+    import time
+
+    def spin():
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.01:
+            pass
+    cores = {}
+    sc.interleaved({"spin": spin, "sleep": lambda: time.sleep(0.01)}, rounds=2, reps=3, pause=0,
+                   cores=cores)
+    assert set(cores) == {"spin", "sleep"} and all(len(v) == 2 for v in cores.values())
+    assert min(cores["spin"]) > 0.2 and max(cores["sleep"]) < 0.1, cores
