@@ -196,6 +196,12 @@ class ReLU(_Elementwise):
     _op = "relu"
 
     @classmethod
+    def _fwd(cls, x, out=None):
+        # --kernels fused (fused.use): the same maximum in one numba pass; None: the NumPy path
+        y = fused.relu_forward(x, out)
+        return super()._fwd(x, out=out) if y is None else y
+
+    @classmethod
     def _bwd(cls, dy, cache, out=None):
         # --kernels fused (fused.use): the same product in one numba pass; None: the NumPy path
         dx = fused.relu_backward(dy, cache, out)

@@ -1,6 +1,6 @@
 """The model's fused elementwise passes (``fused.use("fused")``, ``numpyvae train --kernels fused``):
-the Bernoulli likelihood's forward and backward (likelihoods.Bernoulli) and ReLU's backward (the
-ReLU layer) give the NumPy path's exact bits, for any shape (batch size 1 included), float32 and float64, logits from 0 to the float
+the Bernoulli likelihood's forward and backward (likelihoods.Bernoulli) and ReLU's forward and
+backward (the ReLU layer) give the NumPy path's exact bits, for any shape (batch size 1 included), float32 and float64, logits from 0 to the float
 range's ends, NaN and inf; anything the loops do not take (a strided array, mixed dtypes) falls
 back to the NumPy path; the library's default stays the NumPy path.  (Speed: benchmarks/.)"""
 import numpy as np
@@ -23,10 +23,18 @@ def _bits(a):
     return a.view(f"u{a.itemsize}")
 
 
+NAMES = ("log p(x|z)", "d logits", "relu dx", "relu dx in place", "relu y", "relu y in place")
+
+
 def _passes(x, logits, dll, dy, y, kernels):
-    """The three passes on one path, through the nodes that choose it (the Bernoulli likelihood
-    of likelihoods.py, the ReLU layer): (log p(x|l), d logits, ReLU's dx, ReLU's dx in place)."""
+    """The passes on one path, through the nodes that choose it (the Bernoulli likelihood of
+    likelihoods.py, the ReLU layer): (log p(x|l), d logits, ReLU's dx, ReLU's dx in place, ReLU's
+    y of a pre-activation with -0, NaN of either sign and inf, the same in place)."""
     node, relu = Bernoulli(x.shape[1]), ReLU()
+    pre = dy.copy()
+    k = min(pre.size, len(EXTREMES))
+    pre.reshape(-1)[-k:] = np.array(EXTREMES[:k], pre.dtype)
+    pre.reshape(-1)[0] = -np.array(np.nan, pre.dtype)          # a NaN with its sign bit set
     with fused.using(kernels):
         with np.errstate(all="ignore"):
             ll, cache = node.forward(x, logits)
@@ -34,8 +42,11 @@ def _passes(x, logits, dll, dy, y, kernels):
             r = relu.backward(dy, y)
             inplace = dy.copy()
             r2 = relu.backward(inplace, y, out=inplace)
-    assert r2 is inplace
-    return ll, g, r, r2
+            a, _ = relu._forward(pre)                    # the unchecked call Sequential makes
+            pre2 = pre.copy()
+            a2, _ = relu._forward(pre2, out=pre2)
+    assert r2 is inplace and a2 is pre2
+    return ll, g, r, r2, a, a2
 
 
 def _case(rng, s, n, d, dtype, scale):
@@ -61,7 +72,7 @@ def test_fused_model_passes_give_the_numpy_paths_exact_bits(s, n, d, dtype, scal
     case = _case(np.random.default_rng(seed), s, n, d, dtype, scale)
     want = _passes(*case, "numpy")
     got = _passes(*case, "fused")
-    for name, a, b in zip(("log p(x|z)", "d logits", "relu dx", "relu dx in place"), want, got):
+    for name, a, b in zip(NAMES, want, got):
         assert a.shape == b.shape and a.dtype == b.dtype, name
         np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=name)
 
@@ -95,6 +106,26 @@ def test_the_bitwise_check_rejects_a_likelihood_loop_in_another_order():
 
 
 @needs_numba
+def test_the_bitwise_check_rejects_a_relu_that_keeps_minus_zero():
+    """The planted error: ``x if x >= 0`` for ``x if x > 0``, the same number on paper; but
+    max(-0, 0) is +0 in NumPy, and the comparison must see the sign bit the loop keeps."""
+    import numba
+
+    def keeps_minus_zero(x, out, zero):
+        for r in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                xi = x[r, j]
+                out[r, j] = xi if xi >= zero or xi != xi else zero
+    case = _case(np.random.default_rng(4), 1, 8, 30, np.float32, 1.0)
+    want = _passes(*case, "numpy")
+    with fused.swapped("relu", numba.njit(error_model="numpy")(keeps_minus_zero)):
+        got = _passes(*case, "fused")
+    np.testing.assert_array_equal(got[4], want[4])            # equal as numbers ...
+    with pytest.raises(AssertionError):                       # ... but not the same bits
+        np.testing.assert_array_equal(_bits(want[4]), _bits(got[4]))
+
+
+@needs_numba
 def test_what_the_loops_do_not_take_falls_back_to_the_numpy_path():
     rng = np.random.default_rng(1)
     x, logits, dll, dy, y = _case(rng, 1, 8, 10, np.float32, 3.0)
@@ -103,6 +134,8 @@ def test_what_the_loops_do_not_take_falls_back_to_the_numpy_path():
         assert fused.bernoulli_forward(x, wide) is None
         assert fused.bernoulli_forward(x.astype(np.float64), logits) is None
         assert fused.relu_backward(dy[:, ::2], y[:, ::2]) is None
+        assert fused.relu_forward(dy[:, ::2]) is None
+        assert fused.relu_forward(dy, out=np.empty(dy.shape, np.float64)) is None
         ll = Bernoulli(10).forward(x, wide)[0]                 # still right, by the NumPy path
     with fused.using("numpy"), np.errstate(all="ignore"):
         assert fused.bernoulli_forward(x, logits) is None      # the path is "numpy": no loop
