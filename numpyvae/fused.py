@@ -428,7 +428,7 @@ _model = "numpy"         # the path of the model's elementwise passes in this pr
 
 def use(kernels):
     """Choose the path of the model's elementwise passes (the Bernoulli likelihood's forward and
-    backward, ReLU's backward) for this process: "numpy" (the library's default: the textbook
+    backward, ReLU's forward and backward) for this process: "numpy" (the library's default: the textbook
     ufuncs), "fused" or "auto".  -> the previous choice.  ``numpyvae train --kernels`` calls it;
     the optimizer's path is its own (``optim.Adam(kernels=...)``).  Both paths give the same bits."""
     global _model
