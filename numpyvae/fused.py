@@ -87,13 +87,15 @@ def adam(p, g, M, V, b1, b2, E, A):
         p[i] = p[i] - (Mi / (np.sqrt(Vi) + E)) * A    # tmp = (M / (sqrt(V) + E)) A
 
 
-def any_nonfinite(bits, exponent):
-    """``bits``: a float vector viewed as unsigned integers of its width; ``exponent``: the mask
-    of its exponent field.  An entry is NaN or inf exactly when every exponent bit is set.  An OR
-    over the entries, with no early exit, so that the loop is vectorised."""
+def any_at_least(bits, magnitude, limit):
+    """Is any |entry| >= the float whose bits are ``limit``, or NaN?  ``bits``: a float vector
+    viewed as unsigned integers of its width; ``magnitude``: every bit but the sign.  For floats
+    of one sign, the order of the bit patterns is the order of the values, and inf and NaN have
+    the largest patterns (``limit`` = inf's bits: "any NaN or inf?").  An OR over the entries,
+    with no early exit, so that the loop is vectorised."""
     bad = 0
     for i in range(bits.size):
-        bad |= (bits[i] & exponent) == exponent
+        bad |= (bits[i] & magnitude) >= limit
     return bad != 0
 
 
@@ -189,7 +191,7 @@ def relu_grad_inplace(dy, y, one, zero):
 
 
 BODIES = {"sgd": sgd, "momentum": momentum, "adagrad": adagrad, "adam": adam,
-          "any_nonfinite": any_nonfinite, "neg_abs": neg_abs, "softplus_parts": softplus_parts,
+          "any_at_least": any_at_least, "neg_abs": neg_abs, "softplus_parts": softplus_parts,
           "bernoulli_terms": bernoulli_terms, "bernoulli_grad": bernoulli_grad,
           "relu": relu, "relu_inplace": relu_inplace, "relu_grad": relu_grad,
           "relu_grad_inplace": relu_grad_inplace}
@@ -342,8 +344,9 @@ def cache_dir():
 def _signature(numba, name, dtype):
     f = numba.from_dtype(dtype)
     arr = f[::1]                                             # a contiguous 1-d array
-    if name == "any_nonfinite":
-        return (numba.from_dtype(unsigned(dtype))[::1], numba.from_dtype(unsigned(dtype)))
+    if name == "any_at_least":
+        u = numba.from_dtype(unsigned(dtype))
+        return (u[::1], u, u)
     ones, twos, scalars = _ARGS[name]
     if name == "bernoulli_grad":                             # (x, e, d, one): d is 1-d
         return (f[:, ::1], f[:, ::1], arr, f)
@@ -410,15 +413,22 @@ def prepare(optimizer, dtype):
     that the time is paid and known before training starts -> seconds it took."""
     t = time.perf_counter()
     kernel(optimizer, dtype)
-    kernel("any_nonfinite", dtype)
+    kernel("any_at_least", dtype)
     return time.perf_counter() - t
+
+
+def magnitude_bits(dtype, value):
+    """(every bit but the sign, the bits of ``value``) as unsigned integers of ``dtype``'s width:
+    the arguments :func:`any_at_least` compares with."""
+    u = unsigned(dtype)
+    return (u.type(np.iinfo(u).max >> 1),
+            np.array(value, dtype).view(u)[()])
 
 
 def all_finite(x):
     """True when the contiguous float vector ``x`` holds no NaN or inf (one fused read)."""
-    u = unsigned(x.dtype)
-    exponent = u.type(0x7F800000 if x.dtype == np.float32 else 0x7FF0000000000000)
-    return not kernel("any_nonfinite", x.dtype)(x.view(u), exponent)
+    return not kernel("any_at_least", x.dtype)(x.view(unsigned(x.dtype)),
+                                               *magnitude_bits(x.dtype, np.inf))
 
 
 # ----------------------------------------------------------------- the model's passes

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import functional as F
 from . import fused
+from ._memory import flat_zeros
 from ._validate import check_array, check_positive_int, check_rng
 
 
@@ -53,7 +54,7 @@ def bind_flat(layers, dtype=np.float32):
     gets ``flat_params``/``flat_grads`` views over its own contiguous block.
     """
     total = sum(layer.num_params() for layer in layers)
-    flat_p, flat_g = np.empty(total, dtype), np.zeros(total, dtype)
+    flat_p, flat_g = flat_zeros(total, dtype), flat_zeros(total, dtype)   # huge pages: _memory
     offset = 0
     for layer in layers:
         offset = _assign(layer, flat_p, flat_g, offset)

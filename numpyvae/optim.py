@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from . import _threads, fused
+from ._memory import flat_zeros
 from ._validate import check_array, check_positive_float
 
 # Entries per block of the NumPy path's update: 64 Ki floats = 256 KiB of each vector, so the ~5
@@ -64,10 +65,11 @@ def block_for(l2_bytes):
 BLOCK = block_for(_l2_bytes())
 
 
-def _flag_mask(dtype):
-    """The top bit of the exponent field: set exactly when an entry is NaN, inf, or of
-    magnitude >= 2 (the biased exponent is then >= 0b100...0)."""
-    return 0x40000000 if np.dtype(dtype) == np.float32 else 0x4000000000000000
+# The fused path's check reads the gradient once, flagging NaN, inf and |g| >= FLAG_AT; only a
+# flagged gradient is read again for its exact largest |g|.  2^32: far above any gradient of a
+# run that is not diverging, and far enough below float32's max (3.4e38) that no optimizer's
+# change from |g| < 2^32 can overflow at a sane lr (Adam's V gains g^2 < 2^64).
+FLAG_AT = 2.0 ** 32
 
 
 class Optimizer:
@@ -104,21 +106,21 @@ class Optimizer:
         # NaN/inf and the largest |gradient| on the --threads N slices at once.  (Not with a
         # BLAS dot product: that wakes the BLAS threads, which then spin on the cores the update
         # runs on.)  Fused path: one read by the fused kernel, flagging any entry that is NaN,
-        # inf or of magnitude >= 2 (the top exponent bit, _flag_mask); only a flagged
-        # gradient is read again for its min and max.  NumPy path: the min and max (two reads,
+        # inf or of magnitude >= FLAG_AT; only a flagged gradient is read again for its min
+        # and max.  NumPy path: the min and max (two reads,
         # no temporaries; a NaN anywhere makes them NaN).  The parameters are not read: a pass
         # over them cost 8% of Adam's step, and a NaN parameter shows in the loss first.
-        ends, g = [], 2.0
+        ends, g = [], FLAG_AT
         flagged, limit = True, float(np.finfo(params.dtype).max) / 2
         if fused_path and grad.flags.c_contiguous and grad.size:
             flags = []
             u = fused.unsigned(grad.dtype)
-            mask = u.type(_flag_mask(grad.dtype))
-            any_set = fused.kernel("any_nonfinite", grad.dtype)
-            _threads.run_split(lambda s: flags.append(bool(any_set(grad[s].view(u), mask))),
+            bits = fused.magnitude_bits(grad.dtype, FLAG_AT)
+            any_set = fused.kernel("any_at_least", grad.dtype)
+            _threads.run_split(lambda s: flags.append(bool(any_set(grad[s].view(u), *bits))),
                                grad.size)
-            # unflagged: |g| < 2; read again only if even that bound could overflow (absurd lr)
-            flagged = any(flags) or self._largest_change(2.0) >= limit
+            # unflagged: |g| < FLAG_AT; read again only if even that could overflow (absurd lr)
+            flagged = any(flags) or self._largest_change(FLAG_AT) >= limit
         if flagged and grad.size:
             _threads.run_split(lambda s: ends.append((grad[s].min(), grad[s].max())), grad.size)
             g = max((max(-float(e[0]), float(e[1])) for e in ends), default=0.0)
@@ -135,8 +137,8 @@ class Optimizer:
             raise ValueError(f"params has size {params.size} but this optimizer holds state for "
                              f"size {self.state['scratch'].size}: use a new optimizer")
         if not self.state:
-            self.state = {name: np.zeros_like(params) for name in self._buffers}
-            self.state["scratch"] = np.empty_like(params)
+            self.state = {name: flat_zeros(params.size, params.dtype) for name in self._buffers}
+            self.state["scratch"] = flat_zeros(params.size, params.dtype)
 
     def _largest_change(self, g):
         """An upper bound on the |change| this step makes to any parameter or state entry, from
@@ -205,11 +207,12 @@ class Optimizer:
             if name in self._nonnegative and arr.size and arr.min() < 0:
                 raise ValueError(f"optimizer state {key!r} holds negative entries (a sum of "
                                  "squares cannot)")
-            state[name] = arr.copy()
+            state[name] = flat_zeros(arr.size, arr.dtype)    # a copy, on huge pages (_memory)
+            state[name][...] = arr
         t = np.asarray(d["opt_t"])
         if t.shape != () or not np.issubdtype(t.dtype, np.integer) or int(t) < 0:
             raise ValueError(f"optimizer state 'opt_t' must be an integer >= 0, got {t!r}")
-        state["scratch"] = np.empty_like(params)
+        state["scratch"] = flat_zeros(params.size, params.dtype)
         self.state, self.t = state, int(t)
 
     def __repr__(self):

@@ -317,3 +317,41 @@ def test_under_a_tight_ulimit_v_numba_is_not_loaded():
     assert "default numpy" in out and "optimizer numpy" in out and "numba loaded False" in out
     assert "why the address-space limit (ulimit -v) leaves" in out
     assert "refused --kernels fused: the address-space limit" in out and "--kernels numpy" in out
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_flag_is_any_magnitude_at_or_above_the_limit_or_nan(dtype):
+    """``any_at_least`` compares bits without the sign: an entry is flagged exactly when
+    |entry| >= the limit (either sign), or it is NaN or inf."""
+    kernel, u = fused.kernel("any_at_least", dtype), fused.unsigned(dtype)
+    at = np.array(optim.FLAG_AT, dtype)
+    below = np.nextafter(at, dtype(0))
+    bits = fused.magnitude_bits(dtype, optim.FLAG_AT)
+    for value, flagged in ((below, False), (-below, False), (at, True), (-at, True),
+                           (np.inf, True), (-np.inf, True), (np.nan, True), (-np.nan, True),
+                           (np.finfo(dtype).max, True), (-0.0, False), (3.0, False)):
+        x = np.full(1001, 0.5, dtype)
+        x[500] = value
+        assert bool(kernel(x.view(u), *bits)) is flagged, value
+
+
+@needs_numba
+def test_a_gradient_above_two_is_read_once_on_the_fused_path(monkeypatch):
+    """A sane gradient (|g| up to 3 here; the benchmark's model crosses 2 in early steps) is read
+    once by the flag and once by the update; a flagged one (|g| >= 2^32) also for its min and
+    max, and the update is the same either way."""
+    from numpyvae import _threads
+    calls = []
+    real = _threads.run_split
+    monkeypatch.setattr(_threads, "run_split", lambda fn, n: (calls.append(n), real(fn, n)))
+    for g_max, reads in ((3.0, 2), (2.0 ** 33, 3)):
+        calls.clear()
+        p, g = np.ones(10_000, np.float32), np.full(10_000, 0.25, np.float32)
+        g[7] = g_max
+        o = optim.Adam(1e-3, kernels="fused")
+        o.step(p, g)
+        assert len(calls) == reads, (g_max, calls)
+        q = np.ones(10_000, np.float32)
+        optim.Adam(1e-3, kernels="numpy").step(q, g)
+        np.testing.assert_array_equal(p.view(np.uint32), q.view(np.uint32))
