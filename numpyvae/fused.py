@@ -417,12 +417,18 @@ def prepare(optimizer, dtype):
     return time.perf_counter() - t
 
 
+_magnitude_bits = {}
+
+
 def magnitude_bits(dtype, value):
     """(every bit but the sign, the bits of ``value``) as unsigned integers of ``dtype``'s width:
-    the arguments :func:`any_at_least` compares with."""
-    u = unsigned(dtype)
-    return (u.type(np.iinfo(u).max >> 1),
-            np.array(value, dtype).view(u)[()])
+    the arguments :func:`any_at_least` compares with.  (Kept: ``np.iinfo`` costs 16 us, and
+    the optimizer asks every step.)"""
+    key = (np.dtype(dtype), value)
+    if key not in _magnitude_bits:
+        u = unsigned(dtype)
+        _magnitude_bits[key] = (u.type(np.iinfo(u).max >> 1), np.array(value, dtype).view(u)[()])
+    return _magnitude_bits[key]
 
 
 def all_finite(x):

@@ -70,6 +70,7 @@ BLOCK = block_for(_l2_bytes())
 # run that is not diverging, and far enough below float32's max (3.4e38) that no optimizer's
 # change from |g| < 2^32 can overflow at a sane lr (Adam's V gains g^2 < 2^64).
 FLAG_AT = 2.0 ** 32
+_HALF_MAX = {np.dtype(t): float(np.finfo(t).max) / 2 for t in (np.float32, np.float64)}
 
 
 class Optimizer:
@@ -111,7 +112,7 @@ class Optimizer:
         # no temporaries; a NaN anywhere makes them NaN).  The parameters are not read: a pass
         # over them cost 8% of Adam's step, and a NaN parameter shows in the loss first.
         ends, g = [], FLAG_AT
-        flagged, limit = True, float(np.finfo(params.dtype).max) / 2
+        flagged, limit = True, _HALF_MAX[params.dtype]
         if fused_path and grad.flags.c_contiguous and grad.size:
             flags = []
             u = fused.unsigned(grad.dtype)
