@@ -37,7 +37,7 @@ from ._validate import check_array, check_positive_float
 # vectors an update touches (params, grad, state, scratch) fit a 2 MiB L2 cache.  Measured on issue
 # 15's model (653k parameters, Adam, 1 thread; BENCHMARKS.md): on an AVX-512 Xeon with 2 MiB of L2
 # per core 1.16-1.25x faster than whole-vector passes (with its AVX2 kernels too); on an AMD EPYC
-# (Zen 4) with 1 MiB, 1.16-1.35x *slower* (issue 27), and 32 Ki blocks slower still (each NumPy
+# (Zen 5) with 1 MiB, 1.16-1.35x *slower* (issue 27), and 32 Ki blocks slower still (each NumPy
 # call costs ~1 us).  So the blocks are used only where a core's L2 holds them.
 def _l2_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
     """A core's L2 cache in bytes (Linux sysfs), None where it cannot be read."""
