@@ -174,6 +174,64 @@ def relu_inplace(x, zero):
             xr[j] = xi if xi > zero or xi != xi else zero
 
 
+def tanh_grad(dy, y, out, one):
+    """out = dy (1 - y^2), as functional.tanh_backward: ``t = y y;  1 - t;  dy t``."""
+    for r in range(dy.shape[0]):
+        dr, yr, o = dy[r], y[r], out[r]
+        for j in range(dy.shape[1]):
+            yj = yr[j]
+            o[j] = dr[j] * (one - yj * yj)
+
+
+def tanh_grad_inplace(dy, y, one):
+    """dy *= 1 - y^2 (``tanh_grad`` with ``out=dy``)."""
+    for r in range(dy.shape[0]):
+        dr, yr = dy[r], y[r]
+        for j in range(dy.shape[1]):
+            yj = yr[j]
+            dr[j] = dr[j] * (one - yj * yj)
+
+
+# The diagonal Gaussian posterior (posterior.DiagonalGaussian) with the ELBO's closed-form KL.
+# h (N, 2k) = [mu | logvar]; std = exp(logvar / 2) and var = exp(logvar) come from NumPy's exp;
+# eps, z, dz are (S N, k): row r is sample r // N of example r % N.
+
+
+def gaussian_sample_kl(eps, std, h, var, z, t, one, half):
+    """z = eps std + mu (reparam.gaussian_forward: ``eps * std;  z += mu``) and the KL's terms
+    t = (var + mu mu - 1 - logvar) / 2 (distributions.kl_std_normal_forward, in its order)."""
+    n, k = h.shape[0], t.shape[1]
+    for r in range(eps.shape[0]):
+        er, zr, sr, hr = eps[r], z[r], std[r % n], h[r % n]
+        for j in range(k):
+            zr[j] = er[j] * sr[j] + hr[j]
+    for r in range(n):
+        hr, vr, tr = h[r], var[r], t[r]
+        for j in range(k):
+            mj = hr[j]
+            tr[j] = (((vr[j] + mj * mj) - one) - hr[k + j]) * half
+
+
+def gaussian_sample_kl_grad(dz, eps, std, h, var, dkl, dh, zero, one, half):
+    """dh = [dmu | dlogvar] (N, 2k) from dz (S N, k) and dkl (N,): reparam.gaussian_backward's
+    sums over the samples (NumPy's ``sum(axis=0)``: from +0, in sample order), its
+    ``dlogvar *= std;  *= 0.5``, kl_std_normal_backward's ``mu d`` and ``(var - 1) 0.5 d``, and
+    posterior's ``dmu += gmu;  dlogvar += glogvar``."""
+    n, k = h.shape[0], std.shape[1]
+    s = dz.shape[0] // n
+    for r in range(n):
+        hr, sr, vr, o, d = h[r], std[r], var[r], dh[r], dkl[r]
+        for j in range(k):
+            am = zero
+            at = zero
+            for i in range(s):
+                g = dz[i * n + r, j]
+                am = am + g
+                at = at + g * eps[i * n + r, j]
+            o[j] = am + hr[j] * d
+            o[k + j] = (at * sr[j]) * half + ((vr[j] - one) * half) * d
+
+
 def relu_grad(dy, y, out, one, zero):
     """out = dy [y > 0], as ``np.multiply(dy, y > 0)`` (the bool becomes 1.0 or 0.0)."""
     for r in range(dy.shape[0]):
@@ -194,12 +252,15 @@ BODIES = {"sgd": sgd, "momentum": momentum, "adagrad": adagrad, "adam": adam,
           "any_at_least": any_at_least, "neg_abs": neg_abs, "softplus_parts": softplus_parts,
           "bernoulli_terms": bernoulli_terms, "bernoulli_grad": bernoulli_grad,
           "relu": relu, "relu_inplace": relu_inplace, "relu_grad": relu_grad,
-          "relu_grad_inplace": relu_grad_inplace}
+          "relu_grad_inplace": relu_grad_inplace, "tanh_grad": tanh_grad,
+          "tanh_grad_inplace": tanh_grad_inplace, "gaussian_sample_kl": gaussian_sample_kl,
+          "gaussian_sample_kl_grad": gaussian_sample_kl_grad}
 # (number of 1-d arrays, 2-d arrays, scalars) of each body, for its compiled signature
 _ARGS = {"sgd": (2, 0, 1), "momentum": (3, 0, 2), "adagrad": (3, 0, 2), "adam": (4, 0, 4),
          "neg_abs": (0, 2, 0), "softplus_parts": (0, 4, 2), "bernoulli_terms": (0, 5, 0),
          "bernoulli_grad": (1, 2, 1), "relu": (0, 2, 1), "relu_inplace": (0, 1, 1),
-         "relu_grad": (0, 3, 2), "relu_grad_inplace": (0, 2, 2)}
+         "relu_grad": (0, 3, 2), "relu_grad_inplace": (0, 2, 2), "tanh_grad": (0, 3, 1),
+         "tanh_grad_inplace": (0, 2, 1), "gaussian_sample_kl": (0, 6, 2)}
 
 # ----------------------------------------------------------------- choosing the path
 
@@ -347,9 +408,11 @@ def _signature(numba, name, dtype):
     if name == "any_at_least":
         u = numba.from_dtype(unsigned(dtype))
         return (u[::1], u, u)
-    ones, twos, scalars = _ARGS[name]
     if name == "bernoulli_grad":                             # (x, e, d, one): d is 1-d
         return (f[:, ::1], f[:, ::1], arr, f)
+    if name == "gaussian_sample_kl_grad":                    # dkl is 1-d
+        return (f[:, ::1],) * 5 + (arr, f[:, ::1], f, f, f)
+    ones, twos, scalars = _ARGS[name]
     return (arr,) * ones + (f[:, ::1],) * twos + (f,) * scalars
 
 
@@ -468,11 +531,15 @@ def model_kernels():
     return _model
 
 
+MODEL_KERNELS = ("neg_abs", "softplus_parts", "bernoulli_terms", "bernoulli_grad", "relu",
+                 "relu_inplace", "relu_grad", "relu_grad_inplace", "tanh_grad",
+                 "tanh_grad_inplace", "gaussian_sample_kl", "gaussian_sample_kl_grad")
+
+
 def prepare_model(dtype):
     """Compile (or load) the model's fused passes for ``dtype`` now -> seconds it took."""
     t = time.perf_counter()
-    for name in ("neg_abs", "softplus_parts", "bernoulli_terms", "bernoulli_grad", "relu",
-                 "relu_inplace", "relu_grad", "relu_grad_inplace"):
+    for name in MODEL_KERNELS:
         kernel(name, dtype)
     return time.perf_counter() - t
 
@@ -548,6 +615,55 @@ def relu_backward(dy, y, out=None):
         out = np.empty_like(dy)
     kernel("relu_grad", dy.dtype)(dy, y, out, dtype(1), dtype(0))
     return out
+
+
+def tanh_backward(dy, y, out=None):
+    """functional.tanh_backward's ``dy (1 - y^2)`` in one pass, the same bits, or None (take
+    the NumPy path)."""
+    given = () if out is None else (out,)
+    if not _fits(dy, y, *given) or dy.ndim != 2 or any(a.shape != dy.shape for a in (y, *given)):
+        return None
+    one = dy.dtype.type(1)
+    if out is dy:
+        kernel("tanh_grad_inplace", dy.dtype)(dy, y, one)
+        return dy
+    if out is None:
+        out = np.empty_like(dy)
+    kernel("tanh_grad", dy.dtype)(dy, y, out, one)
+    return out
+
+
+def gaussian_posterior_forward(h, eps):
+    """posterior.DiagonalGaussian's forward with the KL, the same bits as reparam.gaussian_forward
+    and distributions.kl_std_normal_forward: h (N, 2k), eps (S, N, k) -> (z (S, N, k), kl (N,),
+    their caches as those kernels return them), or None (take the NumPy path)."""
+    if not _fits(h, eps) or h.ndim != 2 or eps.ndim != 3:
+        return None
+    k = h.shape[1] // 2
+    mu, logvar = h[:, :k], h[:, k:]
+    dtype = h.dtype.type
+    std = np.multiply(logvar, dtype(0.5))               # std = exp(0.5 logvar)
+    np.exp(std, out=std)
+    var = np.exp(logvar)
+    z, t = np.empty_like(eps), np.empty_like(std)
+    kernel("gaussian_sample_kl", h.dtype)(eps.reshape(-1, k), std, h, var, z.reshape(-1, k), t,
+                                          dtype(1), dtype(0.5))
+    return z, t.sum(axis=-1), (std, eps), (mu, var)
+
+
+def gaussian_posterior_backward(dz, dkl, h, std, var, eps):
+    """posterior.DiagonalGaussian's backward with the KL's gradient (and no log q): dz (S, N, k),
+    dkl (N,) -> dh (N, 2k), the same bits as the NumPy path, or None (take the NumPy path)."""
+    if not _fits(dz, h, std, var, eps, *([dkl] if isinstance(dkl, np.ndarray) else [])) \
+            or not isinstance(dkl, np.ndarray) or dz.shape != eps.shape or dz.ndim != 3 \
+            or dkl.shape != h.shape[:1]:
+        return None
+    k = std.shape[1]
+    dh = np.empty_like(h)
+    dtype = h.dtype.type
+    kernel("gaussian_sample_kl_grad", h.dtype)(dz.reshape(-1, k), eps.reshape(-1, k), std, h, var,
+                                               dkl, dh, dtype(0), dtype(1), dtype(0.5))
+    return dh
 
 
 def describe():

@@ -213,6 +213,12 @@ class Tanh(_Elementwise):
     """``y = tanh(x)``."""
     _op = "tanh"
 
+    @classmethod
+    def _bwd(cls, dy, cache, out=None):
+        # --kernels fused (fused.use): the same product in one numba pass; None: the NumPy path
+        dx = fused.tanh_backward(dy, cache, out)
+        return super()._bwd(dy, cache, out=out) if dx is None else dx
+
 
 class Sigmoid(_Elementwise):
     """``y = 1 / (1 + exp(-x))``."""

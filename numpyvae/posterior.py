@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import distributions as D
+from . import fused
 from . import reparam as R
 from ._validate import check_array, check_positive_int
 
@@ -89,9 +90,15 @@ class DiagonalGaussian:
         """-> (mean (N, k), marginal variances (N, k)) of q."""
         return mu, np.exp(logvar)
 
+    # With ``--kernels fused`` (fused.use) the ELBO's sample and KL run as numba loops around
+    # NumPy's exp: the same bits, the same caches.  ``None`` back means "take the NumPy path".
     def forward(self, h, eps, kl=True, log_q=False):
         mu, logvar = self.params(h)
         _check_eps(eps, h.shape[0], self.k, h.dtype)
+        done = fused.gaussian_posterior_forward(h, eps) if kl and not log_q else None
+        if done is not None:
+            z, kl_val, rcache, kcache = done
+            return Outputs(z, kl_val, None), (rcache, kcache, h, eps)
         z, rcache = R.gaussian_forward(mu, logvar, eps)
         kl_val = kcache = lq = None
         if kl:
@@ -106,6 +113,10 @@ class DiagonalGaussian:
         """-> dh (N, 2k) = [dmu | dlogvar] from the sample's, the KL's and log q's gradients.
         ``score=False``: log q's gradient through z only (module docstring)."""
         rcache, kcache, h, eps = cache
+        if dkl is not None and dlog_q is None and kcache is not None:
+            dh = fused.gaussian_posterior_backward(dz, dkl, h, rcache[0], kcache[1], eps)
+            if dh is not None:
+                return dh
         if dlog_q is not None and not score:     # d log q / dz = -eps / sigma, sigma = e^(logvar/2)
             dz = dz - dlog_q[..., None] * eps * np.exp(-0.5 * h[:, self.k:])
             dlog_q = None

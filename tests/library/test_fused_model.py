@@ -1,6 +1,7 @@
 """The model's fused elementwise passes (``fused.use("fused")``, ``numpyvae train --kernels fused``):
-the Bernoulli likelihood's forward and backward (likelihoods.Bernoulli) and ReLU's forward and
-backward (the ReLU layer) give the NumPy path's exact bits, for any shape (batch size 1 included), float32 and float64, logits from 0 to the float
+the Bernoulli likelihood's forward and backward (likelihoods.Bernoulli), ReLU's forward and
+backward (the ReLU layer), Tanh's backward and the diagonal Gaussian posterior's sample and KL
+with their gradient (posterior.DiagonalGaussian) give the NumPy path's exact bits, for any shape (batch size 1 included), float32 and float64, logits from 0 to the float
 range's ends, NaN and inf; anything the loops do not take (a strided array, mixed dtypes) falls
 back to the NumPy path; the library's default stays the NumPy path.  (Speed: benchmarks/.)"""
 import numpy as np
@@ -9,8 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 import numpyvae as nv
 from numpyvae import distributions as D, fused
-from numpyvae.layers import ReLU
+from numpyvae.layers import ReLU, Tanh
 from numpyvae.likelihoods import Bernoulli
+from numpyvae.posterior import DiagonalGaussian
 
 needs_numba = pytest.mark.skipif(not fused.available(),
                                  reason=f"numba not installed: {fused.INSTALL_HINT}")
@@ -75,6 +77,119 @@ def test_fused_model_passes_give_the_numpy_paths_exact_bits(s, n, d, dtype, scal
     for name, a, b in zip(NAMES, want, got):
         assert a.shape == b.shape and a.dtype == b.dtype, name
         np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=name)
+
+
+def _posterior_and_tanh(h, eps, dz, dkl, dy, y, kernels):
+    """The diagonal Gaussian posterior's forward (z, KL) and backward (dh) with the KL's
+    gradient, and Tanh's backward (into a new array and in place), on one path."""
+    q, tanh = DiagonalGaussian(h.shape[1] // 2), Tanh()
+    with fused.using(kernels), np.errstate(all="ignore"):
+        out, cache = q.forward(h, eps, kl=True)
+        dh = q.backward(dz, cache, dkl=dkl)
+        r = tanh.backward(dy, y)
+        inplace = dy.copy()
+        r2 = tanh.backward(inplace, y, out=inplace)
+    assert r2 is inplace
+    return out.z, out.kl, dh, r, r2
+
+
+def _posterior_case(rng, s, n, k, dtype, scale):
+    h = (rng.standard_normal((n, 2 * k)) * scale).astype(dtype)
+    flat = h.reshape(-1)
+    flat[rng.choice(flat.size, min(flat.size, 6), replace=False)] = np.array(
+        [0.0, -0.0, 40.0, -40.0, 1e-30, -88.0][:min(flat.size, 6)], dtype)
+    eps = rng.standard_normal((s, n, k)).astype(dtype)
+    dz = rng.standard_normal((s, n, k)).astype(dtype)
+    dz.reshape(-1)[0], eps.reshape(-1)[-1] = -0.0, -0.0     # a sum over samples starts at +0
+    dz[:, 0, 0] = -0.0
+    dkl = rng.standard_normal(n).astype(dtype)
+    y = np.tanh(rng.standard_normal((s * n, k)) * scale).astype(dtype)
+    dy = rng.standard_normal((s * n, k)).astype(dtype)
+    y.reshape(-1)[0], dy.reshape(-1)[-1] = 1.0, -0.0
+    return h, eps, dz, dkl, dy, y
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(s=st.integers(1, 5), n=st.integers(1, 9), k=st.integers(1, 60),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       scale=st.sampled_from([1e-3, 1.0, 10.0]), seed=st.integers(0, 2**31 - 1))
+def test_fused_posterior_and_tanh_give_the_numpy_paths_exact_bits(s, n, k, dtype, scale, seed):
+    case = _posterior_case(np.random.default_rng(seed), s, n, k, dtype, scale)
+    want = _posterior_and_tanh(*case, "numpy")
+    got = _posterior_and_tanh(*case, "fused")
+    for name, a, b in zip(("z", "kl", "dh", "tanh dx", "tanh dx in place"), want, got):
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=name)
+
+
+@needs_numba
+def test_the_bitwise_check_rejects_a_sample_sum_that_starts_from_the_first_sample():
+    """The planted error: the sum over samples started at dz[0] instead of NumPy's +0, the same
+    number on paper; a -0 gradient then keeps its sign, and the comparison must see it."""
+    import numba
+
+    def from_first(dz, eps, std, h, var, dkl, dh, zero, one, half):
+        n, k = h.shape[0], std.shape[1]
+        s = dz.shape[0] // n
+        for r in range(n):
+            for j in range(k):
+                am, at = dz[r, j], dz[r, j] * eps[r, j]
+                for i in range(1, s):
+                    am = am + dz[i * n + r, j]
+                    at = at + dz[i * n + r, j] * eps[i * n + r, j]
+                dh[r, j] = am + h[r, j] * dkl[r]
+                dh[r, k + j] = (at * std[r, j]) * half + ((var[r, j] - one) * half) * dkl[r]
+    case = list(_posterior_case(np.random.default_rng(5), 1, 6, 4, np.float32, 1.0))
+    case[0][0, 0], case[3][0] = -0.0, 1.0                # mu d = -0: dmu = sum + (-0) keeps
+    #                                                      the sum's sign: -0 from dz[0], +0 from +0
+    want = _posterior_and_tanh(*case, "numpy")
+    with fused.swapped("gaussian_sample_kl_grad", numba.njit(error_model="numpy")(from_first)):
+        got = _posterior_and_tanh(*case, "fused")
+    np.testing.assert_array_equal(got[2], want[2])            # equal as numbers ...
+    with pytest.raises(AssertionError):                       # ... but not the same bits
+        np.testing.assert_array_equal(_bits(want[2]), _bits(got[2]))
+
+
+@needs_numba
+def test_the_bitwise_check_rejects_a_tanh_backward_expanded():
+    """The planted error: ``dy - dy y^2`` for ``dy (1 - y^2)``, the same number on paper."""
+    import numba
+
+    def expanded(dy, y, out, one):
+        for r in range(dy.shape[0]):
+            for j in range(dy.shape[1]):
+                out[r, j] = dy[r, j] - dy[r, j] * y[r, j] * y[r, j]
+    case = _posterior_case(np.random.default_rng(6), 2, 16, 40, np.float32, 1.0)
+    want = _posterior_and_tanh(*case, "numpy")
+    with fused.swapped("tanh_grad", numba.njit(error_model="numpy")(expanded)):
+        got = _posterior_and_tanh(*case, "fused")
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-5, atol=1e-6)   # close ...
+    with pytest.raises(AssertionError):                                 # ... not the same bits
+        np.testing.assert_array_equal(_bits(want[3]), _bits(got[3]))
+
+
+@needs_numba
+def test_the_fused_posterior_leaves_what_it_does_not_take_to_the_numpy_path():
+    """The IWAE bound (log q, no KL), STL's score=False, a 2-d dz and a float64 dkl on a float32
+    model take the NumPy path, and give its numbers."""
+    rng = np.random.default_rng(2)
+    h, eps, dz, dkl, _, _ = _posterior_case(rng, 2, 5, 3, np.float32, 1.0)
+    q = DiagonalGaussian(3)
+    with fused.using("fused"):
+        assert fused.gaussian_posterior_backward(dz[0], dkl, h, h[:, :3].copy(), h[:, 3:].copy(),
+                                                 eps[0]) is None
+        assert fused.gaussian_posterior_backward(dz, dkl.astype(np.float64), h, h[:, :3].copy(),
+                                                 h[:, 3:].copy(), eps) is None
+        out, cache = q.forward(h, eps, kl=False, log_q=True)
+        assert out.kl is None and out.log_q is not None
+        lq = rng.standard_normal((2, 5)).astype(np.float32)
+        got = q.backward(dz, cache, dlog_q=lq, score=False)
+    with fused.using("numpy"):
+        out2, cache2 = q.forward(h, eps, kl=False, log_q=True)
+        want = q.backward(dz, cache2, dlog_q=lq, score=False)
+    np.testing.assert_array_equal(_bits(out.log_q), _bits(out2.log_q))
+    np.testing.assert_array_equal(_bits(got), _bits(want))
 
 
 @needs_numba
@@ -143,14 +258,15 @@ def test_what_the_loops_do_not_take_falls_back_to_the_numpy_path():
 
 
 @needs_numba
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("objective", ["elbo", "iwae"])
-def test_a_whole_vae_step_has_the_same_bits_on_both_paths(objective):
+def test_a_whole_vae_step_has_the_same_bits_on_both_paths(objective, activation):
     rng = np.random.default_rng(0)
     x = (rng.random((16, 30)) < 0.5).astype(np.float32)
     eps = rng.standard_normal((3, 16, 4)).astype(np.float32)
     grads = {}
     for kernels in ("numpy", "fused"):
-        model = nv.VAE(30, [12, 9], 4, rng=np.random.default_rng(1))
+        model = nv.VAE(30, [12, 9], 4, rng=np.random.default_rng(1), activation=activation)
         with fused.using(kernels):
             loss = model.forward_backward(x, eps, objective)["loss"]
         grads[kernels] = (loss, model.grads.copy())
