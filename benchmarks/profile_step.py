@@ -81,7 +81,8 @@ def main(argv=None):
             if name.endswith(("_forward", "_backward")) or name in ("softplus", "sigmoid"):
                 if callable(getattr(mod, name)):
                     wrap(mod, name)
-    for name in ("bernoulli_forward", "bernoulli_backward", "relu_forward", "relu_backward"):
+    for name in ("bernoulli_forward", "bernoulli_backward", "relu_forward", "relu_backward",
+                 "tanh_backward", "gaussian_posterior_forward", "gaussian_posterior_backward"):
         wrap(fused, name, f"fused.{name}")   # the nodes' fused passes (likelihoods.py, ReLU)
 
     def step():                      # the trainer's step: x is checked once, before training

@@ -367,7 +367,8 @@ def frameworks_table(results):
     first = rows[0][1]
     notes = []
     if "fused_compile_s" in first:
-        notes.append("fused kernels (Adam, Bernoulli likelihood, ReLU forward and backward): "
+        notes.append("fused kernels (Adam, Bernoulli likelihood, ReLU, Tanh's backward, the "
+                     "posterior's sample and KL): "
                      + first["fused_numba"])
     if "torch_compile_s" in first:
         notes.append(f"torch.compile: {first['torch_compile_s']:.1f} s to compile (first two calls)")

@@ -7,11 +7,13 @@ bits.  Optional: ``pip install "numpyvae[fast]"``.
 * The model's elementwise passes (:func:`use`): the Bernoulli likelihood's forward (15 NumPy
   passes -> 6, of which NumPy's ``exp``, ``log`` and row sums are 3) and backward (6 -> 3), and
   ReLU's forward (NumPy's ``maximum`` against a scalar is not vectorised) and backward (a bool
-  array and a mixed-type product -> one pass).  Only the arithmetic between NumPy's ``exp`` and
-  ``log`` is fused (see the comment above :func:`neg_abs`).  The nodes ask this module first
-  (likelihoods.Bernoulli, the ReLU layer); ``None`` back means "take the NumPy path", the
-  textbook kernels of distributions.py and functional.py, which never call this module (they
-  are also the exercises' reference solutions).
+  array and a mixed-type product -> one pass), Tanh's backward (3 passes -> 1), and the diagonal
+  Gaussian posterior's sample and closed-form KL with their gradient (about 20 ufunc calls on
+  small arrays -> 2 loops).  Only the arithmetic between NumPy's ``exp`` and ``log`` is fused
+  (see the comment above :func:`neg_abs`).  The nodes ask this module first
+  (likelihoods.Bernoulli, the ReLU and Tanh layers, posterior.DiagonalGaussian); ``None`` back
+  means "take the NumPy path", the textbook kernels of distributions.py, functional.py and
+  reparam.py, which never call this module (they are also the exercises' reference solutions).
 
 The loop bodies below are the formulas written *in the order the NumPy path (optim.py,
 distributions.py, functional.py) computes them*, with every scalar in the array's dtype (as NumPy
@@ -507,8 +509,9 @@ _model = "numpy"         # the path of the model's elementwise passes in this pr
 
 def use(kernels):
     """Choose the path of the model's elementwise passes (the Bernoulli likelihood's forward and
-    backward, ReLU's forward and backward) for this process: "numpy" (the library's default: the
-    textbook ufuncs), "fused" or "auto".  -> the previous choice.  ``numpyvae train --kernels``
+    backward, ReLU's forward and backward, Tanh's backward, the diagonal posterior's sample and
+    KL) for this process: "numpy" (the library's default: the textbook ufuncs), "fused" or
+    "auto".  -> the previous choice.  ``numpyvae train --kernels``
     calls it; the optimizer's path is its own (``optim.Adam(kernels=...)``).  Both paths give the
     same bits."""
     global _model

@@ -287,7 +287,10 @@ def test_the_textbook_kernels_stay_textbook():
     the nodes that call them choose the path."""
     import inspect
 
-    from numpyvae import distributions, functional
-    for f in (functional.relu_backward, distributions.bernoulli_log_likelihood_forward,
-              distributions.bernoulli_log_likelihood_backward):
+    from numpyvae import distributions, functional, reparam
+    for f in (functional.relu_forward, functional.relu_backward, functional.tanh_backward,
+              distributions.bernoulli_log_likelihood_forward,
+              distributions.bernoulli_log_likelihood_backward, reparam.gaussian_forward,
+              reparam.gaussian_backward, distributions.kl_std_normal_forward,
+              distributions.kl_std_normal_backward):
         assert "fused" not in inspect.getsource(f), f.__name__
