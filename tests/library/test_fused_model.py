@@ -25,6 +25,19 @@ def _bits(a):
     return a.view(f"u{a.itemsize}")
 
 
+def _caught(name, planted, passes, case, index, rtol=0.0, atol=0.0):
+    """A plausible wrong loop ``planted`` in place of the kernel ``name``: output ``index`` of
+    ``passes(*case, path)`` stays within (rtol, atol) of the NumPy path's (0, 0: equal as
+    numbers), as the same formula on paper should, and the bitwise comparison must still fail."""
+    import numba
+    want = passes(*case, "numpy")
+    with fused.swapped(name, numba.njit(error_model="numpy")(planted)):
+        got = passes(*case, "fused")
+    np.testing.assert_allclose(got[index], want[index], rtol=rtol, atol=atol)
+    with pytest.raises(AssertionError):
+        np.testing.assert_array_equal(_bits(want[index]), _bits(got[index]))
+
+
 NAMES = ("log p(x|z)", "d logits", "relu dx", "relu dx in place", "relu y", "relu y in place")
 
 
@@ -127,8 +140,6 @@ def test_fused_posterior_and_tanh_give_the_numpy_paths_exact_bits(s, n, k, dtype
 def test_the_bitwise_check_rejects_a_sample_sum_that_starts_from_the_first_sample():
     """The planted error: the sum over samples started at dz[0] instead of NumPy's +0, the same
     number on paper; a -0 gradient then keeps its sign, and the comparison must see it."""
-    import numba
-
     def from_first(dz, eps, std, h, var, dkl, dh, zero, one, half):
         n, k = h.shape[0], std.shape[1]
         s = dz.shape[0] // n
@@ -143,30 +154,18 @@ def test_the_bitwise_check_rejects_a_sample_sum_that_starts_from_the_first_sampl
     case = list(_posterior_case(np.random.default_rng(5), 1, 6, 4, np.float32, 1.0))
     case[0][0, 0], case[3][0] = -0.0, 1.0                # mu d = -0: dmu = sum + (-0) keeps
     #                                                      the sum's sign: -0 from dz[0], +0 from +0
-    want = _posterior_and_tanh(*case, "numpy")
-    with fused.swapped("gaussian_sample_kl_grad", numba.njit(error_model="numpy")(from_first)):
-        got = _posterior_and_tanh(*case, "fused")
-    np.testing.assert_array_equal(got[2], want[2])            # equal as numbers ...
-    with pytest.raises(AssertionError):                       # ... but not the same bits
-        np.testing.assert_array_equal(_bits(want[2]), _bits(got[2]))
+    _caught("gaussian_sample_kl_grad", from_first, _posterior_and_tanh, case, 2)
 
 
 @needs_numba
 def test_the_bitwise_check_rejects_a_tanh_backward_expanded():
     """The planted error: ``dy - dy y^2`` for ``dy (1 - y^2)``, the same number on paper."""
-    import numba
-
     def expanded(dy, y, out, one):
         for r in range(dy.shape[0]):
             for j in range(dy.shape[1]):
                 out[r, j] = dy[r, j] - dy[r, j] * y[r, j] * y[r, j]
     case = _posterior_case(np.random.default_rng(6), 2, 16, 40, np.float32, 1.0)
-    want = _posterior_and_tanh(*case, "numpy")
-    with fused.swapped("tanh_grad", numba.njit(error_model="numpy")(expanded)):
-        got = _posterior_and_tanh(*case, "fused")
-    np.testing.assert_allclose(got[3], want[3], rtol=1e-5, atol=1e-6)   # close ...
-    with pytest.raises(AssertionError):                                 # ... not the same bits
-        np.testing.assert_array_equal(_bits(want[3]), _bits(got[3]))
+    _caught("tanh_grad", expanded, _posterior_and_tanh, case, 3, rtol=1e-5, atol=1e-6)
 
 
 @needs_numba
@@ -204,40 +203,26 @@ def test_fused_model_passes_at_the_training_shapes(shape):
 def test_the_bitwise_check_rejects_a_likelihood_loop_in_another_order():
     """The planted error: ``l x - sp - log w`` for ``l x - (sp + log w)``, the same number on
     paper; the comparison above must see the rounding it moves."""
-    import numba
-
     def reordered(logits, x, sp, log_w, t):
         n = x.shape[0]
         for r in range(logits.shape[0]):
             for j in range(logits.shape[1]):
                 t[r, j] = (logits[r, j] * x[r % n, j] - sp[r, j]) - log_w[r, j]
     case = _case(np.random.default_rng(3), 2, 64, 784, np.float32, 8.0)
-    want = _passes(*case, "numpy")
-    with fused.swapped("bernoulli_terms", numba.njit(error_model="numpy")(reordered)):
-        got = _passes(*case, "fused")
-    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)    # close, as it should be ...
-    with pytest.raises(AssertionError):                       # ... but not the same bits
-        np.testing.assert_array_equal(_bits(want[0]), _bits(got[0]))
+    _caught("bernoulli_terms", reordered, _passes, case, 0, rtol=1e-5)
 
 
 @needs_numba
 def test_the_bitwise_check_rejects_a_relu_that_keeps_minus_zero():
     """The planted error: ``x if x >= 0`` for ``x if x > 0``, the same number on paper; but
     max(-0, 0) is +0 in NumPy, and the comparison must see the sign bit the loop keeps."""
-    import numba
-
     def keeps_minus_zero(x, out, zero):
         for r in range(x.shape[0]):
             for j in range(x.shape[1]):
                 xi = x[r, j]
                 out[r, j] = xi if xi >= zero or xi != xi else zero
     case = _case(np.random.default_rng(4), 1, 8, 30, np.float32, 1.0)
-    want = _passes(*case, "numpy")
-    with fused.swapped("relu", numba.njit(error_model="numpy")(keeps_minus_zero)):
-        got = _passes(*case, "fused")
-    np.testing.assert_array_equal(got[4], want[4])            # equal as numbers ...
-    with pytest.raises(AssertionError):                       # ... but not the same bits
-        np.testing.assert_array_equal(_bits(want[4]), _bits(got[4]))
+    _caught("relu", keeps_minus_zero, _passes, case, 4)
 
 
 @needs_numba
