@@ -69,9 +69,10 @@ def flat_zeros(n, dtype):
     the fused Adam over cold vectors took 0.27 ms on 4 KiB pages against 0.22 ms on huge pages
     (BENCHMARKS.md, 2026-12-07 evening).  Linux backs an anonymous mapping with transparent huge
     pages when asked (``madvise(MADV_HUGEPAGE)``, the mode most distributions ship); the memory
-    must be aligned to 2 MiB, which malloc's arrays are not.  Anywhere else (another OS, no
-    ``MADV_HUGEPAGE``, a small vector, huge pages turned off) this is ``np.zeros``.  The values,
-    and so every result, are the same either way: only where the bytes live changes.
+    must be aligned to 2 MiB, which malloc's arrays are not.  Where the kernel has huge pages
+    turned off the mapping stays on 4 KiB pages; without ``MADV_HUGEPAGE`` (another OS), for a
+    vector under 2 MiB, or when the mapping fails, this is ``np.zeros``.  The values, and so every
+    result, are the same either way: only where the bytes live changes.
     """
     import numpy as np                  # here: tune_process runs this module before NumPy loads
     dtype = np.dtype(dtype)
