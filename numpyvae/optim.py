@@ -108,9 +108,9 @@ class Optimizer:
         # BLAS dot product: that wakes the BLAS threads, which then spin on the cores the update
         # runs on.)  Fused path: one read by the fused kernel, flagging any entry that is NaN,
         # inf or of magnitude >= FLAG_AT; only a flagged gradient is read again for its min
-        # and max.  NumPy path: the min and max (two reads,
-        # no temporaries; a NaN anywhere makes them NaN).  The parameters are not read: a pass
-        # over them cost 8% of Adam's step, and a NaN parameter shows in the loss first.
+        # and max.  NumPy path: the min and max (two reads, no temporaries; a NaN anywhere makes
+        # them NaN).  The parameters are not read: a pass over them cost 8% of Adam's step, and
+        # a NaN parameter shows in the loss first.
         ends, g = [], FLAG_AT
         flagged, limit = True, _HALF_MAX[params.dtype]
         if fused_path and grad.flags.c_contiguous and grad.size:
