@@ -1,9 +1,12 @@
 """Where one training step's time goes, measured inside real steps.
 
     python benchmarks/profile_step.py [--steps 200] [--threads 1] [--batch 128] [--hidden 400 ...]
-                                      [--z-dim 20]
+                                      [--z-dim 20] [--activation relu] [--objective elbo]
+                                      [--samples 1]
 
-Issue 15's model (784-H-20 VAE, ReLU, Bernoulli decoder, Adam, batch 128, float32).  Every kernel
+Issue 15's model by default (784-H-20 VAE, ReLU, Bernoulli decoder, Adam, batch 128, float32);
+the IWAE setup's with ``--batch 20 --hidden 200 200 --z-dim 50 --activation tanh`` and, for its
+k = 5 bound, ``--objective iwae --samples 5``.  Every kernel
 the step calls through a module attribute (``functional``, ``distributions``, ``reparam``; vae.py,
 layers.py and posterior.py look them up at call time) is wrapped in a timer, and so is the Adam
 step.  The table gives the mean ms per step of each, and "glue" is the step's time that no wrapped
@@ -34,6 +37,9 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--hidden", type=int, nargs="+", default=[400])
     p.add_argument("--z-dim", type=int, default=20)
+    p.add_argument("--activation", default="relu", help="the hidden layers' (vae.py)")
+    p.add_argument("--objective", default="elbo", help="the bound (objectives.py): elbo, iwae, ...")
+    p.add_argument("--samples", type=int, default=1, help="samples of z per example (k)")
     args = p.parse_args(argv)
 
     import numpyvae as nv
@@ -42,11 +48,12 @@ def main(argv=None):
     from numpyvae import _threads
     from numpyvae import distributions as D
     from numpyvae import functional as F
+    from numpyvae import objectives as O
     from numpyvae import reparam as R
     _threads.set_blas_threads(args.threads)
 
     rng = np.random.default_rng(0)
-    model = nv.VAE(784, args.hidden, args.z_dim, rng=rng)
+    model = nv.VAE(784, args.hidden, args.z_dim, rng=rng, activation=args.activation)
     from numpyvae import fused
     kernels = fused.resolve(args.kernels)
     opt = nv.optim.Adam(1e-3, kernels=kernels)
@@ -84,10 +91,11 @@ def main(argv=None):
     for name in ("bernoulli_forward", "bernoulli_backward", "relu_forward", "relu_backward",
                  "tanh_backward", "gaussian_posterior_forward", "gaussian_posterior_backward"):
         wrap(fused, name, f"fused.{name}")   # the nodes' fused passes (likelihoods.py, ReLU)
+    wrap(O, "log_mean_exp")                  # the IWAE bounds' weights
 
     def step():                      # the trainer's step: x is checked once, before training
-        eps = rng.standard_normal((1, args.batch, args.z_dim), dtype=np.float32)
-        model.forward_backward(x, eps)
+        eps = rng.standard_normal((args.samples, args.batch, args.z_dim), dtype=np.float32)
+        model.forward_backward(x, eps, args.objective)
         stack.append("adam")
         t = time.perf_counter()
         opt.step(model.params, model.grads)
@@ -106,7 +114,7 @@ def main(argv=None):
     top = {k: v for k, v in per.items() if k not in nested}
     glue = total / args.steps * 1e3 - sum(top.values())
     print(f"profile of {args.steps} steps, batch {args.batch}, hidden {args.hidden}, "
-          f"z {args.z_dim}, "
+          f"z {args.z_dim}, {args.activation}, {args.objective} with {args.samples} sample(s), "
           f"{args.threads} thread(s): {total / args.steps * 1e3:.2f} ms/step")
     for k, v in sorted(top.items(), key=lambda kv: -kv[1]):
         print(f"  {k:40s} {v:7.3f} ms")
