@@ -15,9 +15,10 @@ finite input and use no ``log(x + epsilon)`` fudge:
     softplus(a)    = max(a, 0) + log1p(exp(-|a|))      (log1p written with log: see softplus)
     sigmoid(a)     = 1 / (1 + exp(-a))                 (exp may overflow to inf: 1/inf = 0)
     log_sigmoid(a) = -softplus(-a)
-Speed (ARCHITECTURE.md, "Performance"): the hot path avoids NumPy's float32 ``log1p`` and ``tanh``,
-which on CPUs without AVX-512 cost 7x and 2x an ``exp`` or a ``log``.  The forms used here are
-within a few float32 ulps of the exact values (tests/library/test_functional_accuracy.py measures it against
+Speed (ARCHITECTURE.md, "Performance"): softplus and sigmoid avoid NumPy's float32 ``log1p`` and
+``tanh`` (a tanh layer still calls ``np.tanh``: it is the function), which on CPUs without AVX-512
+cost about 9 ``log``s (14 ``exp``s) and 2.4 ``exp``s (BENCHMARKS.md, the AVX2 column).  The forms
+used here are within a few float32 ulps of the exact values (tests/library/test_functional_accuracy.py measures it against
 float64 over the whole float32 range).
 """
 from __future__ import annotations
