@@ -108,17 +108,34 @@ def cpuinfo(path="/proc/cpuinfo"):
             "model_number": fields.get("model"), "flags": simd}
 
 
+def _numpy_blas_first(paths):
+    """``paths`` with NumPy's own BLAS first: a wheel's NumPy ships it in ``numpy.libs`` (Linux) or
+    ``numpy/.dylibs`` (macOS) as the 64-bit-index ``scipy_openblas64_``.  Other copies can be
+    loaded too: numba imports SciPy when it is installed, and SciPy brings its own OpenBLAS."""
+    import numpy as np
+    home = os.path.dirname(os.path.dirname(np.__file__))
+    mine = (os.path.join(home, "numpy.libs"), os.path.join(home, "numpy", ".dylibs"))
+
+    def rank(path):
+        if os.path.dirname(path) in mine:
+            return 0
+        return 1 if "openblas64" in os.path.basename(path).lower() else 2
+    return sorted(paths, key=rank)
+
+
 def openblas_info():
-    """{"config": str, "core": str} of the OpenBLAS loaded by NumPy (empty strings if none)."""
+    """{"config": str, "core": str, "others": [str]} of the OpenBLAS loaded by NumPy (empty strings
+    if none); "others": the configuration of every other OpenBLAS in the process (SciPy's)."""
     import ctypes
 
     from numpyvae import _threads
-    out = {"config": "", "core": ""}
-    for path in _threads._loaded_blas():
+    out = {"config": "", "core": "", "others": []}
+    for path in _numpy_blas_first(_threads._loaded_blas()):
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
+        found = {}
         for key, names in (("config", ("scipy_openblas_get_config64_", "scipy_openblas_get_config",
                                         "openblas_get_config64_", "openblas_get_config")),
                            ("core", ("scipy_openblas_get_corename64_",
@@ -128,10 +145,14 @@ def openblas_info():
                 fn = getattr(lib, name, None)
                 if fn is not None:
                     fn.restype = ctypes.c_char_p
-                    out[key] = (fn() or b"").decode(errors="replace")
+                    found[key] = (fn() or b"").decode(errors="replace")
                     break
+        if not found.get("core"):
+            continue
         if out["core"]:
-            break
+            out["others"].append(f"{found.get('config') or 'OpenBLAS'} ({os.path.basename(path)})")
+        else:
+            out.update(found)
     return out
 
 
@@ -198,6 +219,8 @@ def format_machine(m, torch_info=None):
         line += (f"; idle threads sleep after 2^{timeout} cycles (OPENBLAS_THREAD_TIMEOUT)"
                  if timeout else "; idle threads spin OpenBLAS's default 2^28 cycles")
         lines.append(line)
+        for other in blas.get("others", ()):
+            lines.append(f"  also loaded, not NumPy's (SciPy's, imported by numba): {other}")
     if m.get("freed_memory"):
         lines.append(f"numpyvae memory: freed memory {m['freed_memory']} (numpyvae/_memory.py)")
     if torch_info is not None:

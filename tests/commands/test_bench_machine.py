@@ -113,3 +113,27 @@ def test_torch_is_an_optional_bench_extra_never_a_dependency():
     assert "torch" in cfg["options.extras_require"]["bench"]
     code = "import sys, numpyvae, numpyvae.cli; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numpys_own_blas_is_put_first(machine):
+    """numba imports SciPy, whose OpenBLAS then sits beside NumPy's in the process: the BLAS line
+    must describe NumPy's (numpy.libs), whatever order /proc/self/maps lists them in."""
+    import numpy as np
+    home = os.path.dirname(os.path.dirname(np.__file__))
+    numpys = os.path.join(home, "numpy.libs", "libscipy_openblas64_-abc.so")
+    scipys = os.path.join(home, "scipy.libs", "libscipy_openblas-def.so")
+    assert machine._numpy_blas_first([scipys, numpys]) == [numpys, scipys]
+    assert machine._numpy_blas_first([numpys, scipys]) == [numpys, scipys]
+    elsewhere = ["/usr/lib/libopenblas.so.0", "/opt/x/libscipy_openblas64_.so"]   # no numpy.libs
+    assert machine._numpy_blas_first(elsewhere) == elsewhere[::-1]
+
+
+def test_the_blas_line_reports_numpys_openblas_with_scipys_loaded(machine):
+    import numpy as np
+    blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+    if blas.get("name") != "scipy-openblas" or not blas.get("version"):
+        pytest.skip(f"NumPy's BLAS here is {blas.get('name')!r}, not a wheel's scipy-openblas")
+    pytest.importorskip("scipy.linalg")              # loads SciPy's OpenBLAS, as numba does
+    info = machine.openblas_info()
+    assert blas["version"] in info["config"], (blas["version"], info)
+    assert all(blas["version"] not in other for other in info["others"]), info
