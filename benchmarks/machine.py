@@ -108,21 +108,6 @@ def cpuinfo(path="/proc/cpuinfo"):
             "model_number": fields.get("model"), "flags": simd}
 
 
-def _numpy_blas_first(paths):
-    """``paths`` with NumPy's own BLAS first: a wheel's NumPy ships it in ``numpy.libs`` (Linux) or
-    ``numpy/.dylibs`` (macOS) as the 64-bit-index ``scipy_openblas64_``.  Other copies can be
-    loaded too: numba imports SciPy when it is installed, and SciPy brings its own OpenBLAS."""
-    import numpy as np
-    home = os.path.dirname(os.path.dirname(np.__file__))
-    mine = (os.path.join(home, "numpy.libs"), os.path.join(home, "numpy", ".dylibs"))
-
-    def rank(path):
-        if os.path.dirname(path) in mine:
-            return 0
-        return 1 if "openblas64" in os.path.basename(path).lower() else 2
-    return sorted(paths, key=rank)
-
-
 def openblas_info():
     """{"config": str, "core": str, "others": [str]} of the OpenBLAS loaded by NumPy (empty strings
     if none); "others": the configuration of every other OpenBLAS in the process (SciPy's)."""
@@ -130,7 +115,7 @@ def openblas_info():
 
     from numpyvae import _threads
     out = {"config": "", "core": "", "others": []}
-    for path in _numpy_blas_first(_threads._loaded_blas()):
+    for path in _threads._loaded_blas():            # NumPy's first
         try:
             lib = ctypes.CDLL(path)
         except OSError:

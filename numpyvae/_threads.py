@@ -74,9 +74,24 @@ def env_matches(n):
     return all(os.environ.get(v) == str(n) for v in VARIABLES)
 
 
+def _numpy_first(paths):
+    """``paths`` with NumPy's own BLAS first: a NumPy wheel ships it in ``numpy.libs`` (Linux) or
+    ``numpy/.dylibs`` (macOS), as the 64-bit-index ``scipy_openblas64_``.  Other copies can be
+    loaded beside it: numba imports SciPy when SciPy is installed, and SciPy brings its own."""
+    np_mod = sys.modules.get("numpy")
+    home = os.path.dirname(os.path.dirname(np_mod.__file__)) if np_mod else None
+    mine = (os.path.join(home, "numpy.libs"), os.path.join(home, "numpy", ".dylibs")) if home else ()
+
+    def rank(path):
+        if os.path.dirname(path) in mine:
+            return 0
+        return 1 if "openblas64" in os.path.basename(path).lower() else 2
+    return sorted(paths, key=rank)
+
+
 def _loaded_blas():
-    """Paths of the BLAS libraries loaded in this process (Linux: /proc/self/maps; elsewhere the
-    libraries bundled beside numpy)."""
+    """Paths of the BLAS libraries loaded in this process, NumPy's first (Linux: /proc/self/maps;
+    elsewhere the libraries bundled beside numpy)."""
     paths = []
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
@@ -92,7 +107,7 @@ def _loaded_blas():
             for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*",
                             "scipy_openblas*/lib/*openblas*"):
                 paths += glob.glob(os.path.join(base, pattern))
-    return paths
+    return _numpy_first(paths)
 
 
 def _call(names, *args):

@@ -24,7 +24,9 @@ COMMANDS = {
 }
 
 
-_THREADED = ("train", "evaluate", "variance", "check", "lesson")   # commands taking --threads N
+# commands taking --threads N, and one BLAS thread without it: every command whose work is matrix
+# products (bench has its own --threads; exercises only copies files)
+_THREADED = ("train", "evaluate", "variance", "check", "lesson", "reproduce", "sample")
 
 
 def _load(name):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _threads
 from .. import checkpoint as ckpt
 from ..datasets import DatasetError, load_dataset, load_mnist
 from ..evaluate import elbo_parts
@@ -46,6 +47,7 @@ def machine():
     return {"machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
             "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+            "blas_threads": _threads.blas_threads(),       # what OpenBLAS runs with (--threads)
             "load_average_at_start": load}
 
 

@@ -115,17 +115,18 @@ def test_torch_is_an_optional_bench_extra_never_a_dependency():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_numpys_own_blas_is_put_first(machine):
+def test_numpys_own_blas_is_put_first():
     """numba imports SciPy, whose OpenBLAS then sits beside NumPy's in the process: the BLAS line
     must describe NumPy's (numpy.libs), whatever order /proc/self/maps lists them in."""
     import numpy as np
     home = os.path.dirname(os.path.dirname(np.__file__))
     numpys = os.path.join(home, "numpy.libs", "libscipy_openblas64_-abc.so")
     scipys = os.path.join(home, "scipy.libs", "libscipy_openblas-def.so")
-    assert machine._numpy_blas_first([scipys, numpys]) == [numpys, scipys]
-    assert machine._numpy_blas_first([numpys, scipys]) == [numpys, scipys]
+    from numpyvae import _threads
+    assert _threads._numpy_first([scipys, numpys]) == [numpys, scipys]
+    assert _threads._numpy_first([numpys, scipys]) == [numpys, scipys]
     elsewhere = ["/usr/lib/libopenblas.so.0", "/opt/x/libscipy_openblas64_.so"]   # no numpy.libs
-    assert machine._numpy_blas_first(elsewhere) == elsewhere[::-1]
+    assert _threads._numpy_first(elsewhere) == elsewhere[::-1]
 
 
 def test_the_blas_line_reports_numpys_openblas_with_scipys_loaded(machine):

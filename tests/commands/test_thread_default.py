@@ -5,20 +5,22 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 from numpyvae import _threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CODE = ("import os, sys; from numpyvae import cli, _threads; "
-        "rc = cli.main(['lesson', 'list']); "
+        "rc = cli.main(sys.argv[1:]); "
         "print('RESULT', rc, _threads.blas_threads(), os.environ.get('OPENBLAS_NUM_THREADS'), "
         "_threads.workers())")
 
 
-def _run(extra_env):
+def _run(extra_env, command=("lesson", "list")):
     env = {k: v for k, v in os.environ.items() if k not in _threads.VARIABLES}
     env.update(extra_env)
-    proc = subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True,
-                          cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-c", CODE, *command], env=env, capture_output=True,
+                          text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
     return line.split()[1:]
@@ -38,6 +40,18 @@ def test_a_command_without_threads_runs_on_one_blas_thread():
     assert rc == "0" and env == "1" and workers == "1"
     if os.cpu_count() > 1 and blas != "None":
         assert blas == "1"
+
+
+@pytest.mark.parametrize("command", [("reproduce", "list"), ("sample", "no-such-run")])
+def test_every_command_that_multiplies_matrices_gets_the_default(command):
+    """`reproduce` (hours of IWAE training) and `sample` had no --threads and ran on OpenBLAS's
+    one thread per core, the default that collapsed on a loaded machine (issue 27)."""
+    rc, blas, env, workers = _run({}, command)
+    assert env == "1" and workers == "1", (command, rc)
+    if os.cpu_count() > 1 and blas != "None":
+        assert blas == "1"
+    rc, blas, env, workers = _run({}, (*command, "--threads", "2"))
+    assert env == "2" and (blas in ("2", "None") or os.cpu_count() < 2), (command, rc)
 
 
 def test_the_users_environment_still_wins():

@@ -187,7 +187,7 @@ def test_import_numpyvae_does_not_import_numba():
 
 
 def test_without_numba_everything_runs_on_the_numpy_path():
-    """As after `pip install numpyvae` (no [fast]): auto is numpy, the result is the NumPy
+    """As after a plain `pip install .` (no [fast]): auto is numpy, the result is the NumPy
     path's, and asking for fused is a clear error that changes nothing."""
     code = (
         "import numpy as np, numpyvae as nv\n"
