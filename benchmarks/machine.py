@@ -205,7 +205,8 @@ def format_machine(m, torch_info=None):
                  if timeout else "; idle threads spin OpenBLAS's default 2^28 cycles")
         lines.append(line)
         for other in blas.get("others", ()):
-            lines.append(f"  also loaded, not NumPy's (SciPy's, imported by numba): {other}")
+            lines.append(f"  also loaded, not the one NumPy calls (numba imports SciPy, which "
+                         f"has its own): {other}")
     if m.get("freed_memory"):
         lines.append(f"numpyvae memory: freed memory {m['freed_memory']} (numpyvae/_memory.py)")
     if torch_info is not None:
