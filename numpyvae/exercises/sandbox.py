@@ -136,8 +136,10 @@ class Malformed(ValueError):
 
 
 def _decode(enc, arrays, depth=0, budget=None):
-    """A student's return value from its (untrusted) description: bounded depth and size."""
-    budget = budget if budget is not None else [100_000]
+    """A student's return value from its (untrusted) description: bounded depth and size.
+    Each array is referenced at most once (the child's encoder never repeats one): a frame that
+    named one 24 MiB array thousands of times would otherwise make the parent copy it each time."""
+    budget = budget if budget is not None else [100_000, set()]
     budget[0] -= 1
     if not isinstance(enc, dict) or depth > 25 or budget[0] < 0:
         raise Malformed("a value is nested too deeply or has too many parts")
@@ -146,6 +148,9 @@ def _decode(enc, arrays, depth=0, budget=None):
         k = enc.get("k")
         if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(arrays):
             raise Malformed(f"an array reference {k!r} points nowhere")
+        if k in budget[1]:
+            raise Malformed(f"array {k} is referenced twice")
+        budget[1].add(k)
         return arrays[k].copy()
     if t == "float":
         v = enc.get("v")
@@ -274,16 +279,38 @@ def child_env(threads=1):
     return env
 
 
+GRADESCOPE = Path("/autograder")     # its source checkout, the seed, the submission, the results
+SECRETS = []        # folders every jail hides as well: the --seed-file's (commands/check.py)
+
+
+def _other_copies():
+    """Other copies of numpyvae's source the child could import once it removes the import guard
+    (a Python object it can reach): a ``numpyvae`` package in any folder of the grader's
+    ``sys.path`` or its working folder, and Gradescope's /autograder, where the instructor's
+    checkout and the secret seed live (the student's files travel in the job)."""
+    out = [GRADESCOPE, GRADESCOPE / "source"] if GRADESCOPE.is_dir() else []   # (the second
+    # where the first holds the grader's own Python and must stay)
+    for entry in list(sys.path) + [os.getcwd()]:
+        candidate = Path(entry or ".") / "numpyvae"
+        try:
+            if (candidate / "__init__.py").is_file():
+                out.append(candidate)
+        except OSError:
+            continue
+    return out
+
+
 def _hidden(path, jail, library=False):
-    """Folders to cover with an empty mount: numpyvae's source (unless the task needs the
-    library), the student's folder (its files travel in the job), the class's submissions;
-    never one holding Python or NumPy."""
+    """Folders to cover with an empty mount: numpyvae's source and its other copies (unless the
+    task needs the library), the student's folder (its files travel in the job), the class's
+    submissions; never one holding Python or NumPy."""
     import numpy
     keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
             Path(numpy.__file__).resolve().parent, Path(_CHILD).parent]
     out = []
     mine = [] if path is None else [Path(path).resolve().parent]
-    for d in ([] if library else [_PACKAGE_DIR]) + mine + list(map(Path, jail.hide)):
+    library_dirs = [] if library else [_PACKAGE_DIR] + _other_copies()
+    for d in library_dirs + mine + list(map(Path, jail.hide)) + list(map(Path, SECRETS)):
         d = d.resolve()
         if d == Path("/") or any(k == d or d in k.parents for k in keep if k != Path(_CHILD).parent):
             continue
@@ -302,25 +329,45 @@ def _reach():
     return sorted(str(Path(p).resolve()) for p in paths)
 
 
+def _read_regular(path):
+    """The bytes of ``path`` if it is a regular file of at most MAX_SOURCE_BYTES, never following
+    a symbolic link (the grader may be root: a link to the seed, /etc/shadow or another student's
+    file must not be read for the student); raises OSError or ValueError otherwise."""
+    import stat
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{Path(path).name} is not a regular file")
+        if info.st_size > MAX_SOURCE_BYTES:
+            raise ValueError(f"{Path(path).name} is {info.st_size} bytes; the grader reads student "
+                             f"files of at most {MAX_SOURCE_BYTES} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(MAX_SOURCE_BYTES + 1)[:MAX_SOURCE_BYTES]
+    finally:
+        os.close(fd)
+
+
 def _files(path):
-    """[(name, bytes)]: the student's file, then the .py files beside it (for its own imports)."""
+    """[(name, bytes)]: the student's file, then the .py files beside it (for its own imports);
+    symbolic links and anything but regular files are never read (siblings are skipped)."""
     if path is None:
         return []
     path = Path(path)
-    data = path.read_bytes()
-    if len(data) > MAX_SOURCE_BYTES:
-        raise ValueError(f"{path.name} is {len(data)} bytes; the grader reads student files of "
-                         f"at most {MAX_SOURCE_BYTES} bytes")
-    files = [(path.name, data)]
+    if path.is_symlink():
+        raise ValueError(f"{path.name} is a symbolic link: the grader reads only the file itself")
+    try:
+        files = [(path.name, _read_regular(path))]
+    except OSError as err:
+        raise ValueError(f"{path.name} cannot be read: {err.strerror or err}") from None
     try:
         siblings = sorted(p for p in path.parent.glob("*.py") if p.name != path.name)
     except OSError:
         siblings = []
     for p in siblings[:MAX_SIBLINGS]:
         try:
-            if p.is_file() and p.stat().st_size <= MAX_SOURCE_BYTES:
-                files.append((p.name, p.read_bytes()))
-        except OSError:
+            files.append((p.name, _read_regular(p)))
+        except (OSError, ValueError):
             continue
     return files
 
