@@ -19,12 +19,13 @@ after all its gradients are checked (it sees them together).  The grader
    float32 number), or numerical: only to the accuracy of a finite difference;
 4. batch size one: every case with N = 1 passed and every case with N > 1 failed.
 
-:func:`review` marks gradients correct where the function returned as passed even if the
-function raised in other cases (the failure belongs to the output that made it raise), fails a
-gradient that passed the threshold but agrees with the reference only to float32 rounding, and
-for exercise 12 names the first wrong block of the backward pass (a later block is "downstream"
-of it unless the same mistake explains both; a known mistake that would also have made a
-gradient wrong that came out right is refuted there and not named).
+:func:`review` marks gradients exactly right where the function returned as passed even if the
+function raised in other cases (the failure belongs to the output that made it raise; partial
+credit counts only the cases that ran), fails a gradient that passed the threshold but agrees
+with the reference only to float32 rounding or a finite difference's accuracy (in the cases
+that ran), and for exercise 12 names the first wrong block of the backward pass (a later block
+is "downstream" of it unless the same mistake explains both; a known mistake that would also
+have made a gradient wrong that came out right is refuted there and not named).
 """
 from __future__ import annotations
 
@@ -218,6 +219,7 @@ def review(exercise, part, result, runs, prep):
     numeric = prep.numeric[part.function]
     refs = prep.reference[part.function]
     raised = [ci for ci, r in enumerate(runs) if r.error is not None]
+    returned = [ci for ci, r in enumerate(runs) if r.outputs is not None]
     for check in result.checks:
         student = _student_values(runs, check.gradient)
         ran = sorted(student)
@@ -225,23 +227,29 @@ def review(exercise, part, result, runs, prep):
             continue
         right = all(student[ci].shape == numeric[ci][check.gradient].shape
                     and _rel(student[ci], numeric[ci][check.gradient]) < THRESHOLD for ci in ran)
-        # a gradient right wherever the function returned is not FAIL because it raised elsewhere
-        if raised and right and check.error is not None and check.error < THRESHOLD:
-            check.passed = True
-            check.problem = (f"right in the {len(ran)} of {len(runs)} cases where your function "
-                             f"returned; not checked in the other {len(raised)}, where it "
-                             f"raised (another output's mistake, see above)")
-            check.diagnosis = None
+        if not (right and check.error is not None and check.error < THRESHOLD):
+            continue
+        if not (check.passed and len(ran) == len(runs)) and not (
+                raised and ran == returned
+                and all(runs[ci].outputs[check.gradient].dtype == np.float64 for ci in ran)):
             continue
         # passed against central differences, but agrees with the exact gradient only to
-        # float32 rounding or to a finite difference's accuracy
-        if check.passed and right and len(ran) == len(runs):
-            errs = [_rel(student[ci], refs[ci][check.gradient]) for ci in ran]
-            check.exact_error = max(errs)
-            if EXACT < max(errs) < FLOAT32_BAND:
-                check.passed = False
-                check.diagnosis = _inexact(check.gradient, max(errs),
-                                           [student[ci] for ci in ran])
+        # float32 rounding or to a finite difference's accuracy (also where some cases raised)
+        errs = [_rel(student[ci], refs[ci][check.gradient]) for ci in ran]
+        check.exact_error = max(errs)
+        if EXACT < max(errs) < FLOAT32_BAND:
+            check.passed = False
+            check.diagnosis = _inexact(check.gradient, max(errs), [student[ci] for ci in ran])
+        elif raised and max(errs) <= EXACT:
+            # right wherever the function returned: not FAIL because it raised elsewhere, but
+            # it earns credit only for the cases that ran (report.gradescope)
+            check.passed = True
+            check.cases_right = (len(ran), len(runs))
+            why = "another output's mistake, see above" if len(part.outputs) > 1 else "see above"
+            check.problem = (f"right in the {len(ran)} of {len(runs)} cases where your function "
+                             f"returned; not checked in the other {len(raised)}, where it "
+                             f"raised ({why})")
+            check.diagnosis = None
     if exercise.blocks:                  # gradients chained through one backward pass
         _drop_refuted(part, result, runs, prep)
         _review_blocks(exercise, result, {m.message for m, _ in prep.specific[part.function]})

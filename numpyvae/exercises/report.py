@@ -163,6 +163,17 @@ def result_to_dict(result):
 
 
 
+def _credit(check):
+    """A gradient's share of partial credit: 1 if it passed in every case; if the function
+    raised in some cases, the share of cases where it returned (and was right), never 1."""
+    if not check.passed:
+        return 0.0
+    if check.problem is None:
+        return 1.0
+    ran, total = getattr(check, "cases_right", (0, 1))
+    return ran / total if ran < total else 0.0
+
+
 def gradescope(results, points, partial=False):
     """Gradescope's autograder ``results.json`` for ``results`` (one test per exercise)."""
     tests = []
@@ -172,7 +183,7 @@ def gradescope(results, points, partial=False):
         if r.passed:
             score = max_score
         elif partial and r.checks and r.status in ("fail", "error"):
-            score = max_score * sum(c.passed for c in r.checks) / len(r.checks)
+            score = max_score * sum(map(_credit, r.checks)) / len(r.checks)
         else:
             score = 0.0
         tests.append({
