@@ -48,21 +48,24 @@ class Student:
 
 
 def find_submissions(root):
-    """[Student] for every folder and .zip in ``root``, sorted by name."""
+    """[Student] for every folder and .zip in ``root``, sorted by name.  One that is a symbolic
+    link is never followed: it is that student's problem."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"SUBMISSIONS {root}: no such folder")
     students = []
     for p in sorted(root.iterdir()):
-        if p.name.startswith(".") or p.is_symlink():
+        if p.name.startswith("."):
             continue
-        name = p.stem if p.suffix.lower() == ".zip" and p.is_file() else p.name
+        link = p.is_symlink()
+        name = p.stem if p.suffix.lower() == ".zip" and (link or p.is_file()) else p.name
         if not (p.is_dir() or p.suffix.lower() == ".zip"):
             continue
         if not _NAME.match(name):
             raise ValueError(f"SUBMISSIONS: {p.name!r} is not a usable student name (letters, "
                              f"digits and . _ @ + - only)")
-        students.append(Student(name, p))
+        students.append(Student(name, p, problem=f"{p.name} is a symbolic link, which the "
+                                                 f"grader never follows" if link else None))
     names = [s.name for s in students]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -110,15 +113,39 @@ def _grade_student(student, exercises, seed, timeout, memory, jail, deadline):
             continue
         try:
             path = grader.default_file(ex, student.folder)
-        except FileNotFoundError as err:
-            results.append(grader.missing(ex, None, str(err).split("; give")[0], seed=seed))
+        except FileNotFoundError as err:     # none, several, or a link or folder in its place
+            results.append(grader.missing(ex, None, _shown(student, str(err).split("; give")[0]),
+                                          seed=seed))
+            continue
+        except (OSError, ValueError) as err:
+            results.append(grader.ungraded(ex, None, "error", _shown(
+                student, f"the files of {student.source.name} could not be listed: {err}"),
+                "could not be read", seed=seed))
             continue
         if left < 1.0:
             results.append(_out_of_budget(ex, path, seed))
             continue
-        results.append(grader.grade_file(ex, path, seed=seed, timeout=min(timeout, left),
-                                         memory_mb=memory, jail=jail))
+        results.append(_grade_file(student, ex, path, seed, min(timeout, left), memory, jail))
     return results
+
+
+def _grade_file(student, ex, path, seed, timeout, memory, jail):
+    """grade_file, where a problem of the student's file (a link, a folder, a file gone or
+    unreadable) is this student's result for ``ex``: it never stops the class."""
+    try:
+        return grader.grade_file(ex, path, seed=seed, timeout=timeout, memory_mb=memory,
+                                 jail=jail)
+    except FileNotFoundError as err:
+        return grader.missing(ex, path, _shown(student, str(err)), seed=seed)
+    except (OSError, ValueError) as err:
+        return grader.ungraded(ex, path, "error", _shown(
+            student, f"{Path(path).name} could not be graded: {err}"), "could not be graded",
+            seed=seed)
+
+
+def _shown(student, text):
+    """``text`` with the student's folder (a temporary one for a zip) named as submitted."""
+    return text.replace(str(student.folder), student.source.name) if student.folder else text
 
 
 def _out_of_budget(ex, path, seed):
@@ -145,12 +172,17 @@ def grade_class(root, out, jobs=2, budget=3600.0, seed=0, timeout=sandbox.DEFAUL
     root_hidden = str(Path(root).resolve())
     with tempfile.TemporaryDirectory(prefix="numpyvae-class-") as tmp:
         for s in students:
+            if s.problem:
+                continue
             if s.source.is_dir():
                 s.folder = s.source
             else:
                 s.folder = Path(tmp, s.name)
-                s.folder.mkdir()
-                s.problem = unpack(s.source, s.folder)
+                try:
+                    s.folder.mkdir()
+                    s.problem = unpack(s.source, s.folder)
+                except OSError as err:           # e.g. Bob.zip beside bob.zip, case-blind disk
+                    s.problem = f"it could not be unpacked ({err.strerror or err})"
                 if s.problem:
                     s.problem = f"{s.source.name}: {s.problem}"
         lock = threading.Lock()
@@ -180,9 +212,9 @@ def grade_class(root, out, jobs=2, budget=3600.0, seed=0, timeout=sandbox.DEFAUL
                         left = deadline - time.monotonic()
                         if left < 1.0:
                             break
-                        s.results[i] = grader.grade_file(
-                            r.exercise, r.file, seed=seed, timeout=min(timeout, left),
-                            memory_mb=memory, jail=sandbox.Jail(hide=(root_hidden, tmp)))
+                        s.results[i] = _grade_file(
+                            s, r.exercise, r.file, seed, min(timeout, left), memory,
+                            sandbox.Jail(hide=(root_hidden, tmp)))
     seconds = time.monotonic() - start
     summary = _write(students, exercises, points, partial, out, seconds)
     for line in summary_lines(summary):

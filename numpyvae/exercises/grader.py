@@ -42,12 +42,14 @@ process.
 
 Statuses: ``pass``, ``fail`` (a wrong gradient), ``error`` (the code raised, returned the wrong
 kind of thing, could not be imported, or ended the process), ``timeout``, ``not-implemented``
-(a stub still raising NotImplementedError) and ``missing`` (no file to grade).
+(a stub still raising NotImplementedError) and ``missing`` (no file to grade: nothing there, or a
+symbolic link or folder in its place).
 """
 from __future__ import annotations
 
 import itertools
 import os
+import stat
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -151,24 +153,51 @@ def find_exercises_dir(directory=None):
         + ". Give the file with --file PATH, or set NUMPYVAE_LESSONS to the lessons folder.")
 
 
+def _not_a_file(path):
+    """Why ``path`` cannot be graded as a student's file, or None for a regular file.  A
+    symbolic link is never followed: it could name another student's file, or any file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link, which the grader never follows"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file"
+    return None
+
+
+def _regular(path):
+    """``path`` if it is a regular file; else FileNotFoundError saying what it is."""
+    why = _not_a_file(path)
+    if why:
+        raise FileNotFoundError(f"{path}: {why}")
+    return path
+
+
 def default_file(exercise, directory=None):
     """The student's file for ``exercise`` in the exercises folder: ``NN_name.py``, or the one
     file there whose name starts with ``NN_``.  Without ``directory``, ``NN_name.py`` in the
     current folder comes first (``numpyvae check 03`` inside a student's workspace grades that
-    workspace's file, as the stub's header says)."""
-    if directory is None and (Path.cwd() / exercise.stub).is_file():
-        return Path.cwd() / exercise.stub
+    workspace's file, as the stub's header says).  The file found must be a regular file (not a
+    symbolic link, a folder or a dangling link): else FileNotFoundError says what it is."""
+    if directory is None and os.path.lexists(Path.cwd() / exercise.stub):
+        return _regular(Path.cwd() / exercise.stub)
     d = find_exercises_dir(directory)
     path = d / exercise.stub
-    if path.is_file():
-        return path
+    if os.path.lexists(path):
+        return _regular(path)
     matches = sorted(d.glob(f"{exercise.number:02d}_*.py"))
     if not matches:             # a submission in a subfolder (an upload of a whole folder)
         matches = sorted(p for p in d.rglob(f"{exercise.number:02d}_*.py")
                          if "__pycache__" not in p.parts and not any(
                              part.startswith(".") for part in p.relative_to(d).parts))
     if len(matches) == 1:
-        return matches[0]
+        return _regular(matches[0])
     if matches:
         raise FileNotFoundError(f"several files for exercise {exercise.number:02d} in {d}: "
                                 + ", ".join(m.name for m in matches) + "; choose one with --file")
@@ -580,10 +609,9 @@ def grade_file(exercise, path, seed=0, timeout=sandbox.DEFAULT_TIMEOUT,
     module docstring), at most ``timeout`` seconds and ``memory_mb`` MiB.  -> :class:`Result`
 
     A file that cannot be imported, takes too long or ends the child process gives a Result
-    with status "error" or "timeout" and the reason; a missing file raises FileNotFoundError."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    with status "error" or "timeout" and the reason; a missing file, a symbolic link (never
+    followed) or a folder raises FileNotFoundError saying which."""
+    path = _regular(Path(path))
     prep = _prepare(exercise, seed)
     try:
         out = sandbox.run_student(path, exercise.parts, prep.cases, timeout=timeout,
