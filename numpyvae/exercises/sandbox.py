@@ -290,7 +290,11 @@ def _other_copies():
     checkout and the secret seed live (the student's files travel in the job)."""
     out = [GRADESCOPE, GRADESCOPE / "source"] if GRADESCOPE.is_dir() else []   # (the second
     # where the first holds the grader's own Python and must stay)
-    for entry in list(sys.path) + [os.getcwd()]:
+    try:
+        here = [os.getcwd()]
+    except OSError:                      # a working folder deleted under the grader
+        here = []
+    for entry in list(sys.path) + here:
         candidate = Path(entry or ".") / "numpyvae"
         try:
             if (candidate / "__init__.py").is_file():

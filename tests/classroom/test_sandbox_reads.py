@@ -84,3 +84,10 @@ def test_the_seed_file_folder_is_registered_for_every_jail(tmp_path, monkeypatch
     assert check._seed(SimpleNamespace(seed_file=str(seed), seed=0)) == 12345
     assert sandbox.SECRETS == [str(seed.parent.resolve())]
     assert os.path.samefile(Path(sandbox.SECRETS[0]), seed.parent)
+
+
+def test_a_deleted_working_folder_does_not_stop_the_grader(monkeypatch):
+    def gone():
+        raise FileNotFoundError(2, "No such file or directory")
+    monkeypatch.setattr(os, "getcwd", gone)
+    assert isinstance(sandbox._other_copies(), list)
