@@ -217,7 +217,9 @@ def run(args):
 def _seed(args):
     if args.seed_file:
         from ..exercises import sandbox
-        sandbox.SECRETS.append(str(Path(args.seed_file).resolve().parent))   # never in a jail
+        folder = str(Path(args.seed_file).resolve().parent)
+        if folder not in sandbox.SECRETS:                # never in a jail
+            sandbox.SECRETS.append(folder)
         try:
             text = Path(args.seed_file).read_text(encoding="utf-8").strip()
         except OSError as err:

@@ -75,6 +75,7 @@ class Check:
     problem: str | None = None          # shape / dtype / exception / not implemented
     exact_error: float | None = None    # worst relative error against the exact gradient
     diagnosis: Diagnosis | None = None
+    cases_right: tuple | None = None    # (cases that ran, all cases): right where it returned
 
     @property
     def name(self):

@@ -170,7 +170,7 @@ def _credit(check):
         return 0.0
     if check.problem is None:
         return 1.0
-    ran, total = getattr(check, "cases_right", (0, 1))
+    ran, total = check.cases_right or (0, 1)
     return ran / total if ran < total else 0.0
 
 
